@@ -287,16 +287,25 @@ pub fn swept_capacity(
             "failover run {by} preempted drill {tag_run}: the group is the failover's"
         ));
     }
-    match later {
-        Later::Read(_) => CapacityOwner::Drill(format!(
+    match read_since(tag_run, later) {
+        Ok(_) => CapacityOwner::Drill(format!(
             "drill {tag_run}'s journal names it and no failover has scaled it since"
         )),
-        Later::Unreadable(why) => CapacityOwner::Unknown(format!(
+        Err(unknown) => unknown,
+    }
+}
+
+/// The runs started since drill `tag_run` did, or why they are not known
+/// (in doubt, the group is kept).
+fn read_since<'a>(tag_run: &str, later: &'a Later) -> Result<&'a [Scaler], CapacityOwner> {
+    match later {
+        Later::Read(s) => Ok(s),
+        Later::Unreadable(why) => Err(CapacityOwner::Unknown(format!(
             "the journals of the runs since drill {tag_run} started cannot be read ({why})"
-        )),
-        Later::NotRead => CapacityOwner::Unknown(format!(
+        ))),
+        Later::NotRead => Err(CapacityOwner::Unknown(format!(
             "the journals of the runs since drill {tag_run} started were not read"
-        )),
+        ))),
     }
 }
 
@@ -305,18 +314,9 @@ pub fn swept_capacity(
 /// of the group started since the drill did (`later`, read from the run
 /// ids' times), which may not have reached its step yet; in doubt, kept.
 fn by_marks(tag_run: &str, later: &Later) -> CapacityOwner {
-    let scalers = match later {
-        Later::Read(s) => s,
-        Later::Unreadable(why) => {
-            return CapacityOwner::Unknown(format!(
-                "the journals of the runs since drill {tag_run} started cannot be read ({why})"
-            ));
-        }
-        Later::NotRead => {
-            return CapacityOwner::Unknown(format!(
-                "the journals of the runs since drill {tag_run} started were not read"
-            ));
-        }
+    let scalers = match read_since(tag_run, later) {
+        Ok(s) => s,
+        Err(unknown) => return unknown,
     };
     match (scalers.iter()).find(|s| s.run_id != tag_run && takes_capacity(s.kind) && !s.refused) {
         Some(s) => CapacityOwner::Unknown(format!(

@@ -12,8 +12,8 @@ use super::{CliError, Exit, Output, load_plans, out, outln, select};
 use drctl::cleanup::sweep::{self, Found};
 use drctl::config::Settings;
 use drctl::engine::RunMode;
-use drctl::journal::event::{Event, Outcome, PlanRef};
-use drctl::journal::{Journal, RunKind};
+use drctl::journal::event::{Event, Outcome};
+use drctl::journal::RunKind;
 use drctl::plan::Plan;
 use drctl::plan::duration::parse_duration;
 use drctl::steps::graph::DrillDepth;
@@ -116,7 +116,7 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
         let depth = a.depth;
         tokio::spawn(async move {
             loop {
-                wait_for_stop_signal().await;
+                super::stop_signal().await;
                 if depth == DrillDepth::Switchover {
                     // A real failover is not abandoned halfway on a signal:
                     // it goes on (a crash would leave it resumable anyway).
@@ -291,31 +291,6 @@ async fn back_home(
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let term = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> {
     let loaded = load_plans(settings, &[])?;
     let plans: Vec<Plan> = select(&loaded, a.plan.as_deref())?
@@ -394,27 +369,9 @@ async fn swept(
 ) -> Result<(String, Vec<drctl::journal::Cleaned>, Outcome), CliError> {
     // Journaled as a run of its own.
     let run_id = drctl::journal::new_run_id("sweep");
-    let mut j = Journal::create(state.journals.clone(), &run_id).await?;
-    j.append(Event::RunStarted {
-        run_id: run_id.clone(),
-        kind: RunKind::Sweep,
-        target: "all".into(),
-        plans: plans
-            .iter()
-            .map(|p| PlanRef {
-                name: p.name().into(),
-                digest: p.digest.clone(),
-            })
-            .collect(),
-        operator: None,
-        host: drctl::state::lock::hostname(),
-        pid: std::process::id(),
-        flags: json!({"all": all, "found": found}),
-        declared_at: None,
-        nonce: Some(drctl::journal::new_nonce()),
-        steps: Vec::new(),
-    })
-    .await?;
+    let started = (run_id.as_str(), RunKind::Sweep, "all");
+    let flags = json!({"all": all, "found": found});
+    let mut j = super::start_own_run(&state.journals, started, plans, flags).await?;
     let cleaned = sweep::sweep(
         clouds,
         found,

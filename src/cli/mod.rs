@@ -425,3 +425,56 @@ pub async fn read_runs(
     }
     Ok(runs)
 }
+
+/// Resolves on Ctrl-C or SIGTERM (on Ctrl-C alone where SIGTERM cannot be
+/// listened for): how `drill --schedule`, `schedule` and `watch` stop.
+pub(crate) async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Starts the journal of a run that this process journals on its own,
+/// outside the engine (a sweep, a drill slot recorded as skipped): no
+/// operator, no steps, this host and process.
+async fn start_own_run(
+    store: &std::sync::Arc<dyn drctl::journal::JournalStore>,
+    (run_id, kind, target): (&str, drctl::journal::RunKind, &str),
+    plans: &[drctl::plan::Plan],
+    flags: serde_json::Value,
+) -> Result<drctl::journal::Journal, CliError> {
+    let mut j = drctl::journal::Journal::create(store.clone(), run_id).await?;
+    j.append(drctl::journal::Event::RunStarted {
+        run_id: run_id.into(),
+        kind,
+        target: target.into(),
+        plans: plans.iter().map(drctl::journal::PlanRef::of).collect(),
+        operator: None,
+        host: drctl::state::lock::hostname(),
+        pid: std::process::id(),
+        flags,
+        declared_at: None,
+        nonce: Some(drctl::journal::new_nonce()),
+        steps: Vec::new(),
+    })
+    .await?;
+    Ok(j)
+}

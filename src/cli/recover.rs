@@ -132,6 +132,17 @@ fn needs_every_region(what: &str, plan: &Plan, w: &Whereabouts) -> Result<(), Cl
     )))
 }
 
+/// The engine of a run of one plan's own (restore, reprotect, failback)
+/// working in `region`, bounded by the plan's RTO, asking before it acts.
+async fn plan_engine(
+    settings: &Settings,
+    plan: &Plan,
+    region: &str,
+    dry_run: bool,
+) -> Result<drctl::engine::Engine, CliError> {
+    engine(settings, Some(region), dry_run, Some(plan.tier.rto), true).await
+}
+
 /// Runs `restore`.
 pub async fn restore(a: RestoreArgs, settings: &Settings) -> Result<Exit, CliError> {
     let plan = one_plan(settings, &a.plan).await?;
@@ -146,14 +157,7 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> Result<Exit, CliErr
     let opts = a
         .run
         .options(RunKind::Restore, mode, &region, &settings.pace);
-    let engine = engine(
-        settings,
-        Some(&region),
-        a.run.dry_run,
-        Some(plan.tier.rto),
-        true,
-    )
-    .await?;
+    let engine = plan_engine(settings, &plan, &region, a.run.dry_run).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
 
@@ -168,14 +172,7 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliE
         &w.active,
         &settings.pace,
     );
-    let engine = engine(
-        settings,
-        Some(&w.active),
-        a.run.dry_run,
-        Some(plan.tier.rto),
-        true,
-    )
-    .await?;
+    let engine = plan_engine(settings, &plan, &w.active, a.run.dry_run).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
 
@@ -203,14 +200,7 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
         }
         return Ok(Exit::Ok);
     }
-    let engine = engine(
-        settings,
-        Some(&home),
-        a.run.dry_run,
-        Some(plan.tier.rto),
-        true,
-    )
-    .await?;
+    let engine = plan_engine(settings, &plan, &home, a.run.dry_run).await?;
     if !protected {
         super::errln!(
             "plan {} is not protected in every region: reprotecting from {active} first",

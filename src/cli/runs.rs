@@ -130,10 +130,7 @@ async fn list(
             )),
             _ => None,
         });
-        let outcome = records.iter().rev().find_map(|r| match &r.event {
-            Event::RunFinished { outcome, .. } => Some(*outcome),
-            _ => None,
-        });
+        let outcome = journal::outcome_of(&records);
         let (at, kind, target, plans) = match started {
             Some((at, kind, target, plans)) => (Some(at), Some(kind), target, plans),
             None => (None, None, String::new(), String::new()),
@@ -144,7 +141,7 @@ async fn list(
             kind,
             target,
             plans,
-            outcome: outcome.unwrap_or(Outcome::Unfinished),
+            outcome,
         });
     }
     match output {
@@ -202,16 +199,8 @@ async fn show(
         .await
         .map_err(CliError::invalid_input)?
         .records;
-    let outcome = records.iter().rev().find_map(|r| match &r.event {
-        Event::RunFinished { outcome, .. } => Some(*outcome),
-        _ => None,
-    });
-    let report = report_from_records(
-        run,
-        &records,
-        &super::history::targets(settings),
-        outcome.unwrap_or(Outcome::Unfinished),
-    );
+    let outcome = journal::outcome_of(&records);
+    let report = report_from_records(run, &records, &super::history::targets(settings), outcome);
     match output {
         Output::Json => outln!(
             "{}",
@@ -445,13 +434,9 @@ async fn approve(
     }
     // Ask STS in the run's target region: the region the run moved
     // to is the one known to answer.
-    let region = records
-        .iter()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { target, .. } => Some(target.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| drctl::cloud::aws::FALLBACK_REGION.to_string());
+    let region = journal::target_of(&records)
+        .unwrap_or(drctl::cloud::aws::FALLBACK_REGION)
+        .to_string();
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let who = clouds.identity.caller(&region).await?;
     let approvals = pending
@@ -726,12 +711,7 @@ async fn verify_evidence(
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let via = records
-        .first()
-        .and_then(|r| match &r.event {
-            journal::event::Event::RunStarted { target, .. } => Some(target.clone()),
-            _ => None,
-        })
+    let via = (journal::target_of(&records).map(str::to_string))
         .or_else(|| settings.cloud.default_region.clone())
         .unwrap_or_else(|| "us-east-1".into());
     let checks = drctl::evidence::verify_run(objects, &via, id, text, &records, keys).await;

@@ -18,8 +18,8 @@ use serde_json::json;
 use super::{CliError, Exit, Output, load_plans, out, outln};
 use drctl::config::Settings;
 use drctl::engine::{Engine, EngineError, RunMode};
-use drctl::journal::event::{Event, Outcome, PlanRef};
-use drctl::journal::{Journal, RunKind};
+use drctl::journal::event::{Event, Outcome};
+use drctl::journal::RunKind;
 use drctl::plan::Plan;
 use drctl::plan::duration::parse_duration;
 use drctl::runs::schedule::{self, Cadence, SlotAction};
@@ -124,14 +124,7 @@ fn render(rows: &[Listed<'_>]) -> String {
         verified,
     } in rows
     {
-        let last = match &r.last {
-            None => "never drilled".to_string(),
-            Some(d) => format!(
-                "last drill {} {}",
-                d.started.format("%Y-%m-%d %H:%MZ"),
-                &d.verdict
-            ),
-        };
+        let last = r.last_said();
         let next = r
             .next_slot
             .map(|t| format!("next {}", t.format("%Y-%m-%d %H:%MZ")))
@@ -178,7 +171,7 @@ async fn run_passes(
     {
         let stop = stop.clone();
         tokio::spawn(async move {
-            super::drill::wait_for_stop_signal().await;
+            super::stop_signal().await;
             super::errln!(
                 "drctl: stopping; a running drill cleans up first (this takes a moment)..."
             );
@@ -380,24 +373,11 @@ async fn record(
     reason: String,
 ) -> Result<String, CliError> {
     let run_id = drctl::journal::new_run_id(&format!("{}-slot", plan.name()));
-    let mut j = Journal::create(engine.store.clone(), &run_id).await?;
-    j.append(Event::RunStarted {
-        run_id: run_id.clone(),
-        kind: RunKind::Drill,
-        target: plan.regions().get(1).cloned().unwrap_or_default(),
-        plans: vec![PlanRef {
-            name: plan.name().into(),
-            digest: plan.digest.clone(),
-        }],
-        operator: None,
-        host: drctl::state::lock::hostname(),
-        pid: std::process::id(),
-        flags: json!({"schedule_slot": slot, "mode": {"mode": "drill", "depth": "shadow"}}),
-        declared_at: None,
-        nonce: Some(drctl::journal::new_nonce()),
-        steps: Vec::new(),
-    })
-    .await?;
+    let target = plan.regions().get(1).cloned().unwrap_or_default();
+    let flags = json!({"schedule_slot": slot, "mode": {"mode": "drill", "depth": "shadow"}});
+    let started = (run_id.as_str(), RunKind::Drill, target.as_str());
+    let plans = std::slice::from_ref(plan);
+    let mut j = super::start_own_run(&engine.store, started, plans, flags).await?;
     j.append(Event::RunFinished {
         outcome: Outcome::Refused,
         summary: json!({ "reason": reason }),

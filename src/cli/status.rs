@@ -309,14 +309,7 @@ pub fn render(report: &StatusReport) -> String {
         );
         let _ = writeln!(o, "  active region: {}", p.active_region);
         if let Some(d) = &p.drill {
-            let last = match &d.last {
-                None => "never drilled".to_string(),
-                Some(r) => format!(
-                    "last drill {} {}",
-                    r.started.format("%Y-%m-%d %H:%MZ"),
-                    &r.verdict
-                ),
-            };
+            let last = d.last_said();
             let _ = writeln!(
                 o,
                 "  drills: {last}{}",

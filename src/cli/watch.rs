@@ -410,7 +410,7 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
         show(&rounds, a.output, &mut said, false)?;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop() => break,
+            _ = super::stop_signal() => break,
         }
     }
     w.close().await;
@@ -459,26 +459,6 @@ fn starts_failovers_safely(settings: &Settings, plans: &[Plan]) -> Result<(), Cl
         );
     }
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn stop() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Prints each plan's decision when it changes (every decision with `all`).

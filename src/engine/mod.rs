@@ -462,13 +462,7 @@ impl Engine {
             run_id: me.run_id.clone(),
             kind: opts.kind,
             target: opts.target.clone(),
-            plans: plans
-                .iter()
-                .map(|p| PlanRef {
-                    name: p.name().into(),
-                    digest: p.digest.clone(),
-                })
-                .collect(),
+            plans: plans.iter().map(PlanRef::of).collect(),
             operator: operator.arn.clone(),
             host: me.host.clone(),
             pid: me.pid,

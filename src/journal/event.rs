@@ -441,6 +441,16 @@ pub struct PlanRef {
     pub digest: String,
 }
 
+impl PlanRef {
+    /// `plan` as a run names it: its name and its file's digest.
+    pub fn of(plan: &crate::plan::Plan) -> Self {
+        Self {
+            name: plan.name().into(),
+            digest: plan.digest.clone(),
+        }
+    }
+}
+
 /// One step of the compiled graph, as recorded at run start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepRef {

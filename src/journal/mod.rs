@@ -625,6 +625,24 @@ pub fn new_nonce() -> String {
     hex::encode(b)
 }
 
+/// How a run ended, from its last `run_finished` (unfinished without one).
+pub fn outcome_of(records: &[Record]) -> event::Outcome {
+    (records.iter().rev())
+        .find_map(|r| match &r.event {
+            Event::RunFinished { outcome, .. } => Some(*outcome),
+            _ => None,
+        })
+        .unwrap_or(event::Outcome::Unfinished)
+}
+
+/// The region a journal's `run_started` record names as the run's target.
+pub fn target_of(records: &[Record]) -> Option<&str> {
+    records.iter().find_map(|r| match &r.event {
+        Event::RunStarted { target, .. } => Some(target.as_str()),
+        _ => None,
+    })
+}
+
 /// The nonce a journal's `run_started` record carries, if any.
 pub fn nonce_of(records: &[Record]) -> Option<&str> {
     records.iter().find_map(|r| match &r.event {

@@ -231,6 +231,29 @@ impl Scope<'_, '_, '_> {
         self.c.key_error(p, message, hint);
     }
 
+    /// The resource's table (`cloud_sql`), as messages name it.
+    pub fn table(&self) -> &'static str {
+        self.at.0
+    }
+
+    /// Reports each value of the resource's `regions` that `valid` refuses,
+    /// at the value: "{table} `{id}` names `{value}` in {region}, not
+    /// {what}", with `hint`.
+    pub fn region_values(
+        &mut self,
+        (id, regions): (&str, &super::spec::PerRegion),
+        valid: impl Fn(&str) -> bool,
+        (what, hint): (&str, &str),
+    ) {
+        for (region, value) in regions {
+            if !valid(value) {
+                let table = self.at.0;
+                let message = format!("{table} `{id}` names `{value}` in {region}, not {what}");
+                self.error(path!["regions", region.as_str()], message, hint);
+            }
+        }
+    }
+
     /// The plan's regions, in order.
     pub fn regions(&self) -> &[&str] {
         &self.ix.regions

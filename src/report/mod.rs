@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::journal::event::{Decision, Event, GateName, Outcome, Record, RunKind, split_hint};
-use crate::journal::{ApprovalDetail, LockOverride, RpoDetail};
+use crate::journal::{ApprovalDetail, LockOverride, RpoDetail, outcome_of};
 use crate::plan::Plan;
 use crate::runs::drill::Verdict;
 use crate::runs::measure::{Measure, StepTiming};
@@ -479,18 +479,6 @@ fn read<'a>(journal: &'a JournalText, keys: &crate::journal::RunKeys) -> ReadRun
         },
         records,
     }
-}
-
-/// How a run ended, from its last `run_finished` (unfinished without one).
-pub fn outcome_of(records: &[Record]) -> Outcome {
-    records
-        .iter()
-        .rev()
-        .find_map(|r| match &r.event {
-            Event::RunFinished { outcome, .. } => Some(*outcome),
-            _ => None,
-        })
-        .unwrap_or(Outcome::Unfinished)
 }
 
 /// Builds the report of `req` from `journals`.

@@ -393,42 +393,23 @@ fn legacy_scale_steps(
 /// managed instance group), one per plan of `plans` whose resource there
 /// is that group; none for a resource that is no raised group.
 pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::journal::StepName> {
-    match temp {
-        Temp::Capacity { region, group } | Temp::Raised { region, group, .. } => {
-            let mut steps = raise_steps(plans, region, group);
-            steps.extend(legacy_scale_steps(plans, region, group));
-            steps
-        }
-        Temp::NodeCapacity {
-            region,
-            cluster,
-            group,
-            ..
-        } => {
-            let group = format!("{cluster}/{group}");
-            let mut steps = raise_steps(plans, region, &group);
-            steps.extend(legacy_scale_steps(plans, region, &group));
-            steps
-        }
-        Temp::MigSize {
-            region,
-            project,
-            group,
-            ..
-        } => {
-            let group = format!("{project}/{group}");
-            let mut steps = raise_steps(plans, region, &group);
-            steps.extend(legacy_scale_steps(plans, region, &group));
-            steps
-        }
-        Temp::RunFloor {
-            region,
-            project,
-            service,
-            ..
-        } => raise_steps(plans, region, &format!("{project}/{service}")),
-        _ => Vec::new(),
+    // An older Cloud Run floor: `raised_group` names it by its service
+    // alone, and no older drctl scaled it with a step of its own.
+    if let Temp::RunFloor {
+        region,
+        project,
+        service,
+        ..
+    } = temp
+    {
+        return raise_steps(plans, region, &format!("{project}/{service}"));
     }
+    let Some((region, group)) = temp.raised_group() else {
+        return Vec::new();
+    };
+    let mut steps = raise_steps(plans, region, &group);
+    steps.extend(legacy_scale_steps(plans, region, &group));
+    steps
 }
 
 /// The generic `raise` steps of `plans` that set the group `group` in

@@ -63,6 +63,21 @@ pub struct Cadence {
     pub note: Option<String>,
 }
 
+impl Cadence {
+    /// The newest drill in words (`last drill 2026-11-25 02:00Z pass`, or
+    /// `never drilled`), as `status` and `schedule` say it.
+    pub fn last_said(&self) -> String {
+        match &self.last {
+            None => "never drilled".to_string(),
+            Some(d) => format!(
+                "last drill {} {}",
+                d.started.format("%Y-%m-%d %H:%MZ"),
+                &d.verdict
+            ),
+        }
+    }
+}
+
 /// Summarises a run's records as drills of its plans (none when the run is
 /// not a drill).
 pub fn drill_runs(
@@ -80,14 +95,7 @@ pub fn drill_runs(
     }) else {
         return Vec::new();
     };
-    let outcome = records
-        .iter()
-        .rev()
-        .find_map(|r| match &r.event {
-            Event::RunFinished { outcome, .. } => Some(*outcome),
-            _ => None,
-        })
-        .unwrap_or(Outcome::Unfinished);
+    let outcome = crate::journal::outcome_of(records);
     // A slot recorded as skipped or missed is not a drill that ran.
     if outcome == Outcome::Refused {
         return Vec::new();

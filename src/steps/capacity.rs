@@ -134,13 +134,7 @@ impl Driver<'_, '_> {
         match self {
             Self::Step(cx) => wait_for(cx, what, probe).await,
             Self::Cleanup { poll, deadline, .. } => {
-                let started = tokio::time::Instant::now();
-                crate::cloud::retry::poll_until(what, *poll, *deadline, probe)
-                    .await?
-                    .ok_or_else(|| StepFailure::Timeout {
-                        what: what.to_string(),
-                        waited: started.elapsed(),
-                    })
+                super::until_some((what, None), *poll, *deadline, probe).await
             }
         }
     }

@@ -29,7 +29,6 @@
 //! copy lives, how it is read, made, made writable, listed and deleted.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -742,22 +741,9 @@ where
     Fut: std::future::Future<Output = Result<LagReading, CloudError>>,
 {
     let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
-    let told = AtomicBool::new(false);
-    poll_until(what, cx.poll, until, || {
-        let (read, told) = (&read, &told);
-        async move {
-            let r = read().await?;
-            if r.datapoints > 0 {
-                return Ok(Some(r));
-            }
-            if Instant::now() < until
-                && !told.swap(true, Ordering::Relaxed)
-                && let Some(tell) = cx.waiting
-            {
-                tell(what);
-            }
-            Ok::<_, CloudError>(None)
-        }
+    super::poll_telling((what, cx.waiting), cx.poll, until, || {
+        let read = &read;
+        async move { Ok::<_, CloudError>(Some(read().await?).filter(|r| r.datapoints > 0)) }
     })
     .await
 }

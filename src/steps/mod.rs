@@ -993,30 +993,65 @@ pub fn settled(step: &Step, outputs: &Value) -> Settled {
 /// Polls `probe` with growing intervals until it yields `Some`, or the
 /// deadline passes (then [`StepFailure::Timeout`] naming `what`). The first
 /// look that finds nothing tells the run's progress line what it waits for.
-pub async fn wait_for<T, F, Fut>(cx: &Cx<'_>, what: &str, mut probe: F) -> Result<T, StepFailure>
+pub async fn wait_for<T, F, Fut>(cx: &Cx<'_>, what: &str, probe: F) -> Result<T, StepFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, StepFailure>>,
+{
+    until_some((what, cx.waiting), cx.poll, cx.deadline, probe).await
+}
+
+/// What waits are told to, with what they wait for: the run's live view.
+pub(crate) type Tell<'a> = Option<&'a (dyn Fn(&str) + Send + Sync)>;
+
+/// [`wait_for`] with its parts given: `waiting` told (or none, for a
+/// cleanup outside a run), polling within `poll` until `deadline`.
+pub(crate) async fn until_some<T, F, Fut>(
+    (what, waiting): (&str, Tell<'_>),
+    poll: (Duration, Duration),
+    deadline: Instant,
+    probe: F,
+) -> Result<T, StepFailure>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, StepFailure>>,
 {
     let started = tokio::time::Instant::now();
+    let answer = poll_telling((what, waiting), poll, deadline, probe).await?;
+    answer.ok_or_else(|| StepFailure::Timeout {
+        what: what.to_string(),
+        waited: started.elapsed(),
+    })
+}
+
+/// Polls `probe` with growing intervals within `poll` until it yields
+/// `Some`, or `until` passes (`None`). The first look before `until` that
+/// finds nothing tells `waiting` what it waits for, once.
+pub(crate) async fn poll_telling<T, E, F, Fut>(
+    (what, waiting): (&str, Tell<'_>),
+    poll: (Duration, Duration),
+    until: Instant,
+    mut probe: F,
+) -> Result<Option<T>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, E>>,
+{
     let told = std::sync::atomic::AtomicBool::new(false);
-    let answer = crate::cloud::retry::poll_until(what, cx.poll, cx.deadline, || {
+    crate::cloud::retry::poll_until(what, poll, until, || {
         let look = probe();
         let told = &told;
         async move {
             let answer = look.await?;
             if answer.is_none()
+                && Instant::now() < until
                 && !told.swap(true, std::sync::atomic::Ordering::Relaxed)
-                && let Some(tell) = cx.waiting
+                && let Some(tell) = waiting
             {
                 tell(what);
             }
-            Ok::<_, StepFailure>(answer)
+            Ok(answer)
         }
     })
-    .await?;
-    answer.ok_or_else(|| StepFailure::Timeout {
-        what: what.to_string(),
-        waited: started.elapsed(),
-    })
+    .await
 }

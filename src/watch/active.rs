@@ -32,7 +32,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::Serialize;
 
-use super::decide::{Next, Tally, Verdict};
+use super::decide::{Tally, Verdict};
 use crate::cloud::{Clouds, DbRole};
 use crate::journal::watch::WatchDecision;
 use crate::plan::Plan;
@@ -543,14 +543,8 @@ pub fn verdict(judged: &Judged, journals: &str, tally: Tally) -> Option<Verdict>
         Judged::Refused { why, .. } => (WatchDecision::Blind, format!("refused: {why}")),
     };
     Some(Verdict {
-        decision,
-        why,
         region: Some(journals.to_string()),
-        target: None,
-        command: None,
-        deadline: None,
-        tally,
-        next: Next::Nothing,
+        ..Verdict::new(decision, why, tally)
     })
 }
 
@@ -669,6 +663,7 @@ pub async fn read(clouds: &Clouds, plan: &Plan, journals: &str, timeout: Duratio
 mod tests {
     use super::*;
     use crate::journal::event::{Outcome, RunKind};
+    use crate::watch::decide::Next;
     use chrono::{TimeZone, Utc};
 
     const W: &str = "us-west-2";

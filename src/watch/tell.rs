@@ -114,16 +114,11 @@ pub fn veto_event(
     reason: &str,
     now: DateTime<Utc>,
 ) -> CloudEvent {
-    let v = Verdict {
-        decision: WatchDecision::Vetoed,
-        why: format!("{by} vetoed watch's failover: {reason}"),
-        region: None,
-        target: None,
-        command: None,
-        deadline: None,
-        tally: Default::default(),
-        next: super::decide::Next::Nothing,
-    };
+    let v = Verdict::new(
+        WatchDecision::Vetoed,
+        format!("{by} vetoed watch's failover: {reason}"),
+        Default::default(),
+    );
     let id = journal_id(episode, WatchDecision::Vetoed, None);
     build(
         plan,

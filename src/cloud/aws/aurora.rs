@@ -122,22 +122,9 @@ impl AuroraGlobal {
     /// exist (one attempt: the callers are retry loops).
     async fn instance_status(&self, region: &str, id: &str) -> Result<Option<String>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call::new(SERVICE, "DescribeDBInstances", id, region);
-        match call(&RetryPolicy::none(), c, || {
-            client
-                .describe_db_instances()
-                .db_instance_identifier(id)
-                .send()
-        })
-        .await
-        {
-            Ok(out) => Ok(out
-                .db_instances()
-                .first()
-                .map(|i| i.db_instance_status().unwrap_or_default().to_string())),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let found =
+            super::describe_db_instance(&client, &RetryPolicy::none(), (id, region)).await?;
+        Ok(found.map(|i| i.db_instance_status().unwrap_or_default().to_string()))
     }
 
     /// Asks for the deletion of instance `id` (no final snapshot); one
@@ -392,11 +379,8 @@ impl GlobalDatabases for AuroraGlobal {
                     kind: s.snapshot_type().unwrap_or_default().into(),
                 });
             }
-            match page.marker() {
-                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
-                    marker = Some(m.to_string())
-                }
-                _ => break,
+            if !super::advance(&mut marker, page.marker()) {
+                break;
             }
         }
         Ok(out)
@@ -527,12 +511,8 @@ impl GlobalDatabases for AuroraGlobal {
                     .iter()
                     .map(|c| cluster_to_domain(region, c)),
             );
-            match page.marker() {
-                // A marker that does not move would loop forever.
-                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
-                    marker = Some(m.to_string());
-                }
-                _ => break,
+            if !super::advance(&mut marker, page.marker()) {
+                break;
             }
         }
         Ok(out)

@@ -421,6 +421,41 @@ where
         .await
 }
 
+/// `DescribeDBInstances` for one id under `retry`: `None` when it does not
+/// exist. RDS's instances and Aurora's cluster members are read alike.
+pub(crate) async fn describe_db_instance(
+    client: &aws_sdk_rds::Client,
+    retry: &RetryPolicy,
+    (id, region): (&str, &str),
+) -> Result<Option<aws_sdk_rds::types::DbInstance>, CloudError> {
+    let c = Call::new("rds", "DescribeDBInstances", id, region);
+    let out = call(retry, c, || {
+        client
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+    })
+    .await;
+    match out {
+        Ok(out) => Ok(out.db_instances().first().cloned()),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves a listing's `marker` to the `next` one a page gave: `false` when
+/// the listing is done (no next marker, or one that does not move, which
+/// would loop forever).
+pub(crate) fn advance(marker: &mut Option<String>, next: Option<&str>) -> bool {
+    match next {
+        Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
+            *marker = Some(m.to_string());
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Whether a failed attempt may have taken effect on the provider: its answer
 /// was lost (connection) or the provider failed after accepting it (5xx).
 /// Throttled and client errors were refused before anything happened.

@@ -42,10 +42,12 @@
 //! an instance that is gone (or `deleting`) is deleted.
 
 use async_trait::async_trait;
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
 
-use super::{Call, Regional, Sdk, act_once, call, from_chrono, may_have_acted, to_chrono};
+use super::{
+    Call, Regional, Sdk, act_once, call, describe_db_instance, from_chrono, may_have_acted,
+    to_chrono,
+};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     CloudError, DbInstance, DbRole, ErrorKind, MaintenanceOf, PendingMaintenance, ReplicaPlacement,
@@ -95,20 +97,7 @@ impl RdsDatabase {
         id: &str,
         retry: &RetryPolicy,
     ) -> Result<Option<SdkDbInstance>, CloudError> {
-        let client = self.clients.get(region);
-        let c = Call::new(SERVICE, "DescribeDBInstances", id, region);
-        let out = call(retry, c, || {
-            client
-                .describe_db_instances()
-                .db_instance_identifier(id)
-                .send()
-        })
-        .await;
-        match out {
-            Ok(out) => Ok(out.db_instances().first().cloned()),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        describe_db_instance(&self.clients.get(region), retry, (id, region)).await
     }
 
     /// The role of `inst` (see the module documentation).
@@ -162,28 +151,6 @@ impl RdsDatabase {
 }
 
 impl RdsDatabase {
-    /// Runs a non-idempotent call (a create, a promotion) under the retry
-    /// policy so that it takes effect at most once ([`super::act_once`]). (moto
-    /// accepts a repeated `CreateDBInstanceReadReplica` and lists the
-    /// replica twice on its source; RDS answers `DBInstanceAlreadyExists`
-    /// for a step that happened.)
-    async fn act_once<T, E, F, Fut, S, SFut>(
-        &self,
-        c: Call<'_>,
-        already_exists: &str,
-        op: F,
-        settled: S,
-    ) -> Result<Option<T>, CloudError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        S: Fn() -> SFut,
-        SFut: std::future::Future<Output = Result<bool, CloudError>>,
-    {
-        act_once(&self.retry, c, already_exists, op, settled).await
-    }
-
     /// Records the promotion on the instance itself (see the module docs):
     /// the tag [`PROMOTED_TAG`] naming the source it was promoted from.
     async fn tag_promoted(
@@ -346,19 +313,19 @@ impl crate::cloud::Database for RdsDatabase {
                 }
             })
         };
-        let answer = self
-            .act_once(
-                c,
-                "InvalidDBInstanceState",
-                || {
-                    client
-                        .promote_read_replica()
-                        .db_instance_identifier(id)
-                        .send()
-                },
-                settled,
-            )
-            .await?;
+        let answer = act_once(
+            &self.retry,
+            c,
+            "InvalidDBInstanceState",
+            || {
+                client
+                    .promote_read_replica()
+                    .db_instance_identifier(id)
+                    .send()
+            },
+            settled,
+        )
+        .await?;
         self.tag_promoted(region, &known.arn, source, c).await?;
         // The answer describes the instance: RDS answers a promotion under
         // way as `modifying` (the caller then waits for it); an instance the
@@ -384,7 +351,8 @@ impl crate::cloud::Database for RdsDatabase {
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
         let c = Call::new(SERVICE, "ModifyDBInstance", id, region);
-        self.act_once(
+        act_once(
+            &self.retry,
             c,
             "DBInstanceAlreadyExists",
             || {
@@ -415,7 +383,8 @@ impl crate::cloud::Database for RdsDatabase {
         // needs only `KmsKeyId`, a key of the replica's region.)
         let client = self.clients.get(region);
         let c = Call::new(SERVICE, "CreateDBInstanceReadReplica", id, region);
-        self.act_once(
+        act_once(
+            &self.retry,
             c,
             "DBInstanceAlreadyExists",
             || {
@@ -458,21 +427,21 @@ impl crate::cloud::Database for RdsDatabase {
                 },
             )
         };
-        let out = self
-            .act_once(
-                c,
-                "InvalidDBInstanceState",
-                || {
-                    client
-                        .delete_db_instance()
-                        .db_instance_identifier(id)
-                        .skip_final_snapshot(true)
-                        .delete_automated_backups(true)
-                        .send()
-                },
-                settled,
-            )
-            .await;
+        let out = act_once(
+            &self.retry,
+            c,
+            "InvalidDBInstanceState",
+            || {
+                client
+                    .delete_db_instance()
+                    .db_instance_identifier(id)
+                    .skip_final_snapshot(true)
+                    .delete_automated_backups(true)
+                    .send()
+            },
+            settled,
+        )
+        .await;
         match out {
             Ok(_) => Ok(()),
             // Already gone: `DBInstanceNotFound` (RDS and moto alike).
@@ -516,12 +485,8 @@ impl crate::cloud::Database for RdsDatabase {
                 };
                 out.push(to_domain(region, inst, role));
             }
-            match page.marker() {
-                // A marker that does not move would loop forever.
-                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
-                    marker = Some(m.to_string());
-                }
-                _ => break,
+            if !super::advance(&mut marker, page.marker()) {
+                break;
             }
         }
         Ok(out)
@@ -559,12 +524,8 @@ impl crate::cloud::Database for RdsDatabase {
                     (resource.pending_maintenance_action_details().iter()).map(maintenance_of),
                 );
             }
-            match page.marker() {
-                // A marker that does not move would loop forever.
-                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
-                    marker = Some(m.to_string());
-                }
-                _ => break,
+            if !super::advance(&mut marker, page.marker()) {
+                break;
             }
         }
         Ok(out)
@@ -579,7 +540,8 @@ impl crate::cloud::Database for RdsDatabase {
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
         let c = Call::new(SERVICE, "RestoreDBInstanceToPointInTime", source_id, region);
-        self.act_once(
+        act_once(
+            &self.retry,
             c,
             "DBInstanceAlreadyExists",
             || {

@@ -408,38 +408,10 @@ impl crate::cloud::ObjectStore for S3Store {
     }
 
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
-        let (client, region) = self.client_for(via, url, "GetObject").await?;
-        let resource = url.to_string();
-        let c = s3_call("GetObject", &resource, &region);
-        let out = self
-            .retry
-            .run(|| async {
-                let out = client
-                    .get_object()
-                    .bucket(&url.bucket)
-                    .key(&url.key)
-                    .send()
-                    .await;
-                match out {
-                    Ok(out) => {
-                        let body = out.body.collect().await.map_err(|e| {
-                            c.error(ErrorKind::Connection, format!("reading the body: {e}"))
-                        })?;
-                        Ok(Some(body.into_bytes()))
-                    }
-                    Err(e) => {
-                        let e = sdk_error(c, e);
-                        if e.code.as_deref() == Some("NoSuchKey") {
-                            Ok(None)
-                        } else {
-                            Err(e)
-                        }
-                    }
-                }
-            })
-            .await?;
-        Ok(out)
+        // One `GetObject` for both reads (GCS's adapter does the same).
+        Ok(self.get_versioned(via, url).await?.map(|v| v.body))
     }
+
     async fn get_versioned(
         &self,
         via: &str,

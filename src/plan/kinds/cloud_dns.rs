@@ -383,16 +383,7 @@ impl Resource for CloudDnsSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
-        if !valid_project(&self.project) {
-            s.error(
-                path!["project"],
-                format!(
-                    "cloud_dns `{}`: `{}` is not a GCP project id",
-                    self.id, self.project
-                ),
-                "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
-            );
-        }
+        super::cloud_sql::check_project(s, &self.id, &self.project);
         if !valid_zone(&self.zone) {
             let hint = if self.zone.contains('.') {
                 "`zone` is the managed zone's name (`gcloud dns managed-zones list`), not its DNS name: up to 63 lowercase letters, digits and hyphens, starting with a letter"

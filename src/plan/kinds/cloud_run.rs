@@ -25,7 +25,6 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::cloud_sql::valid_project;
 use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService, Size};
@@ -151,16 +150,7 @@ impl Resource for CloudRunSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
-        if !valid_project(&self.project) {
-            s.error(
-                path!["project"],
-                format!(
-                    "cloud_run `{}`: `{}` is not a GCP project id",
-                    self.id, self.project
-                ),
-                "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
-            );
-        }
+        super::cloud_sql::check_project(s, &self.id, &self.project);
         for (region, name) in &self.regions {
             if !crate::plan::sites::gcp_region(region) {
                 s.error(

@@ -114,6 +114,19 @@ pub fn valid_instance(name: &str) -> bool {
     crate::plan::sites::gcp_name(name, 1..=98)
 }
 
+/// Reports `project` at the resource's `project` key when it is no GCP
+/// project id ([`valid_project`]).
+pub fn check_project(s: &mut Scope<'_, '_, '_>, id: &str, project: &str) {
+    if !valid_project(project) {
+        let message = format!("{} `{id}`: `{project}` is not a GCP project id", s.table());
+        s.error(
+            path!["project"],
+            message,
+            "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
+        );
+    }
+}
+
 /// Whether `project` is a GCP project id: 6 to 30 lowercase letters,
 /// digits or hyphens, starting with a letter, not ending with a hyphen
 /// (a domain-scoped `example.com:proj` is taken too).
@@ -160,28 +173,15 @@ impl Resource for CloudSqlSpec {
         {
             s.error(path!["old_primary_wait"], e.to_string(), e.hint());
         }
-        if !valid_project(&self.project) {
-            s.error(
-                path!["project"],
-                format!(
-                    "cloud_sql `{}`: `{}` is not a GCP project id",
-                    self.id, self.project
-                ),
-                "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
-            );
-        }
-        for (region, name) in &self.regions {
-            if !valid_instance(name) {
-                s.error(
-                    path!["regions", region.as_str()],
-                    format!(
-                        "cloud_sql `{}` names `{name}` in {region}, not a Cloud SQL instance name",
-                        self.id
-                    ),
-                    "lowercase letters, digits and hyphens, starting with a letter (as Cloud SQL names instances)",
-                );
-            }
-        }
+        check_project(s, &self.id, &self.project);
+        s.region_values(
+            (&self.id, &self.regions),
+            valid_instance,
+            (
+                "a Cloud SQL instance name",
+                "lowercase letters, digits and hyphens, starting with a letter (as Cloud SQL names instances)",
+            ),
+        );
         if self.dr_replica && self.strategy != DbStrategy::PromoteReplica {
             s.error(
                 path!["dr_replica"],

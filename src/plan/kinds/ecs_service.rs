@@ -94,18 +94,14 @@ impl Resource for EcsServiceSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
-        for (region, value) in &self.regions {
-            if split(value).is_none() {
-                s.error(
-                    path!["regions", region.as_str()],
-                    format!(
-                        "ecs_service `{}` names `{value}` in {region}, not `cluster/service`",
-                        self.id
-                    ),
-                    "write the ECS cluster and its service: `orders-ecs-use1/orders-workers`",
-                );
-            }
-        }
+        s.region_values(
+            (&self.id, &self.regions),
+            |v| split(v).is_some(),
+            (
+                "`cluster/service`",
+                "write the ECS cluster and its service: `orders-ecs-use1/orders-workers`",
+            ),
+        );
         if self.active == 0 {
             s.error(
                 path!["active"],

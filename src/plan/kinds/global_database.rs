@@ -107,18 +107,11 @@ impl Resource for GlobalDatabaseSpec {
                 hint,
             );
         }
-        for (region, id) in &self.regions {
-            if !valid_identifier(id) {
-                s.error(
-                    path!["regions", region.as_str()],
-                    format!(
-                        "global_database `{}` names `{id}` in {region}, not a DB cluster identifier",
-                        self.id
-                    ),
-                    hint,
-                );
-            }
-        }
+        s.region_values(
+            (&self.id, &self.regions),
+            valid_identifier,
+            ("a DB cluster identifier", hint),
+        );
     }
 
     fn shown(&self) -> Shown<'_> {

@@ -40,7 +40,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::cloud_sql::valid_project;
 use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{
@@ -123,28 +122,15 @@ impl Resource for InstanceGroupSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
-        if !valid_project(&self.project) {
-            s.error(
-                path!["project"],
-                format!(
-                    "instance_group `{}`: `{}` is not a GCP project id",
-                    self.id, self.project
-                ),
-                "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
-            );
-        }
-        for (region, name) in &self.regions {
-            if !valid_group(name) {
-                s.error(
-                    path!["regions", region.as_str()],
-                    format!(
-                        "instance_group `{}` names `{name}` in {region}, not a managed instance group name",
-                        self.id
-                    ),
-                    "1 to 63 lowercase letters, digits and hyphens, starting with a letter",
-                );
-            }
-        }
+        super::cloud_sql::check_project(s, &self.id, &self.project);
+        s.region_values(
+            (&self.id, &self.regions),
+            valid_group,
+            (
+                "a managed instance group name",
+                "1 to 63 lowercase letters, digits and hyphens, starting with a letter",
+            ),
+        );
         if self.active.size == 0 {
             s.error(
                 path!["active", "size"],

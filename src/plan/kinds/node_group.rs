@@ -84,18 +84,14 @@ impl Resource for NodeGroupSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
-        for (region, value) in &self.regions {
-            if split(value).is_none() {
-                s.error(
-                    path!["regions", region.as_str()],
-                    format!(
-                        "node_group `{}` names `{value}` in {region}, not `cluster/nodegroup`",
-                        self.id
-                    ),
-                    "write the EKS cluster and its managed node group: `orders-eks/orders-nodes`",
-                );
-            }
-        }
+        s.region_values(
+            (&self.id, &self.regions),
+            |v| split(v).is_some(),
+            (
+                "`cluster/nodegroup`",
+                "write the EKS cluster and its managed node group: `orders-eks/orders-nodes`",
+            ),
+        );
         for (key, cap) in [("active", self.active), ("standby", self.standby)] {
             if !(cap.min <= cap.desired && cap.desired <= cap.max) {
                 s.error(

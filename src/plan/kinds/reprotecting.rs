@@ -94,6 +94,44 @@ pub struct Move {
     pub payload: Value,
 }
 
+impl Move {
+    /// The move `call` makes of `resource` in `region`: what it is `now`
+    /// and what it `says` it makes of it, sent with `payload`.
+    pub fn new(
+        (resource, region): (&str, &str),
+        call: &str,
+        (now, says): (&str, String),
+        payload: &impl Serialize,
+    ) -> Move {
+        Move {
+            call: call.into(),
+            resource: resource.into(),
+            region: region.into(),
+            now: now.into(),
+            says,
+            parks: None,
+            warning: None,
+            payload: serde_json::to_value(payload).unwrap_or_default(),
+        }
+    }
+
+    /// The move as a rename of the copy `id` in `region` out of the way, as
+    /// `parked`, with what people must know once it is made.
+    pub fn parking(self, (region, id, parked): (&str, &str, &str), warning: String) -> Move {
+        Move {
+            parks: Some(parks(region, id, parked)),
+            warning: Some(warning),
+            ..self
+        }
+    }
+}
+
+/// How a rename out of the way is named, in a move and in the copies a
+/// later read finds renamed: one text, so that a resume matches them.
+pub fn parks(region: &str, id: &str, parked: &str) -> String {
+    format!("{region}/{id} -> {parked}")
+}
+
 /// Where a reprotection stands, as its kind read and decided it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Standing {

@@ -546,7 +546,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn new(decision: WatchDecision, why: impl Into<String>, tally: Tally) -> Self {
+    /// A verdict that names no region or target and leads to nothing.
+    pub fn new(decision: WatchDecision, why: impl Into<String>, tally: Tally) -> Self {
         Self {
             decision,
             why: why.into(),

@@ -270,21 +270,17 @@ impl Reprotecting for SqlReprotecting {
                         resource: p.to_string(),
                         region: active.to_string(),
                     },
-                    None => Standing::Act(Move {
-                        call: "sqladmin:instances.patch".into(),
-                        resource: p.to_string(),
-                        region: active.to_string(),
-                        now: "no DR replica".into(),
-                        says: format!("designate {name} ({region}) its DR replica"),
-                        parks: None,
-                        warning: None,
-                        payload: serde_json::to_value(Designate {
+                    None => {
+                        let says = format!("designate {name} ({region}) its DR replica");
+                        let designate = Designate {
                             project: project.clone(),
                             primary: p.to_string(),
                             replica: name,
-                        })
-                        .unwrap_or_default(),
-                    }),
+                        };
+                        let call = "sqladmin:instances.patch";
+                        let now = ("no DR replica", says);
+                        Standing::Act(Move::new((p, active), call, now, &designate))
+                    }
                 }
             }
         })

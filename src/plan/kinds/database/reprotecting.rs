@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
     Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
-    parked_warning, payload_of, role_words,
+    parked_warning, parks, payload_of, role_words,
 };
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, ReplicaPlacement};
 
@@ -71,19 +71,6 @@ fn replica_of(inst: &DbInstance, primary: &DbInstance) -> bool {
     }
 }
 
-fn mv(c: &RdsCopy, call: &str, now: String, says: String, m: &RdsMove) -> Move {
-    Move {
-        call: call.into(),
-        resource: c.id.clone(),
-        region: c.region.clone(),
-        now,
-        says,
-        parks: None,
-        warning: None,
-        payload: serde_json::to_value(m).unwrap_or_default(),
-    }
-}
-
 /// What people must know of `old`, renamed out of the way: an old primary
 /// takes writes on its own; a replica still follows an old primary.
 fn warning_of(
@@ -124,10 +111,8 @@ fn copy_next(primary: &DbInstance, c: &RdsCopy) -> Option<Standing> {
                 to: parked.clone(),
             };
             let says = format!("{id} renamed {parked}, data kept");
-            let mut m = mv(c, "rds:ModifyDBInstance", what.into(), says, &rename);
-            m.parks = Some(format!("{r}/{id} -> {parked}"));
-            m.warning = Some(warning);
-            Some(Standing::Act(m))
+            let m = Move::new((id, r), "rds:ModifyDBInstance", (what, says), &rename);
+            Some(Standing::Act(m.parking((r, id, parked), warning)))
         }
         (None, Some(p)) if !p.is_available() => Some(Standing::Wait(format!(
             "{id} ({r}) to be renamed to {parked} (now {})",
@@ -144,7 +129,12 @@ fn copy_next(primary: &DbInstance, c: &RdsCopy) -> Option<Standing> {
             };
             let says = format!("a read replica of {}", primary.arn);
             let call = "rds:CreateDBInstanceReadReplica";
-            Some(Standing::Act(mv(c, call, "absent".into(), says, &create)))
+            Some(Standing::Act(Move::new(
+                (id, r),
+                call,
+                ("absent", says),
+                &create,
+            )))
         }
     }
 }
@@ -186,10 +176,7 @@ pub fn rds_standing(
         .filter_map(|c| Some((c, c.parked.as_ref()?)))
         .map(|(c, p)| {
             let (id, r, to) = (c.id.as_str(), c.region.as_str(), c.parked_id.as_str());
-            (
-                format!("{r}/{id} -> {to}"),
-                warning_of(p, (id, r, to), primary),
-            )
+            (parks(r, id, to), warning_of(p, (id, r, to), primary))
         })
         .collect();
     Standing::Protected {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
     Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
-    parked_warning, payload_of,
+    parked_warning, parks, payload_of,
 };
 use super::global_names;
 use crate::cloud::{CloudError, Clouds, DbCluster, GlobalCluster};
@@ -97,24 +97,6 @@ enum AuroraMove {
     },
 }
 
-fn mv(
-    (resource, region): (&str, &str),
-    call: &str,
-    (now, says): (&str, String),
-    m: &AuroraMove,
-) -> Move {
-    Move {
-        call: call.into(),
-        resource: resource.into(),
-        region: region.into(),
-        now: now.into(),
-        says,
-        parks: None,
-        warning: None,
-        payload: serde_json::to_value(m).unwrap_or_default(),
-    }
-}
-
 /// What a member in the way needs to be out of it (pure): to leave the
 /// global cluster, to settle, to be renamed, or nothing (`None`: nothing
 /// under its id).
@@ -128,7 +110,7 @@ fn park_next(m: &Member, gid: &str) -> Option<Standing> {
             };
             let says = (c.status.as_str(), format!("{id} leaves {gid}, data kept"));
             let call = "rds:RemoveFromGlobalCluster";
-            Some(Standing::Act(mv((id, r), call, says, &leave)))
+            Some(Standing::Act(Move::new((id, r), call, says, &leave)))
         }
         (Some(c), _) if !c.is_available() => Some(Standing::Wait(format!(
             "{id} ({r}) to settle out of {gid} (now {})",
@@ -143,10 +125,10 @@ fn park_next(m: &Member, gid: &str) -> Option<Standing> {
                 to: parked.clone(),
             };
             let says = ("standalone", format!("{id} renamed {parked}, data kept"));
-            let mut m = mv((id, r), "rds:ModifyDBCluster", says, &rename);
-            m.parks = Some(format!("{r}/{id} -> {parked}"));
-            m.warning = Some(parked_warning(id, r, parked));
-            Some(Standing::Act(m))
+            let m = Move::new((id, r), "rds:ModifyDBCluster", says, &rename);
+            Some(Standing::Act(
+                m.parking((r, id, parked), parked_warning(id, r, parked)),
+            ))
         }
         (None, Some(p)) if !p.is_available() => Some(Standing::Wait(format!(
             "{id} ({r}) to be renamed to {parked} (now {})",
@@ -187,7 +169,7 @@ fn join_next(m: &Member, g: &GlobalCluster, writer: &DbCluster) -> Option<Standi
                 engine: writer.engine.clone(),
             };
             let says = ("absent", format!("a headless secondary of {}", g.id));
-            Some(Standing::Act(mv(
+            Some(Standing::Act(Move::new(
                 (id, r),
                 "rds:CreateDBCluster",
                 says,
@@ -235,7 +217,12 @@ fn rebuild_next(read: &AuroraRead, writer: &DbCluster, active: &str) -> Standing
             source: writer.arn.clone(),
         };
         let says = ("absent", format!("made again from {}", writer.id));
-        return Standing::Act(mv((gid, active), "rds:CreateGlobalCluster", says, &make));
+        return Standing::Act(Move::new(
+            (gid, active),
+            "rds:CreateGlobalCluster",
+            says,
+            &make,
+        ));
     };
     if !old.members.is_empty() {
         // Named members still leaving: their park waits them out.
@@ -248,7 +235,12 @@ fn rebuild_next(read: &AuroraRead, writer: &DbCluster, active: &str) -> Standing
         "empty",
         "deleted, to be made again from the writer".to_string(),
     );
-    Standing::Act(mv((gid, active), "rds:DeleteGlobalCluster", says, &delete))
+    Standing::Act(Move::new(
+        (gid, active),
+        "rds:DeleteGlobalCluster",
+        says,
+        &delete,
+    ))
 }
 
 /// Every member a secondary: the copies, and those found parked.
@@ -267,7 +259,7 @@ fn protected(read: &AuroraRead) -> Standing {
             .filter(|m| m.parked.is_some())
             .map(|m| {
                 let (id, r, to) = (&m.id, &m.region, &m.parked_id);
-                (format!("{r}/{id} -> {to}"), parked_warning(id, r, to))
+                (parks(r, id, to), parked_warning(id, r, to))
             })
             .collect(),
     }
