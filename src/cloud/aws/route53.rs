@@ -379,26 +379,14 @@ impl crate::cloud::Dns for Route53Dns {
                 .send()
         })
         .await?;
-        let info = out
-            .change_info()
-            .ok_or_else(|| c.error(ErrorKind::Server, "response without ChangeInfo"))?;
-        Ok(ChangeInfo {
-            id: strip_prefix(info.id(), "/change/").to_string(),
-            in_sync: *info.status() == ChangeStatus::Insync,
-        })
+        change_of(c, out.change_info())
     }
 
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         let id = strip_prefix(change_id, "/change/");
         let c = Call::new(SERVICE, "GetChange", id, GLOBAL);
         let out = call(&self.retry, c, || self.client.get_change().id(id).send()).await?;
-        let info = out
-            .change_info()
-            .ok_or_else(|| c.error(ErrorKind::Server, "response without ChangeInfo"))?;
-        Ok(ChangeInfo {
-            id: strip_prefix(info.id(), "/change/").to_string(),
-            in_sync: *info.status() == ChangeStatus::Insync,
-        })
+        change_of(c, out.change_info())
     }
 
     async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
@@ -486,6 +474,19 @@ fn from_config(id: &str, reference: &str, cfg: &HealthCheckConfig) -> HealthChec
         interval: small(cfg.request_interval(), 30),
         failure_threshold: small(cfg.failure_threshold(), 3),
     }
+}
+
+/// A change as Route 53 answered it (its id without `/change/`, whether it
+/// is in sync); an answer without one is a server's error.
+fn change_of(
+    c: Call<'_>,
+    info: Option<&aws_sdk_route53::types::ChangeInfo>,
+) -> Result<ChangeInfo, CloudError> {
+    let info = info.ok_or_else(|| c.error(ErrorKind::Server, "response without ChangeInfo"))?;
+    Ok(ChangeInfo {
+        id: strip_prefix(info.id(), "/change/").to_string(),
+        in_sync: *info.status() == ChangeStatus::Insync,
+    })
 }
 
 #[cfg(test)]
