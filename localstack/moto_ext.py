@@ -1,6 +1,6 @@
 """moto server with the Aurora Global Database operations moto lacks, ECS
 services that take time to scale, EKS node groups' tags, and RDS's pending
-maintenance.
+maintenance, answering one request at a time (MOTO_LOCK says why).
 
 Why: moto 5.2 models global clusters (CreateGlobalCluster, members joined by
 CreateDBCluster --global-cluster-identifier, RemoveFromGlobalCluster) but
@@ -838,14 +838,27 @@ def drctl_wsgi(environ, start_response):
     return [data]
 
 
+# moto's backends are dicts and lists that its handlers iterate and change
+# without a lock, while moto server answers each request on a thread of its
+# own: a DescribeDBInstances walking the instances while another request
+# made or deleted one answered 500 ("OrderedDict mutated during iteration",
+# seen in CI), and two deletes of one replica at once failed in
+# remove_replica. Every request is answered under this lock, one at a time.
+# No handler here waits on another request or on anything outside moto, and
+# the GIL ran them one at a time already, so the world loses little speed.
+MOTO_LOCK = threading.RLock()
+
+
 def _with_routes(app_class):
-    """moto server's WSGI application class, answering /_drctl/ itself."""
+    """moto server's WSGI application class, answering /_drctl/ itself and
+    every request one at a time (MOTO_LOCK)."""
 
     class WithDrctlRoutes(app_class):
         def __call__(self, environ, start_response):
-            if environ.get("PATH_INFO", "").startswith("/_drctl/"):
-                return drctl_wsgi(environ, start_response)
-            return super().__call__(environ, start_response)
+            with MOTO_LOCK:
+                if environ.get("PATH_INFO", "").startswith("/_drctl/"):
+                    return drctl_wsgi(environ, start_response)
+                return super().__call__(environ, start_response)
 
     return WithDrctlRoutes
 

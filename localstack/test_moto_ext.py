@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 import urllib.error
@@ -542,6 +543,40 @@ class EcsServices(unittest.TestCase):
         self.assertEqual({t["key"] for t in svc["tags"]}, {"app", "team"})
         self.assertEqual(len(self.ecs.list_services(cluster="orders-ecs-use1-t")["serviceArns"]), 1)
 
+
+
+
+class OneRequestAtATime(unittest.TestCase):
+    """moto's backends are dicts and lists that its handlers iterate and
+    change without a lock, and moto server answers each request on a thread
+    of its own: a DescribeDBInstances while another request made or deleted
+    an instance answered 500 (`OrderedDict mutated during iteration`, in CI
+    on 2026-11-28, an integration test's own read of the world). The world's
+    moto answers one request at a time."""
+
+    def test_two_requests_are_never_answered_at_once(self):
+        import moto_ext
+
+        inside, most = [0], [0]
+
+        class Slow:  # stands for moto's application: a request that takes a while
+            def __call__(self, environ, start_response):
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+                time.sleep(0.05)
+                inside[0] -= 1
+                start_response("200 OK", [])
+                return [b""]
+
+        app = moto_ext._with_routes(Slow)()
+        paths = ["/", "/", "/", "/", "/_drctl/ecs/config", "/"]
+        threads = [threading.Thread(target=app, args=({"PATH_INFO": p, "REQUEST_METHOD": "GET"},
+                                                      lambda *a: None)) for p in paths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(most[0], 1)
 
 class ReadOnce(unittest.TestCase):
     """The speed section of moto_ext.py: what it reads once answers as moto did."""
