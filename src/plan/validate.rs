@@ -236,9 +236,8 @@ impl Scope<'_, '_, '_> {
         self.at.0
     }
 
-    /// Reports each value of the resource's `regions` that `valid` refuses,
-    /// at the value: "{table} `{id}` names `{value}` in {region}, not
-    /// {what}", with `hint`.
+    /// Reports each of the resource's `regions` that `valid` refuses, at it:
+    /// "{table} `{id}` names `{value}` in {region}, not {what}", with `hint`.
     pub fn region_values(
         &mut self,
         (id, regions): (&str, &super::spec::PerRegion),
