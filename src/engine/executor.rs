@@ -285,7 +285,7 @@ impl Engine {
         run_id: &'a str,
         outputs: &'a BTreeMap<String, Value>,
         budget: Duration,
-        waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+        waiting: crate::steps::Tell<'a>,
     ) -> Cx<'a> {
         Cx {
             clouds: &self.clouds,

@@ -513,7 +513,7 @@ pub struct Cx<'a> {
     /// The window replica lag is read over.
     pub lag_window: Duration,
     /// Told what the step waits for, when it starts waiting (the live view).
-    pub waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    pub waiting: Tell<'a>,
     /// What the run's other regions looked like, read beside the run (see
     /// [`crate::steps::side`]); `None` in a dry run.
     pub side: Option<SideReads>,
@@ -992,7 +992,8 @@ pub fn settled(step: &Step, outputs: &Value) -> Settled {
 
 /// Polls `probe` with growing intervals until it yields `Some`, or the
 /// deadline passes (then [`StepFailure::Timeout`] naming `what`). The first
-/// look that finds nothing tells the run's progress line what it waits for.
+/// look before the deadline that finds nothing tells the run's progress
+/// line what it waits for.
 pub async fn wait_for<T, F, Fut>(cx: &Cx<'_>, what: &str, probe: F) -> Result<T, StepFailure>
 where
     F: FnMut() -> Fut,
@@ -1002,7 +1003,7 @@ where
 }
 
 /// What waits are told to, with what they wait for: the run's live view.
-pub(crate) type Tell<'a> = Option<&'a (dyn Fn(&str) + Send + Sync)>;
+pub type Tell<'a> = Option<&'a (dyn Fn(&str) + Send + Sync)>;
 
 /// [`wait_for`] with its parts given: `waiting` told (or none, for a
 /// cleanup outside a run), polling within `poll` until `deadline`.

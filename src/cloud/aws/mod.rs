@@ -527,3 +527,22 @@ pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTi
 pub(crate) fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::advance;
+
+    #[test]
+    fn a_listing_ends_when_its_marker_is_absent_empty_or_does_not_move() {
+        let mut marker = None;
+        assert!(advance(&mut marker, Some("m1")));
+        assert_eq!(marker.as_deref(), Some("m1"));
+        // The same marker again would ask for the same page for ever.
+        assert!(!advance(&mut marker, Some("m1")));
+        assert!(!advance(&mut marker, Some("")));
+        assert!(!advance(&mut marker, None));
+        assert_eq!(marker.as_deref(), Some("m1"));
+        assert!(advance(&mut marker, Some("m2")));
+        assert_eq!(marker.as_deref(), Some("m2"));
+    }
+}
