@@ -127,33 +127,12 @@ impl AuroraGlobal {
         Ok(found.map(|i| i.db_instance_status().unwrap_or_default().to_string()))
     }
 
-    /// Asks for the deletion of instance `id` (no final snapshot); one
-    /// already gone or being deleted is done.
+    /// Asks for the deletion of member instance `id` (no final snapshot),
+    /// as RDS deletes an instance: one already gone or being deleted is
+    /// done.
     async fn delete_member(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call::new(SERVICE, "DeleteDBInstance", id, region);
-        let out = call(&self.retry, c, || {
-            client
-                .delete_db_instance()
-                .db_instance_identifier(id)
-                .skip_final_snapshot(true)
-                .send()
-        })
-        .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            // Already being deleted (a repeated call), or an attempt whose
-            // answer was lost: a read says whether it is on its way out.
-            Err(e) if e.code.as_deref() == Some("InvalidDBInstanceState") || may_have_acted(&e) => {
-                match self.instance_status(region, id).await {
-                    Ok(None) => Ok(()),
-                    Ok(Some(status)) if status == "deleting" => Ok(()),
-                    _ => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        super::delete_db_instance(&client, &self.retry, (id, region), false).await
     }
 }
 

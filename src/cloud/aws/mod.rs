@@ -443,6 +443,47 @@ pub(crate) async fn describe_db_instance(
     }
 }
 
+/// `DeleteDBInstance` of one id (no final snapshot), sent at most once
+/// ([`act_once`]): done when the instance is gone or its deletion is under
+/// way, whether by a repeated call (`InvalidDBInstanceState`) or by an
+/// attempt whose answer was lost (moto answers the deletion of a
+/// cross-region replica with an HTTP 500 after removing it). RDS's
+/// instances and Aurora's cluster members are deleted alike; `backups`:
+/// the instance's automated backups go with it (an Aurora member keeps
+/// none of its own).
+pub(crate) async fn delete_db_instance(
+    client: &aws_sdk_rds::Client,
+    retry: &RetryPolicy,
+    (id, region): (&str, &str),
+    backups: bool,
+) -> Result<(), CloudError> {
+    const REFUSED: &str = "InvalidDBInstanceState";
+    let c = Call::new("rds", "DeleteDBInstance", id, region);
+    let settled = || async {
+        let found = describe_db_instance(client, &RetryPolicy::none(), (id, region)).await?;
+        Ok(found.is_none_or(|i| i.db_instance_status() == Some("deleting")))
+    };
+    let send = || {
+        (client.delete_db_instance())
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .set_delete_automated_backups(backups.then_some(true))
+            .send()
+    };
+    match act_once(retry, c, REFUSED, send, settled).await {
+        // Already gone: `DBInstanceNotFound` (RDS and moto alike).
+        Ok(_) => Ok(()),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        Err(e) if e.code.as_deref() == Some(REFUSED) || may_have_acted(&e) => {
+            match settled().await {
+                Ok(true) => Ok(()),
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Moves a listing's `marker` to the `next` one a page gave: `false` when
 /// the listing is done (no next marker, or one that does not move, which
 /// would loop forever).

@@ -44,10 +44,7 @@
 use async_trait::async_trait;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
 
-use super::{
-    Call, Regional, Sdk, act_once, call, describe_db_instance, from_chrono, may_have_acted,
-    to_chrono,
-};
+use super::{Call, Regional, Sdk, act_once, call, describe_db_instance, from_chrono, to_chrono};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     CloudError, DbInstance, DbRole, ErrorKind, MaintenanceOf, PendingMaintenance, ReplicaPlacement,
@@ -417,49 +414,7 @@ impl crate::cloud::Database for RdsDatabase {
 
     async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call::new(SERVICE, "DeleteDBInstance", id, region);
-        // Settled: gone, or its deletion under way.
-        let settled = || async {
-            Ok(
-                match self.describe_raw(region, id, &RetryPolicy::none()).await? {
-                    None => true,
-                    Some(i) => i.db_instance_status() == Some("deleting"),
-                },
-            )
-        };
-        let out = act_once(
-            &self.retry,
-            c,
-            "InvalidDBInstanceState",
-            || {
-                client
-                    .delete_db_instance()
-                    .db_instance_identifier(id)
-                    .skip_final_snapshot(true)
-                    .delete_automated_backups(true)
-                    .send()
-            },
-            settled,
-        )
-        .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Already gone: `DBInstanceNotFound` (RDS and moto alike).
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            // RDS refuses to delete an instance that is already being
-            // deleted (`InvalidDBInstanceState`): a repeated call is done.
-            // And the last attempt may have acted with its answer lost (moto
-            // answers the deletion of a cross-region replica with an HTTP 500
-            // after removing it, see the module docs). Both: read it.
-            Err(e) if e.code.as_deref() == Some("InvalidDBInstanceState") || may_have_acted(&e) => {
-                if settled().await.unwrap_or(false) {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-            Err(e) => Err(e),
-        }
+        super::delete_db_instance(&client, &self.retry, (id, region), true).await
     }
 
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {

@@ -275,6 +275,47 @@ pub trait Reprotecting: Sync {
     ) -> Result<Vec<Kept>, CloudError>;
 }
 
+/// One region's copy as a reprotection reads it: under the plan's id and
+/// under the name it is parked as in this run ([`parked_id`]), so a
+/// reprotection that crashed after a rename picks up where it stood. An
+/// RDS instance and an Aurora member cluster are read alike.
+#[derive(Debug, Clone)]
+pub struct Parked<T> {
+    /// Its region.
+    pub region: String,
+    /// The plan's id.
+    pub id: String,
+    /// The copy under it.
+    pub now: Option<T>,
+    /// The name it is parked as in this run.
+    pub parked_id: String,
+    /// The copy under that name.
+    pub parked: Option<T>,
+}
+
+impl<T> Parked<T> {
+    /// Reads copy `id` of `region` and its parked name in run `run_id`
+    /// with `describe(region, name)`.
+    pub async fn read<F, Fut>(
+        (region, id): (&str, &str),
+        run_id: &str,
+        describe: F,
+    ) -> Result<Self, CloudError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, CloudError>>,
+    {
+        let parked_id = parked_id(id, run_id);
+        Ok(Self {
+            now: describe(id.to_string()).await?,
+            parked: describe(parked_id.clone()).await?,
+            region: region.to_string(),
+            id: id.to_string(),
+            parked_id,
+        })
+    }
+}
+
 /// The name a copy in the way is renamed to (stable per run): `<id>-pre-`
 /// and the run id's last four letters or digits, within RDS's 63.
 pub fn parked_id(id: &str, run_id: &str) -> String {

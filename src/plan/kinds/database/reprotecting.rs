@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
-    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
+    Guard, Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
     parked_warning, parks, payload_of, role_words,
 };
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, ReplicaPlacement};
@@ -37,19 +37,7 @@ pub const RDS_REPROTECT: ReprotectAbout = ReprotectAbout {
 
 /// One region's instance, as read: under the plan's id and under the
 /// name it is parked as.
-#[derive(Debug, Clone)]
-pub struct RdsCopy {
-    /// Its region.
-    pub region: String,
-    /// The plan's id.
-    pub id: String,
-    /// The instance under it.
-    pub now: Option<DbInstance>,
-    /// The name it is parked as in this run.
-    pub parked_id: String,
-    /// The instance under that name.
-    pub parked: Option<DbInstance>,
-}
+pub type RdsCopy = Parked<DbInstance>;
 
 /// An RDS reprotection's writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,14 +191,8 @@ impl Reprotecting for RdsReprotecting {
         let primary = db.describe_instance(&g.primary.0, &g.primary.1).await?;
         let mut copies = Vec::new();
         for (region, id) in &g.others {
-            let parked_id = parked_id(id, run_id);
-            copies.push(RdsCopy {
-                now: db.describe_instance(region, id).await?,
-                parked: db.describe_instance(region, &parked_id).await?,
-                region: region.clone(),
-                id: id.clone(),
-                parked_id,
-            });
+            let read = |name: String| async move { db.describe_instance(region, &name).await };
+            copies.push(Parked::read((region, id), run_id, read).await?);
         }
         Ok(rds_standing(g, primary.as_ref(), &copies, made))
     }

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
-    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
-    parked_warning, parks, payload_of,
+    Guard, Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
+    parked_id, parked_warning, parks, payload_of,
 };
 use super::global_names;
 use crate::cloud::{CloudError, Clouds, DbCluster, GlobalCluster};
@@ -51,19 +51,7 @@ const READ: &str = "rds:DescribeDBClusters";
 
 /// One region's member, as read: under the plan's id and under the name
 /// it is parked as.
-#[derive(Debug, Clone)]
-pub struct Member {
-    /// Its region.
-    pub region: String,
-    /// The plan's cluster id.
-    pub id: String,
-    /// The cluster under it.
-    pub now: Option<DbCluster>,
-    /// The name it is parked as in this run.
-    pub parked_id: String,
-    /// The cluster under that name.
-    pub parked: Option<DbCluster>,
-}
+pub type Member = Parked<DbCluster>;
 
 /// A global database as a reprotection reads it.
 #[derive(Debug, Clone)]
@@ -352,14 +340,10 @@ impl Reprotecting for AuroraReprotecting {
         };
         for (region, address) in &g.others {
             let (_, id) = global_names(address, (READ, region))?;
-            let parked_id = parked_id(id, run_id);
-            read.members.push(Member {
-                now: aurora.describe_cluster(region, id).await?,
-                parked: aurora.describe_cluster(region, &parked_id).await?,
-                region: region.clone(),
-                id: id.to_string(),
-                parked_id,
-            });
+            let describe =
+                |name: String| async move { aurora.describe_cluster(region, &name).await };
+            read.members
+                .push(Parked::read((region, id), run_id, describe).await?);
         }
         Ok(aurora_standing(g, &read, made))
     }
