@@ -82,7 +82,9 @@ pub(crate) async fn create_s3_bucket(name: &str) {
 
 /// The real adapters with the endpoint in `slot` behind a [`FaultProxy`]
 /// (which counts the requests, and can break some).
-async fn proxied(slot: fn(&mut CloudSettings) -> &mut Option<String>) -> (FaultProxy, Clouds) {
+pub(crate) async fn proxied(
+    slot: fn(&mut CloudSettings) -> &mut Option<String>,
+) -> (FaultProxy, Clouds) {
     let mut settings = world::settings();
     let endpoint = slot(&mut settings);
     let upstream = endpoint.clone().expect("the emulator endpoint is set");

@@ -15,6 +15,7 @@ use drctl::steps::drill_names;
 use serde_json::Value;
 
 use crate::fixture::{Fixture, outputs};
+use crate::proxy::{Fault, Match};
 use crate::world::{self, STANDBY};
 
 /// The members of the reference orders global cluster, by region.
@@ -218,13 +219,16 @@ async fn a_sweep_removes_the_copy_a_lost_aurora_drill_left() {
 /// reads them), a second clone under the same name is refused (only an
 /// answer lost after a clone that took effect is taken as done), a writer
 /// joins it, and a deletion takes the writer and the cluster, a second
-/// deletion finding nothing is done.
+/// deletion finding nothing is done. The writer's deletion, its answer
+/// lost after moto acted, is read back and not sent again (RDS's
+/// instances and Aurora's members are deleted by one function,
+/// `aws::delete_db_instance`, sent at most once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_adapter_clones_lists_and_deletes_a_drill_copy() {
     crate::needs_emulators!();
     let fx = Fixture::new("agadapt").await;
     let before = production(&fx).await;
-    let clouds = world::clouds().await;
+    let (proxy, clouds) = crate::adapters::proxied(|s| &mut s.rds_endpoint).await;
     let run = format!("20261125T040000Z-orders-{}", fx.suffix);
     let member = fx.id("orders-use1");
     let copy = drill_names::temp_cluster_id(&run, &member);
@@ -274,10 +278,21 @@ async fn the_adapter_clones_lists_and_deletes_a_drill_copy() {
         .expect("DescribeDBInstances")
         .expect("the writer exists");
     assert_eq!(w.tags, tags);
+    proxy.inject(
+        Match::Action("DeleteDBInstance"),
+        Fault::DropAfterForward,
+        1,
+    );
     aurora
         .delete_cluster(STANDBY, &copy)
         .await
         .expect("DeleteDBInstance, DeleteDBCluster");
+    assert_eq!(
+        proxy.forwarded(Match::Action("DeleteDBInstance")),
+        1,
+        "the writer's deletion sent once: {:#?}",
+        proxy.log()
+    );
     assert_eq!(leftovers(&fx, &run).await, Vec::<String>::new());
     aurora
         .delete_cluster(STANDBY, &copy)
