@@ -219,10 +219,11 @@ async fn a_sweep_removes_the_copy_a_lost_aurora_drill_left() {
 /// reads them), a second clone under the same name is refused (only an
 /// answer lost after a clone that took effect is taken as done), a writer
 /// joins it, and a deletion takes the writer and the cluster, a second
-/// deletion finding nothing is done. The writer's deletion, its answer
-/// lost after moto acted, is read back and not sent again (RDS's
-/// instances and Aurora's members are deleted by one function,
-/// `aws::delete_db_instance`, sent at most once).
+/// deletion finding nothing is done. Every deletion goes by one rule
+/// (`aws::delete_once`): the writer's, refused after an attempt that
+/// failed before it reached RDS, is not taken as done while the writer
+/// stands; the writer's and the cluster's, their answers lost after moto
+/// acted, are read back and not sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_adapter_clones_lists_and_deletes_a_drill_copy() {
     crate::needs_emulators!();
@@ -278,21 +279,33 @@ async fn the_adapter_clones_lists_and_deletes_a_drill_copy() {
         .expect("DescribeDBInstances")
         .expect("the writer exists");
     assert_eq!(w.tags, tags);
-    proxy.inject(
-        Match::Action("DeleteDBInstance"),
-        Fault::DropAfterForward,
-        1,
-    );
+    // A 503 that never reached RDS, then a refusal (as RDS refuses an
+    // instance being modified): the refusal says nothing of the first
+    // attempt, and the writer still stands.
+    let delete = Match::Action("DeleteDBInstance");
+    proxy.inject(delete.clone(), Fault::Status(503), 1);
+    let refusal = Fault::Error {
+        status: 400,
+        code: "InvalidDBInstanceState",
+    };
+    proxy.inject(delete.clone(), refusal, 1);
+    let refused = (clouds.database.delete_instance(STANDBY, &writer).await)
+        .expect_err("a refusal is not a deletion while the writer stands");
+    assert_eq!(refused.code.as_deref(), Some("InvalidDBInstanceState"));
+    assert_eq!(proxy.unspent(), 0, "{:#?}", proxy.log());
+    let still = clouds.database.describe_instance(STANDBY, &writer).await;
+    assert!(matches!(still, Ok(Some(_))), "{still:?}");
+    // Both answers lost after moto acted: each deletion sent once.
+    let cluster = Match::Action("DeleteDBCluster");
+    proxy.inject(delete.clone(), Fault::DropAfterForward, 1);
+    proxy.inject(cluster.clone(), Fault::DropAfterForward, 1);
     aurora
         .delete_cluster(STANDBY, &copy)
         .await
         .expect("DeleteDBInstance, DeleteDBCluster");
-    assert_eq!(
-        proxy.forwarded(Match::Action("DeleteDBInstance")),
-        1,
-        "the writer's deletion sent once: {:#?}",
-        proxy.log()
-    );
+    assert_eq!(proxy.unspent(), 0, "{:#?}", proxy.log());
+    let sent = (proxy.forwarded(delete), proxy.forwarded(cluster));
+    assert_eq!(sent, (1, 1), "each sent once: {:#?}", proxy.log());
     assert_eq!(leftovers(&fx, &run).await, Vec::<String>::new());
     aurora
         .delete_cluster(STANDBY, &copy)

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::{DbCluster as SdkCluster, Filter, GlobalCluster as SdkGlobal, Tag};
 
-use super::{Call, Regional, Sdk, act_once, call, may_have_acted, to_chrono};
+use super::{Call, Regional, Sdk, act_once, call, to_chrono};
 use crate::cloud::GlobalDatabases;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
@@ -81,7 +81,7 @@ impl AuroraGlobal {
         act_once(
             &self.retry,
             c,
-            "InvalidGlobalClusterStateFault",
+            Some("InvalidGlobalClusterStateFault"),
             op,
             || async {
                 let g = self.describe_global(c.region, global).await?;
@@ -377,7 +377,7 @@ impl GlobalDatabases for AuroraGlobal {
         act_once(
             &self.retry,
             c,
-            "DBClusterAlreadyExistsFault",
+            Some("DBClusterAlreadyExistsFault"),
             || {
                 client
                     .restore_db_cluster_to_point_in_time()
@@ -413,7 +413,7 @@ impl GlobalDatabases for AuroraGlobal {
         act_once(
             &self.retry,
             c,
-            "DBInstanceAlreadyExists",
+            Some("DBInstanceAlreadyExists"),
             || {
                 client
                     .create_db_instance()
@@ -444,31 +444,17 @@ impl GlobalDatabases for AuroraGlobal {
         }
         let client = self.clients.get(region);
         let c = Call::new(SERVICE, "DeleteDBCluster", id, region);
-        let out = call(&self.retry, c, || {
-            client
-                .delete_db_cluster()
+        let gone = || async {
+            let found = self.cluster_raw(region, id, &RetryPolicy::none()).await?;
+            Ok(found.is_none_or(|c| c.status() == Some("deleting")))
+        };
+        let send = || {
+            (client.delete_db_cluster())
                 .db_cluster_identifier(id)
                 .skip_final_snapshot(true)
                 .send()
-        })
-        .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            // Already being deleted (a repeated call), or an attempt whose
-            // answer was lost: the cluster's own read says.
-            Err(e)
-                if e.code.as_deref() == Some("InvalidDBClusterStateFault")
-                    || may_have_acted(&e) =>
-            {
-                match self.cluster_raw(region, id, &RetryPolicy::none()).await {
-                    Ok(None) => Ok(()),
-                    Ok(Some(c)) if c.status() == Some("deleting") => Ok(()),
-                    _ => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        };
+        super::delete_once(&self.retry, c, "InvalidDBClusterStateFault", send, gone).await
     }
 
     async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
@@ -499,28 +485,13 @@ impl GlobalDatabases for AuroraGlobal {
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
         let c = Call::new(SERVICE, "DeleteGlobalCluster", id, region);
-        let out = call(&self.retry, c, || {
-            client
-                .delete_global_cluster()
+        let gone = || async { Ok(self.describe_global(region, id).await?.is_none()) };
+        let send = || {
+            (client.delete_global_cluster())
                 .global_cluster_identifier(id)
                 .send()
-        })
-        .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            // A repeat after an answer lost: read it.
-            Err(e)
-                if self
-                    .describe_global(region, id)
-                    .await
-                    .is_ok_and(|g| g.is_none()) =>
-            {
-                tracing::info!(global = id, error = %e, "already deleted");
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        };
+        super::delete_once(&self.retry, c, "InvalidGlobalClusterStateFault", send, gone).await
     }
 
     async fn create_global(
@@ -534,7 +505,7 @@ impl GlobalDatabases for AuroraGlobal {
         act_once(
             &self.retry,
             c,
-            "GlobalClusterAlreadyExistsFault",
+            Some("GlobalClusterAlreadyExistsFault"),
             || {
                 client
                     .create_global_cluster()
@@ -563,7 +534,7 @@ impl GlobalDatabases for AuroraGlobal {
         act_once(
             &self.retry,
             c,
-            "DBClusterAlreadyExistsFault",
+            Some("DBClusterAlreadyExistsFault"),
             || {
                 client
                     .create_db_cluster()

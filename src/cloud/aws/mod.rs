@@ -443,23 +443,20 @@ pub(crate) async fn describe_db_instance(
     }
 }
 
-/// `DeleteDBInstance` of one id (no final snapshot), sent at most once
-/// ([`act_once`]): done when the instance is gone or its deletion is under
-/// way, whether by a repeated call (`InvalidDBInstanceState`) or by an
-/// attempt whose answer was lost (moto answers the deletion of a
-/// cross-region replica with an HTTP 500 after removing it). RDS's
+/// `DeleteDBInstance` of one id (no final snapshot), through
+/// [`delete_once`]: done when the instance is gone or `deleting`. RDS's
 /// instances and Aurora's cluster members are deleted alike; `backups`:
-/// the instance's automated backups go with it (an Aurora member keeps
-/// none of its own).
+/// send `DeleteAutomatedBackups=true` (AWS's default, made explicit for
+/// an RDS instance); left out for an Aurora member, whose automated
+/// backups are its cluster's.
 pub(crate) async fn delete_db_instance(
     client: &aws_sdk_rds::Client,
     retry: &RetryPolicy,
     (id, region): (&str, &str),
     backups: bool,
 ) -> Result<(), CloudError> {
-    const REFUSED: &str = "InvalidDBInstanceState";
     let c = Call::new("rds", "DeleteDBInstance", id, region);
-    let settled = || async {
+    let gone = || async {
         let found = describe_db_instance(client, &RetryPolicy::none(), (id, region)).await?;
         Ok(found.is_none_or(|i| i.db_instance_status() == Some("deleting")))
     };
@@ -470,16 +467,40 @@ pub(crate) async fn delete_db_instance(
             .set_delete_automated_backups(backups.then_some(true))
             .send()
     };
-    match act_once(retry, c, REFUSED, send, settled).await {
-        // Already gone: `DBInstanceNotFound` (RDS and moto alike).
+    delete_once(retry, c, "InvalidDBInstanceState", send, gone).await
+}
+
+/// A deletion under `retry`, sent at most once ([`act_once`]) and done
+/// when `gone` reads the thing gone or its deletion under way: after a
+/// not-found answer, after `refused` (the provider's answer to a deletion
+/// of something in a state it cannot delete from, deleting included), and
+/// after an attempt that may have acted with its answer lost (moto answers
+/// the deletion of a cross-region replica with an HTTP 500 after removing
+/// it: `rds`'s module docs, # Deleting). A refusal is done only when the read says so: the same code also
+/// refuses a cluster that still has members, or an instance being
+/// modified. One rule for every deletion of RDS's instances, Aurora's
+/// clusters and global clusters.
+pub(crate) async fn delete_once<T, E, F, Fut, G, GFut>(
+    retry: &RetryPolicy,
+    c: Call<'_>,
+    refused: &str,
+    send: F,
+    gone: G,
+) -> Result<(), CloudError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    G: Fn() -> GFut,
+    GFut: std::future::Future<Output = Result<bool, CloudError>>,
+{
+    match act_once(retry, c, None, send, &gone).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        Err(e) if e.code.as_deref() == Some(REFUSED) || may_have_acted(&e) => {
-            match settled().await {
-                Ok(true) => Ok(()),
-                _ => Err(e),
-            }
-        }
+        Err(e) if e.code.as_deref() == Some(refused) || may_have_acted(&e) => match gone().await {
+            Ok(true) => Ok(()),
+            _ => Err(e),
+        },
         Err(e) => Err(e),
     }
 }
@@ -512,11 +533,12 @@ pub(crate) fn may_have_acted(e: &CloudError) -> bool {
 /// `settled` reads what the call makes: when the earlier attempt did take
 /// effect, the call is done and is not sent again. An `already_exists` error
 /// code after such an attempt is the same case, seen through a read that
-/// lagged behind the write.
+/// lagged behind the write (`None`: no code says so; a deletion's refusal
+/// says nothing of what the earlier attempt did, see [`delete_once`]).
 pub(crate) async fn act_once<T, E, F, Fut, S, SFut>(
     retry: &RetryPolicy,
     c: Call<'_>,
-    already_exists: &str,
+    already_exists: Option<&str>,
     op: F,
     settled: S,
 ) -> Result<Option<T>, CloudError>
@@ -546,7 +568,7 @@ where
                 Ok(answer) => Ok(Some(answer)),
                 Err(e) => {
                     let e = c.sdk(e);
-                    if repeat && e.code.as_deref() == Some(already_exists) {
+                    if repeat && already_exists.is_some() && e.code.as_deref() == already_exists {
                         return Ok(None);
                     }
                     if may_have_acted(&e) {

@@ -39,7 +39,9 @@
 //! the replica's id among the source's replicas, which hold its ARN), so the
 //! source keeps listing the deleted replica's ARN. The adapter treats that
 //! 500 like any answer lost after the call acted: it reads the instance, and
-//! an instance that is gone (or `deleting`) is deleted.
+//! an instance that is gone (or `deleting`) is deleted
+//! ([`super::delete_db_instance`], the rule of every deletion:
+//! [`super::delete_once`]).
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
@@ -313,7 +315,7 @@ impl crate::cloud::Database for RdsDatabase {
         let answer = act_once(
             &self.retry,
             c,
-            "InvalidDBInstanceState",
+            Some("InvalidDBInstanceState"),
             || {
                 client
                     .promote_read_replica()
@@ -351,7 +353,7 @@ impl crate::cloud::Database for RdsDatabase {
         act_once(
             &self.retry,
             c,
-            "DBInstanceAlreadyExists",
+            Some("DBInstanceAlreadyExists"),
             || {
                 client
                     .modify_db_instance()
@@ -383,7 +385,7 @@ impl crate::cloud::Database for RdsDatabase {
         act_once(
             &self.retry,
             c,
-            "DBInstanceAlreadyExists",
+            Some("DBInstanceAlreadyExists"),
             || {
                 client
                     .create_db_instance_read_replica()
@@ -498,7 +500,7 @@ impl crate::cloud::Database for RdsDatabase {
         act_once(
             &self.retry,
             c,
-            "DBInstanceAlreadyExists",
+            Some("DBInstanceAlreadyExists"),
             || {
                 let req = client
                     .restore_db_instance_to_point_in_time()

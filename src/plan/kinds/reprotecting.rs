@@ -295,7 +295,7 @@ pub struct Parked<T> {
 
 impl<T> Parked<T> {
     /// Reads copy `id` of `region` and its parked name in run `run_id`
-    /// with `describe(region, name)`.
+    /// with `describe(name)`, a read in `region`.
     pub async fn read<F, Fut>(
         (region, id): (&str, &str),
         run_id: &str,
