@@ -281,7 +281,8 @@ async fn the_adapter_clones_lists_and_deletes_a_drill_copy() {
     assert_eq!(w.tags, tags);
     // A 503 that never reached RDS, then a refusal (as RDS refuses an
     // instance being modified): the refusal says nothing of the first
-    // attempt, and the writer still stands.
+    // attempt, and the writer still stands. The writer is deleted through
+    // RDS's adapter here, Aurora's member deletion's one function.
     let delete = Match::Action("DeleteDBInstance");
     proxy.inject(delete.clone(), Fault::Status(503), 1);
     let refusal = Fault::Error {

@@ -476,10 +476,10 @@ pub(crate) async fn delete_db_instance(
 /// of something in a state it cannot delete from, deleting included), and
 /// after an attempt that may have acted with its answer lost (moto answers
 /// the deletion of a cross-region replica with an HTTP 500 after removing
-/// it: `rds`'s module docs, # Deleting). A refusal is done only when the read says so: the same code also
-/// refuses a cluster that still has members, or an instance being
-/// modified. One rule for every deletion of RDS's instances, Aurora's
-/// clusters and global clusters.
+/// it: `rds`'s module docs, # Deleting). A refusal is done only when the
+/// read says so: the same code also refuses a cluster that still has
+/// members, or an instance being modified. One rule for every deletion of
+/// RDS's instances, Aurora's clusters and global clusters.
 pub(crate) async fn delete_once<T, E, F, Fut, G, GFut>(
     retry: &RetryPolicy,
     c: Call<'_>,
@@ -568,7 +568,7 @@ where
                 Ok(answer) => Ok(Some(answer)),
                 Err(e) => {
                     let e = c.sdk(e);
-                    if repeat && already_exists.is_some() && e.code.as_deref() == already_exists {
+                    if repeat && already_exists.is_some_and(|a| e.code.as_deref() == Some(a)) {
                         return Ok(None);
                     }
                     if may_have_acted(&e) {
