@@ -617,6 +617,9 @@ fn gate_sentence(g: &PreviewGate) -> String {
 /// One database's lag as the dry run's RPO gate read it.
 fn lag_sentence(db: &LagReading, rpo: Option<&str>) -> String {
     let inst = &db.instance;
+    if db.switchover {
+        return format!("{inst}: {}", db.reading);
+    }
     match db.lag_seconds {
         Some(l) => format!(
             "replica lag of {inst} is {} ({}), {} the RPO of {}",

@@ -22,6 +22,7 @@ use crate::journal::event::{Decision, Event, GateName};
 use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::{format_duration, from_secs_f64};
 use crate::plan::kinds::RpoSource;
+use crate::plan::kinds::promoting::switches_over;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
 
@@ -208,10 +209,21 @@ impl Engine {
         }
         let mut dbs = Vec::new();
         let mut refusals = Vec::new();
-        for source in crate::plan::kinds::each(&plan.spec)
-            .into_iter()
-            .filter_map(|r| r.rpo_source())
-        {
+        for r in crate::plan::kinds::each(&plan.spec) {
+            let Some(source) = r.rpo_source() else {
+                continue;
+            };
+            // The gate judges the move the run will make: a switchover
+            // loses nothing, whatever the lag (its old writer, just made a
+            // secondary, has published none yet), and the promote step
+            // switches over or refuses, never a lossier move.
+            let switchover = r.kind().promoting().is_some_and(|role| {
+                switches_over(role.about(), source.dr_replica(), opts.mode.is_planned())
+            });
+            if switchover {
+                dbs.push(switchover_reading(source, &opts.target));
+                continue;
+            }
             let (db, problem) = self.rpo_source(plan, source, opts).await;
             dbs.push(db);
             refusals.extend(problem);
@@ -291,6 +303,7 @@ impl Engine {
             reading: note,
             already_primary,
             accepted: ok,
+            switchover: false,
         };
         (db, problem)
     }
@@ -402,6 +415,27 @@ impl Engine {
         (d, Some(Refusal::new(why)))
     }
 }
+
+/// What the RPO gate journals of a copy whose move is a switchover: no
+/// data lost by design (so within the RPO), the lag not read, and said so.
+fn switchover_reading(source: &dyn RpoSource, target: &str) -> LagReading {
+    LagReading {
+        resource: source.id().to_string(),
+        instance: source.copy(target).unwrap_or_default().to_string(),
+        lag_seconds: None,
+        latest_lag_seconds: None,
+        datapoints: 0,
+        read_at: None,
+        within_rpo: Some(true),
+        reading: SWITCHOVER_READING.into(),
+        already_primary: None,
+        accepted: true,
+        switchover: true,
+    }
+}
+
+/// How the gate says a switchover's reading.
+pub const SWITCHOVER_READING: &str = "switchover: no data loss by design; lag not read";
 
 /// How an approval gate's outcome is journaled: refused, passed by
 /// `--emergency` (an override, approved retroactively), or passed.

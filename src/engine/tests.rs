@@ -1996,3 +1996,84 @@ async fn regression_an_rto_whose_route53_change_was_never_seen_in_effect_said_it
     let rto = &clean.measures[0].rto;
     assert!(rto.basis.ends_with(crate::steps::IN_EFFECT), "{rto:?}");
 }
+
+/// Regression (`a_failback_after_a_switchover_was_refused_for_an_unknown_lag`):
+/// after a planned move, the old writer has published no lag yet, and the
+/// failback's RPO gate refused it (exit 3) although a switchover loses
+/// nothing. The gate judges the move the run makes: a planned failover and
+/// its failback of an Aurora global database and of a Cloud SQL DR replica
+/// pass with no lag anywhere, journaled as switchovers; an unplanned
+/// failover with the lag unknown is still refused, and nothing moves.
+#[tokio::test]
+async fn regression_a_failback_after_a_switchover_was_refused_for_an_unknown_lag() {
+    for (name, home, target) in [
+        ("orders", "us-west-2", "us-east-1"),
+        ("orders-gcp", "us-central1", "us-east4"),
+    ] {
+        let f = world();
+        let plan: Vec<Plan> = (crate::plan::reference_with_gcp().into_iter())
+            .filter(|p| p.name() == name)
+            .collect();
+        assert_eq!(plan.len(), 1, "{name}");
+        // The plan on GCP seeded as the simulator seeds it; then no lag
+        // anywhere: every copy's is unknown.
+        crate::plan::kinds::seed_plan(&f, &plan[0]);
+        f.state().lag.clear();
+        let dir = tempfile::tempdir().unwrap();
+        let (e, store, _) = engine(&f, dir.path());
+        let unplanned = RunOptions {
+            mode: RunMode::Failover { planned: false },
+            ..RunOptions::failover(target)
+        };
+        let unplanned = RunOptions {
+            approve: Some("test".into()),
+            pace: opts().pace,
+            ..unplanned
+        };
+        let err = e.run(&plan, &unplanned).await.unwrap_err();
+        assert!(
+            matches!(err, EngineError::Refused(ref m) if m.contains("unknown")),
+            "{name}: {err}"
+        );
+        assert!(f.state().writes.is_empty(), "{name}: nothing moved");
+        for (kind, to) in [(RunKind::Failover, target), (RunKind::Failback, home)] {
+            let o = RunOptions {
+                kind,
+                mode: RunMode::Failover { planned: true },
+                ..unplanned.clone()
+            };
+            let o = RunOptions {
+                target: to.to_string(),
+                ..o
+            };
+            let r = e.run(&plan, &o).await.unwrap();
+            assert_eq!(r.outcome, Outcome::Succeeded, "{name} {kind:?}");
+            let text = store.read(&r.run_id).await.unwrap();
+            let gate = (text.lines())
+                .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+                .find_map(|rec| match rec.event {
+                    Event::Gate {
+                        gate: GateName::Rpo,
+                        decision,
+                        detail,
+                        ..
+                    } => Some((decision, detail)),
+                    _ => None,
+                })
+                .expect("an RPO gate");
+            assert_eq!(gate.0, Decision::Pass, "{name} {kind:?}: {}", gate.1);
+            let dbs = &gate.1["databases"];
+            assert_eq!(dbs[0]["switchover"], true, "{name} {kind:?}: {}", gate.1);
+            assert_eq!(
+                dbs[0]["reading"],
+                crate::engine::gates::SWITCHOVER_READING,
+                "{name} {kind:?}"
+            );
+            assert_eq!(
+                r.measures[0].rpo.seconds,
+                Some(0.0),
+                "{name} {kind:?}: 0 by design"
+            );
+        }
+    }
+}

@@ -546,6 +546,14 @@ impl RunMode {
         )
     }
 
+    /// Whether the run is a planned move: the home region answers and
+    /// nothing may be lost (a failback, `failover --planned`, a drill). A
+    /// kind that can move without loss (a switchover) does, and the RPO
+    /// gate judges that move ([`crate::plan::kinds::promoting::switches_over`]).
+    pub fn is_planned(&self) -> bool {
+        matches!(self, Self::Failover { planned: true } | Self::Drill { .. })
+    }
+
     /// Whether the run is a shadow drill (drill copies, cleaned up).
     pub fn is_shadow_drill(&self) -> bool {
         matches!(

@@ -540,6 +540,10 @@ pub struct LagReading {
     /// Whether the gate let it through.
     #[serde(default)]
     pub accepted: bool,
+    /// The run's move of it is a switchover, which loses no data by design:
+    /// passed with its lag not read (`reading` says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub switchover: bool,
 }
 
 /// The approval gate's detail (and a retroactive approval's), as journaled.

@@ -35,7 +35,7 @@ use crate::plan::kinds::promoting::{
     Candidate, Decision, Move, MovePath, Operation, PromoteAbout, Promoting, Started, decide,
 };
 use crate::plan::kinds::{ResourceKind, Shown};
-use crate::steps::graph::{Builder, RunMode};
+use crate::steps::graph::Builder;
 
 /// Promote one data resource's standby copy in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -189,10 +189,7 @@ pub fn compile(b: &mut Builder<'_>) {
     if !b.mode.fails_over() {
         return;
     }
-    let planned = matches!(
-        b.mode,
-        RunMode::Failover { planned: true } | RunMode::Drill { .. }
-    );
+    let planned = b.mode.is_planned();
     let mut steps = Vec::new();
     for r in crate::plan::kinds::each(&b.plan.spec) {
         let (Shown::Data(copies), Some(role)) = (r.shown(), r.kind().promoting()) else {

@@ -112,14 +112,64 @@ async fn roles(fx: &Fixture) -> Vec<(String, String, String)> {
     out
 }
 
+/// Marks the member `base` in `region` as one whose Aurora lag the world
+/// never publishes (its `drctl:replica-lag` tag `none`,
+/// `localstack/lag_publisher.py`): its lag stays unknown, as an old writer's
+/// is right after a switchover, before Aurora's first datapoint.
+async fn lag_unpublished(fx: &Fixture, region: &str, base: &str) {
+    let rds = world::sdk().await.rds(region);
+    let id = fx.id(base);
+    let read = (rds.describe_db_clusters().db_cluster_identifier(&id).send())
+        .await
+        .expect("DescribeDBClusters");
+    let arn = (read.db_clusters().first())
+        .and_then(|c| c.db_cluster_arn())
+        .expect("the member's ARN")
+        .to_string();
+    let tag = aws_sdk_rds::types::Tag::builder()
+        .key("drctl:replica-lag")
+        .value("none")
+        .build();
+    (rds.add_tags_to_resource()
+        .resource_name(arn)
+        .tags(tag)
+        .send())
+    .await
+    .expect("AddTagsToResource");
+}
+
+/// The failback's RPO gate, as its run journaled it: it passed the
+/// switchover with its lag unread, and said so.
+async fn failback_gate_passed_the_switchover(fx: &Fixture, run: &str) {
+    let show = fx.show(run).await;
+    let gate = crate::fixture::gates(&show, "rpo");
+    let dbs = &gate[0]["detail"]["databases"];
+    assert_eq!(gate[0]["decision"], "pass", "{gate:#?}");
+    assert_eq!(dbs[0]["switchover"], true, "{gate:#?}");
+    assert_eq!(dbs[0]["lag_seconds"], Value::Null, "{gate:#?}");
+    assert!(
+        dbs[0]["reading"]
+            .as_str()
+            .is_some_and(|r| r.contains("no data loss by design")),
+        "{gate:#?}"
+    );
+}
+
 /// A planned failover switches the global cluster over (RPO 0 by design),
 /// `status` shows the new writer and the secondaries' lag, and a failback
 /// switches it back.
+///
+/// Regression (`a_failback_after_a_switchover_was_refused_for_an_unknown_lag`):
+/// the old writer, a secondary since the switchover, had published no
+/// Aurora lag yet, and the failback's RPO gate refused it (exit 3) as an
+/// unknown lag although a switchover loses nothing. This test waited for
+/// that datapoint, which hid it; now the old writer publishes none at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_planned_failover_switches_over_and_the_failback_switches_back() {
     crate::needs_emulators!();
     let fx = fixture("agplan").await;
     let proxied = Proxied::start(false).await;
+    lag_unpublished(&fx, HOME, "orders-usw2").await;
     assert_eq!(writer(&fx).await, fx.id("orders-usw2"));
     let before = roles(&fx).await;
     assert!(
@@ -158,7 +208,7 @@ async fn a_planned_failover_switches_over_and_the_failback_switches_back() {
         "{after:?}"
     );
 
-    until_lag(&fx, HOME, "orders-usw2").await;
+    let runs = fx.runs();
     let o = fx
         .drctl_with(
             &["failback", "--plan", "orders", "--approve", "aurora test"],
@@ -168,6 +218,7 @@ async fn a_planned_failover_switches_over_and_the_failback_switches_back() {
         .await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     assert_eq!(writer(&fx).await, fx.id("orders-usw2"));
+    failback_gate_passed_the_switchover(&fx, &fx.new_run(&runs)).await;
     assert_eq!(proxied.forwarded("SwitchoverGlobalCluster"), 2);
     assert_eq!(proxied.forwarded("FailoverGlobalCluster"), 0);
 }
@@ -387,12 +438,16 @@ async fn rebuilt_then_failed_back(fx: &Fixture) {
         .expect("parked, not deleted");
     assert_eq!(old.global_cluster, None);
 
-    until_lag(fx, HOME, "orders-usw2").await;
+    // The rebuilt secondary at home publishes no lag: the failback is a
+    // switchover all the same (the regression above, after a rebuild).
+    lag_unpublished(fx, HOME, "orders-usw2").await;
+    let runs = fx.runs();
     let o = fx
         .drctl(&["failback", "--plan", "orders", "--approve", "aurora test"])
         .await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     assert_eq!(writer(fx).await, fx.id("orders-usw2"));
+    failback_gate_passed_the_switchover(fx, &fx.new_run(&runs)).await;
 }
 
 /// A crash before and after the move: the resume finishes the run with the

@@ -303,7 +303,8 @@ fn act_on(m: &Move<'_>, target: &Candidate, primary: &str) -> Decision {
             hint: hint.clone(),
         };
     }
-    let (path, why) = match (m.dr_replica, m.planned) {
+    let switch = switches_over(about, m.dr_replica, m.planned);
+    let (path, why) = match (m.dr_replica, switch) {
         (true, true) => (
             MovePath::Switchover,
             format!(
@@ -325,6 +326,18 @@ fn act_on(m: &Move<'_>, target: &Candidate, primary: &str) -> Decision {
         ),
     };
     Decision::Act { path, why }
+}
+
+/// Whether a run's move of a copy is a switchover, which loses no data by
+/// design (the standby catches up before the roles swap): a planned move
+/// of a copy the plan names its primary's DR replica, of a kind that
+/// switches over. The one rule both the promote step ([`decide`]) and the
+/// RPO gate go by: the gate passes such a move without reading its lag,
+/// and the step then switches over or refuses (a switchover that cannot be
+/// made now, a copy the provider does not designate); it never falls back
+/// to a move that may lose data.
+pub fn switches_over(about: &PromoteAbout, dr_replica: bool, planned: bool) -> bool {
+    dr_replica && planned && about.switchover_call.is_some()
 }
 
 /// The data role's promotion actions on one kind's copies, addressed by

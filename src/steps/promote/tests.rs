@@ -9,6 +9,7 @@ use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{Clouds, SqlOpStatus};
 use crate::steps::LagAtPromotion;
+use crate::steps::graph::RunMode;
 use chrono::DateTime;
 
 const P: &str = "drctl-emu";
