@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 use crate::cloud::{LockMode, ObjectScheme, ObjectStore, ObjectUrl, Retention};
 use crate::journal::chain::hash_line;
 use crate::journal::event::{Event, Record};
-pub use crate::journal::payload::{DestinationCheck, PlanCheck, Problem};
+pub use crate::journal::payload::{DestinationCheck, PlanCheck, Problem, ProblemKind};
 use crate::sign::{PublicKey, SecretKey, VerifyError};
 
 /// The manifest's schema id; bumped on any incompatible change.
@@ -366,6 +366,7 @@ pub async fn verify_run(
                     problem: format!(
                         "not stored by the run ({error}); `drctl runs resume {run_id}` writes it"
                     ),
+                    kind: ProblemKind::Missing,
                 }],
                 signed_by: None,
                 retention: None,
@@ -521,10 +522,29 @@ async fn verify_destination(
 
 /// A problem with `object`.
 fn problem(object: &str, p: String) -> Problem {
+    of_kind(object, p, ProblemKind::Claim)
+}
+
+/// A problem of `kind` with `object`.
+fn of_kind(object: &str, p: String, kind: ProblemKind) -> Problem {
     Problem {
         object: object.to_string(),
         problem: p,
+        kind,
     }
+}
+
+/// What an object that cannot be read is: unreadable, which says nothing
+/// of its bytes (a store that broke off its answer, a body that failed the
+/// store's own checksum), never "altered".
+fn unreadable(object: &str, e: impl std::fmt::Display) -> Problem {
+    of_kind(
+        object,
+        format!(
+            "unreadable: the store did not give its bytes, so nothing is known of them (a storage or transport fault, not a sign of tampering; verify again, or read it with another client): {e}"
+        ),
+        ProblemKind::Unreadable,
+    )
 }
 
 /// The manifest at `manifest_url` (pinned to the run's pack in `dest`,
@@ -538,9 +558,10 @@ async fn fetch_manifest(
     recorded_digest: &Option<String>,
     check: &mut DestinationCheck,
 ) -> Option<(Manifest, String, ObjectUrl)> {
-    let said = |check: &mut DestinationCheck, why: String| {
-        check.problems.push(problem(manifest_url, why));
+    let said_as = |check: &mut DestinationCheck, why: String, kind| {
+        check.problems.push(of_kind(manifest_url, why, kind));
     };
+    let said = |check: &mut DestinationCheck, why: String| said_as(check, why, ProblemKind::Claim);
     // Pinned first: a manifest the journal names elsewhere is not read.
     let pack_dir = match pinned(dest, run_id, manifest_url) {
         Ok(d) => d,
@@ -559,22 +580,23 @@ async fn fetch_manifest(
     let body = match objects.get(via, &url).await {
         Ok(Some(b)) => b,
         Ok(None) => {
-            said(check, "missing".into());
+            said_as(check, "missing".into(), ProblemKind::Missing);
             return None;
         }
         Err(e) => {
-            said(check, format!("cannot be read: {e}"));
+            check.problems.push(unreadable(manifest_url, e));
             return None;
         }
     };
     let digest = sha256(&body);
     match recorded_digest {
         Some(d) if *d != digest => {
-            said(
+            said_as(
                 check,
                 format!(
                     "altered: the run's journal recorded SHA-256 {d}, the stored manifest has {digest}"
                 ),
+                ProblemKind::Altered,
             );
             return None;
         }
@@ -655,19 +677,18 @@ async fn check_objects<'m>(
         let b = match got {
             Ok(Some(b)) => b,
             Ok(None) => {
-                check.problems.push(problem(&o.object, "missing".into()));
+                let missing = of_kind(&o.object, "missing".into(), ProblemKind::Missing);
+                check.problems.push(missing);
                 continue;
             }
             Err(e) => {
-                check
-                    .problems
-                    .push(problem(&o.object, format!("cannot be read: {e}")));
+                check.problems.push(unreadable(&o.object, e));
                 continue;
             }
         };
         let d = sha256(&b);
         if d != o.sha256 || b.len() != o.bytes {
-            check.problems.push(problem(
+            check.problems.push(of_kind(
                 &o.object,
                 format!(
                     "altered: the manifest says SHA-256 {} ({} bytes), the stored object has {d} ({} bytes)",
@@ -675,6 +696,7 @@ async fn check_objects<'m>(
                     o.bytes,
                     b.len()
                 ),
+                ProblemKind::Altered,
             ));
             continue;
         }
@@ -766,10 +788,7 @@ async fn retention_check(
             }
             Ok(got) => {
                 if let Some(p) = retention_problem(got, wanted) {
-                    problems.push(Problem {
-                        object: url.to_string(),
-                        problem: p,
-                    });
+                    problems.push(problem(&url.to_string(), p));
                 }
                 kept.extend(got);
             }

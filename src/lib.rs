@@ -5,23 +5,29 @@
 //! with measured (never guessed) RTO and RPO and evidence an auditor can trust.
 //!
 //! Layout, from the ground floor up (a module uses only those below it;
-//! `tests/it/layers.rs` checks it, `docs/architecture.md` draws it):
+//! `tests/it/layers.rs` checks it, `docs/architecture.md` explains it):
 //! * [`escape`], [`sign`]: text made safe for a terminal, Markdown, Slack,
-//!   CSV; signatures;
-//! * [`cloud`]: narrow cloud traits, their AWS/GCS implementations and a fake;
-//! * [`plan`]: the plan format, loading with positions, validation;
+//!   CSV; Ed25519 keys and signatures;
+//! * [`cloud`]: narrow per-service cloud traits, their AWS and Google
+//!   implementations, metering and API budgets, and a fake;
+//! * [`plan`]: the plan format, loading with positions, validation; the
+//!   resource kinds and the roles they play;
 //! * [`journal`]: the events of a run and their payloads, the hash chain;
 //! * [`state`]: where journals and locks live (directory, S3, GCS), leases;
 //! * [`evidence`]: the evidence pack format and its verification;
-//! * [`steps`]: one file per step kind and the graph they compile into;
-//! * [`runs`]: the read model: replay, measurement, drill verdicts, cadence;
-//! * [`report`], [`cleanup`]: reports from journals; drill resource removal;
+//! * [`steps`]: the generic steps of the three roles (capacity, data,
+//!   traffic), the cross-cutting ones, and the graph they compile into;
+//! * [`runs`], [`forecast`]: the read model (replay, measurement, drill
+//!   verdicts, cadence); a failover's RTO forecast;
+//! * [`report`], [`cleanup`], [`notify`]: reports from journals; drill
+//!   resource removal; notifications sent from the journal;
 //! * [`engine`]: runs a graph: lock, gates, executor, resume;
-//! * [`status`], [`config`]: readiness of each standby region; settings;
-//! * [`watch`]: observers that notice an outage and decide by quorum.
+//! * [`status`], [`config`], [`watch`], `sim`: readiness of each standby
+//!   region; settings; observers that notice an outage and decide by
+//!   quorum; the simulator (the `testkit` feature).
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`), the only
-//! place where errors become `anyhow` reports and exit codes.
+//! place where errors become messages, hints and exit codes.
 
 #![warn(missing_docs)]
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod failover;
 pub mod generate;
 pub mod history;
+pub mod keygen;
 pub mod lock;
 pub mod notify;
 pub mod plan;
@@ -164,6 +165,9 @@ pub enum Command {
     /// with the other observers, propose or fail over (`watch veto`,
     /// `watch status`).
     Watch(watch::WatchArgs),
+    /// Make a key pair: `keygen run` (the operators' run key, which signs
+    /// journals and evidence) or `keygen observer` (one watch observer's).
+    Keygen(keygen::KeygenArgs),
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
     Completions(generate::CompletionsArgs),
     /// Print the man page (or write one per command with --out DIR).
@@ -188,6 +192,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> Result<Exit, Cl
         Command::Schedule(cmd) => schedule::run(cmd, &settings).await,
         Command::Report(args) => report::run(args, &settings).await,
         Command::Watch(args) => watch::run(args, &settings).await,
+        Command::Keygen(args) => keygen::run(args),
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -821,6 +821,15 @@ fn evidence_lines(checks: &[drctl::journal::PlanCheck], checked: bool) -> String
                     c.plan, p.object, p.problem
                 ));
             }
+            let unreadable = (d.problems.iter())
+                .filter(|p| p.kind == drctl::journal::ProblemKind::Unreadable)
+                .count();
+            if unreadable > 0 {
+                out.push_str(&format!(
+                    "\n        note: {unreadable} object(s) of {} could not be read: that is not evidence of tampering (an altered object says \"altered\"); run `drctl audit verify --evidence` again",
+                    d.destination
+                ));
+            }
         }
     }
     out

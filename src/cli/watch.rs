@@ -51,8 +51,9 @@ pub struct WatchArgs {
 /// `watch veto|status|keygen`.
 #[derive(Debug, Subcommand)]
 pub enum WatchCommand {
-    /// Make an observer's key pair: the secret (for the observer only) and
-    /// the public key to list under its name in `[[watch.observers]]`.
+    /// Make an observer's key pair (the same as `drctl keygen observer`):
+    /// the secret (for the observer only) and the public key to list under
+    /// its name in `[[watch.observers]]`.
     Keygen {
         /// Write the secret to this file (created, never replaced; mode
         /// 0600) instead of printing it.
@@ -92,7 +93,9 @@ pub async fn run(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
             veto(settings, &plan, &reason, hold).await
         }
         Some(WatchCommand::Status { plan, output }) => status(settings, &plan, output).await,
-        Some(WatchCommand::Keygen { out }) => keygen(out.as_deref()),
+        Some(WatchCommand::Keygen { out }) => {
+            super::keygen::keygen(super::keygen::KeyFor::Observer, out.as_deref())
+        }
         None => watch(a, settings).await,
     }
 }
@@ -191,56 +194,6 @@ fn own_key(
         )));
     }
     Ok(key)
-}
-
-/// `watch keygen`: a new observer key pair.
-fn keygen(out: Option<&std::path::Path>) -> Result<Exit, CliError> {
-    let key = SecretKey::generate();
-    let public = key.public();
-    match out {
-        Some(path) => {
-            write_secret(path, &key.to_text()).map_err(|e| {
-                CliError::invalid(format!(
-                    "cannot write the secret to {}: {e}",
-                    path.display()
-                ))
-                .hint("name a file that does not exist yet (keygen never replaces one)")
-            })?;
-            super::errln!(
-                "wrote the secret to {} (mode 0600): give it to the observer only (`[watch] key_file`)",
-                path.display()
-            );
-        }
-        None => {
-            outln!(
-                "# the observer's secret: for it only ([watch] key_env, default DRCTL_OBSERVER_KEY, or key_file)"
-            );
-            outln!("{}", key.to_text());
-        }
-    }
-    outln!(
-        "# its public key, to list in the operators' drctl.toml (key id {}):",
-        public.id()
-    );
-    outln!("keys = [\"{public}\"]");
-    Ok(Exit::Ok)
-}
-
-/// Creates `path` with `text`, readable by its owner only; never replaces
-/// a file (or follows a link planted there).
-fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
 }
 
 /// Starts the failovers watch decides: each an ordinary run, emergency

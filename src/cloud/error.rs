@@ -106,6 +106,35 @@ pub fn transport_words(timed_out: bool, sources: &[String]) -> &'static str {
     }
 }
 
+/// Why an answer's body could not be read, in a few words, from the error
+/// and its sources (the full account goes to the logs, `-v`): a body
+/// that failed the store's own checksum (what was stored is not what the
+/// store says it is), one that stalled, one cut short. Never the sources'
+/// raw text, which can carry what the server sent.
+pub fn body_words(err: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut sources = Vec::new();
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        sources.push(e.to_string());
+        cur = e.source();
+    }
+    tracing::info!(detail = %sources.join(": "), "an answer's body could not be read");
+    let text = sources.join(" | ").to_lowercase();
+    let has = |s: &str| text.contains(s);
+    if has("checksum") {
+        "the body failed the checksum the store gave for it (the stored bytes are not those it recorded)"
+    } else if has("throughput") || has("stalled") {
+        "the body stalled: no bytes arrived within the SDK's grace period"
+    } else if has("timed out") || has("timeout") {
+        "timed out while reading the body"
+    } else {
+        match transport_words(false, &sources) {
+            "no answer: the connection to the endpoint failed" => "the body broke off",
+            words => words,
+        }
+    }
+}
+
 /// A failed cloud call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct CloudError {

@@ -492,11 +492,12 @@ impl GcsStore {
                             resolution: Duration::from_secs(1),
                         };
                         let body = resp.bytes().await.map_err(|e| {
+                            let why = crate::cloud::error::body_words(&e);
                             err(
                                 OP,
                                 url,
                                 ErrorKind::Connection,
-                                format!("reading the body: {e}"),
+                                format!("reading the body: {why}"),
                             )
                         })?;
                         Ok(Some(Versioned {

@@ -5,11 +5,12 @@
 //! about `PromoteReadReplicaInput`. Keeping the SDK behind these traits gives
 //! three things at once:
 //!
-//! * one implementation per provider ([`aws`] for Route 53, RDS, Auto Scaling,
-//!   S3, CloudWatch and STS; [`gcp`] for Google Cloud Storage, [`gcp_sql`] for
-//!   Cloud SQL and its lag in Cloud Monitoring, [`gcp_mig`] for Compute
-//!   Engine's regional managed instance groups) that is tested against real
-//!   emulators on loopback;
+//! * one implementation per provider ([`aws`] for Route 53, RDS and Aurora,
+//!   Auto Scaling, EKS, ECS, S3, CloudWatch, STS, SNS and EventBridge;
+//!   [`gcp`] for Google Cloud Storage, [`gcp_sql`] for Cloud SQL and its lag
+//!   in Cloud Monitoring, [`gcp_mig`] for Compute Engine's regional managed
+//!   instance groups, [`gcp_run`] for Cloud Run, [`gcp_dns`] for Cloud DNS)
+//!   that is tested against real emulators on loopback;
 //! * an in-memory `fake` (the `testkit` feature) for fast unit tests of the
 //!   logic above the cloud;
 //! * one place ([`retry`]) where transient failures are retried with jittered
@@ -17,6 +18,23 @@
 //!
 //! Every method takes the region it acts in explicitly: a recovery plan spans
 //! regions, and an error must always name the resource *and* the region.
+//!
+//! # Layout
+//! * this file: one trait per service ([`Dns`], [`Database`], [`CloudSql`],
+//!   ...; the AWS capacity groups' [`Compute`], [`NodeGroups`] and
+//!   [`EcsServices`] in `capacity.rs`), bundled in [`Clouds`], one field a
+//!   trait, which [`connect`] builds; [`types`]: the domain types they speak;
+//! * [`error`]: one error type, classified once; [`CloudSettings`]:
+//!   endpoints and credentials, read once; [`ObjectRouter`]: each URL to the
+//!   store of its scheme;
+//! * [`metered`]: the decorator every run's calls go through (counts, fault
+//!   injection, and the API budgets of [`budget`]); [`wire`]: the fence
+//!   asked right before each transmission of a mutating call;
+//!   [`dns_batch`]: Route 53 changes of many plans, one queue per zone;
+//! * [`model`]: the model of AWS in time (`aws_model.toml`) the forecast
+//!   reads, and `timing`, the fake's time under it (test kit);
+//! * [`control`], [`resolve`], [`http`]: a data-plane switch's controls,
+//!   DNS answers read fresh, HTTP probes; [`clock`]: the wall clock.
 
 pub mod aws;
 pub mod budget;

@@ -15,7 +15,9 @@
 //! run) and [`Engine::run`], which reads as the run's phases in order:
 //! prepare, `lock`, journal the start, [`gates`], then `executor`. A
 //! crashed run continues through `resume`; a shadow drill ends through
-//! `drill` whatever stops it; `options` holds what a run is asked to do.
+//! `drill` whatever stops it; `options` holds what a run is asked to do, and
+//! `preview` the dry run and the preview gate (a run held to an approved
+//! preview's hash).
 
 mod drill;
 mod executor;

@@ -1,5 +1,5 @@
 //! The run journal: an append-only, hash-chained record of everything a run
-//! does, its storage, and the per-plan lock.
+//! does, and the trait of its storage.
 //!
 //! # Why a journal
 //!
@@ -48,13 +48,20 @@
 //! which readers merge with the records (`runs::late`).
 //!
 //! # Layout
-//! * [`event`] defines the records and events;
-//! * [`late`] holds the facts stored beside a journal;
-//! * [`store`] holds the storage trait, files ([`FileStore`]) and memory ([`MemoryStore`]);
-//! * [`chain`] verifies the chain and the head;
-//! * [`trust`] holds the run keys, signs and checks records and heads;
-//! * [`error`] has [`JournalError`];
-//! * [`lock`] keeps one active run per plan ([`PlanLock`]).
+//! * [`event`] defines the records and events, [`payload`] what they carry
+//!   (a drill's [`Temp`], the gates' [`RpoDetail`], the run's [`RunFlags`]),
+//!   [`step_name`] how a step is named;
+//! * [`store`] holds the storage trait ([`JournalStore`]) and memory
+//!   ([`MemoryStore`]); the directory and object stores are `crate::state`'s;
+//! * [`chain`] verifies the chain and the head; [`keys`] and [`trust`] hold
+//!   the run keys' rules and the store wrapper ([`Keyed`]) that signs and
+//!   checks records and heads;
+//! * [`late`] holds the facts stored beside a journal; [`runs`] is the one
+//!   way readers of many runs read them;
+//! * [`notice`] and [`watch`]: what notifications and `drctl watch` journal;
+//! * [`error`] has [`JournalError`]. [`Fence`] is what a journal asks before
+//!   each append (a plan lock's lease); [`Outbox`] what it tells of each
+//!   record (the notifier).
 
 #![warn(missing_docs)]
 
@@ -92,7 +99,7 @@ pub use event::{
 };
 pub use payload::{
     ApprovalDetail, Cleaned, DestinationCheck, LagReading, LockOverride, PlanCheck, Problem,
-    RpoDetail, RunFlags, Temp,
+    ProblemKind, RpoDetail, RunFlags, Temp,
 };
 pub use step_name::{BadStepName, StepName};
 pub use store::{JournalStore, MemoryStore};

@@ -414,6 +414,37 @@ pub struct Problem {
     pub object: String,
     /// What is wrong.
     pub problem: String,
+    /// What kind of wrong: an auditor must not read a store that could
+    /// not be read as tampering, nor the reverse. Absent: a claim (and in
+    /// records written before kinds were kept, whatever `problem` says).
+    #[serde(default, skip_serializing_if = "ProblemKind::is_claim")]
+    pub kind: ProblemKind,
+}
+
+/// What kind of problem a pack has ([`Problem::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// It reads, and its bytes are not those recorded: altered or replaced.
+    Altered,
+    /// The store answered, but the object could not be read (its body
+    /// broke off, or failed the store's own checksum): nothing is known of
+    /// its bytes, neither whole nor altered. Read it again, or with another
+    /// client, before concluding anything.
+    Unreadable,
+    /// It is not there (or was never stored).
+    Missing,
+    /// Anything else the pack claims that does not hold: where it is
+    /// pinned, whose run it is, its signature, its retention.
+    #[default]
+    Claim,
+}
+
+impl ProblemKind {
+    /// Whether it is [`ProblemKind::Claim`], which records leave unsaid.
+    pub fn is_claim(&self) -> bool {
+        *self == Self::Claim
+    }
 }
 
 /// One destination's pack, verified.

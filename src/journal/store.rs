@@ -1,11 +1,11 @@
-//! Where journals live: a narrow storage trait, a file implementation and an
-//! in-memory one for tests.
+//! Where journals live: a narrow storage trait and an in-memory store for
+//! tests. The directory and object-store (S3, GCS) stores implement it one
+//! floor up, in `crate::state`.
 //!
 //! The trait is deliberately small (create, append a line, read, list, plus
 //! the head pointer, torn-tail repair and the late facts beside a journal)
-//! so that an object-store backend (S3, GCS) can be added later without
-//! touching the engine; everything about records and hashes lives above it
-//! in [`crate::journal`]. The store's hard promises are durability (when
+//! so that a store knows nothing of the engine; everything about records
+//! and hashes lives above it in [`crate::journal`]. The store's hard promises are durability (when
 //! `append` returns, the line survives a crash, because the engine acts on
 //! the cloud only after the journal says it is about to) and one writer per
 //! record (record N is written once, whoever tries).

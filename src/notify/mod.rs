@@ -18,7 +18,10 @@
 //!
 //! This module stands beside the report: it reads runs through the read
 //! model and is used by the engine, which only installs a [`Notifier`] on
-//! each journal it writes.
+//! each journal it writes. [`sink`] makes one attempt at one sink (signed
+//! webhooks, Slack, PagerDuty, SNS and EventBridge); [`Hub`] is the
+//! process's, whose `settle` journals what its notifiers hold before the
+//! process exits (waiting briefly for attempts under way).
 
 pub mod build;
 pub mod outbox;

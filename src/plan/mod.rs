@@ -6,7 +6,19 @@
 //! cron expressions are all errors, each reported with file, line, column and
 //! a hint, and all of them in one run. Loading never panics on any input.
 //!
-//! The format is documented in `docs/plans.md`; [`spec`] holds its types.
+//! The format is documented in `docs/plans.md`. Layout:
+//! * [`spec`]: the file's types ([`PlanSpec`]); [`kinds`]: the resource
+//!   kinds, each declared once, and the roles they play;
+//! * [`load`] here; [`source`]: positions in TOML and YAML files and
+//!   compiler-style diagnostics; [`yaml`]: YAML read through serde;
+//!   [`limits`]: bounds on hostile or broken input;
+//! * [`validate`]: the checks serde cannot make (each kind's own through
+//!   its [`kinds::Resource::check`]);
+//! * [`tiers`], [`rpo`]: RTO/RPO targets and policy, and the one rule the
+//!   RPO gate, `status` and `watch` judge a lag by;
+//! * [`sites`]: a plan's regions and the GCP region paired with each;
+//! * [`notify`], [`watch`]: the `[[notify]]` sinks and the `[watch]`
+//!   section; [`cron`], [`duration`]: how plans write schedules and times.
 
 pub mod cron;
 pub mod duration;

@@ -12,7 +12,12 @@
 //! JSON (`drctl.report/v1`, schema in `docs/report.schema.json`), CSV and
 //! JUnit XML, and [`html`] into one self-contained page with a timeline of
 //! every run. Findings and the control mapping are derived in
-//! [`findings`] and [`controls`], each in one place.
+//! [`findings`] and [`controls`], each in one place. Each run's row (its
+//! outcome as of the report, measures, gates, verdict) is made in `row`,
+//! each plan's placement before and after the window in `placement`;
+//! [`pictures`] draws the HTML page's pictures, [`readiness`] the readiness
+//! matrix as a page shows it, and [`incident`] one run's post-incident
+//! draft.
 
 use std::collections::BTreeMap;
 

@@ -270,6 +270,7 @@ fn verified(id: &str, problems: &[(&str, &str)]) -> Event {
                         .map(|(name, what)| Problem {
                             object: format!("gs://drctl-evidence/payments/{id}/{name}"),
                             problem: (*what).into(),
+                            kind: Default::default(),
                         })
                         .collect(),
                 },

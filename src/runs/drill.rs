@@ -336,8 +336,8 @@ impl Verdict {
 }
 
 /// A run that scales a group a drill raised: a failover, failback or
-/// switchover whose graph has that group's `scale` step, read from its
-/// journal. Such a run owns the group's capacity from the moment it starts
+/// switchover whose graph has that group's `raise` step (or an older
+/// drctl's `scale` step: [`scale_steps_of`]), read from its journal. Such a run owns the group's capacity from the moment it starts
 /// (it took the plan's lock); from `scaled` on it may have written it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scaler {

@@ -9,6 +9,15 @@
 //! What other processes learned about a run later (an approval, a delivery)
 //! is stored beside its journal and merged with its records in one place,
 //! [`late::merge`].
+//!
+//! Layout: [`late`] (a run's records and late facts, read authenticated),
+//! [`replay`](mod@replay) (a step's state, through one state machine),
+//! [`measure`] (RTO and RPO achieved), [`run_report`] (a run as its
+//! journal tells it), [`drill`] (a drill's cleanup and verdicts),
+//! [`schedule`] (drill cadence and slots), [`verified`] (whether a plan is
+//! still what its last passing drill proved), [`watch`] (where each plan
+//! serves by its runs, and what `drctl watch` needs of the journals),
+//! [`deliveries`] (where each notification of a run stands).
 
 pub mod deliveries;
 pub mod drill;

@@ -22,9 +22,15 @@
 //! that does not honour both ([`StateError::Unsafe`]).
 //!
 //! # Layout
-//! * [`objects`]: the journal on an object store, one immutable object per record;
-//! * [`lease`]: plan locks as leases with fencing tokens;
-//! * [`local`]: the local directory's lock files behind the same [`LockStore`] trait.
+//! * this file: [`StateLocation`] and [`open`] (with the store probe), and
+//!   the [`LockStore`]/[`HeldLock`] traits the engine takes locks through;
+//! * [`files`]: journals in a directory ([`FileStore`]); [`objects`]: the
+//!   journal on an object store, one immutable object per record;
+//! * [`lock`]: one run per plan on one machine, lock files ([`PlanLock`]);
+//!   [`local`]: those lock files behind [`LockStore`];
+//! * [`lease`]: plan locks on an object store, leases with fencing tokens,
+//!   renewed in the background;
+//! * [`board`]: small shared objects beside the journals, for `drctl watch`.
 
 use std::collections::BTreeMap;
 use std::fmt;

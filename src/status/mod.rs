@@ -8,7 +8,12 @@
 //!
 //! Reading (`read`: concurrent, each read bounded) and deciding (`assess`:
 //! pure) are apart, so the rules are tested on plain data, and each resource
-//! kind's readiness rule is the one its step kind owns.
+//! kind's readiness rule is the one its step kind owns (a data copy's,
+//! `steps::promote_standby_problems` and `steps::restore_standby_problems`;
+//! a capacity group's, `steps::capacity::standby_problems`). [`matrix`]
+//! turns the reads into the readiness matrix of `status --html`;
+//! [`verified`] says whether a plan is still what its last passing drill
+//! proved, and hands the engine the drill's inventory reader.
 
 mod assess;
 pub mod matrix;

@@ -216,12 +216,15 @@ async fn read_db(
 /// Whether one evidence destination's bucket exists, asked through `via`.
 async fn read_bucket(clouds: &Clouds, limit: Duration, via: &str, dest: &str) -> BucketRead {
     let exists = match ObjectUrl::parse(dest) {
-        Ok(url) => Ok(bounded(
-            limit,
-            ("s3", "HeadBucket", dest, via),
-            clouds.objects.bucket_exists(via, &url),
-        )
-        .await),
+        Ok(url) => {
+            let (service, call) = url.scheme.bucket_probe();
+            Ok(bounded(
+                limit,
+                (service, call, dest, via),
+                clouds.objects.bucket_exists(via, &url),
+            )
+            .await)
+        }
         Err(e) => Err(e.to_string()),
     };
     BucketRead {

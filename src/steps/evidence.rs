@@ -383,7 +383,10 @@ async fn put_one(
         .put_retained(cx.target, url, Bytes::copy_from_slice(body), retention)
         .await?;
     let already_present = match kept.outcome {
-        PutOutcome::Written(_) => false,
+        PutOutcome::Written(_) => {
+            read_back(cx, url, body).await?;
+            false
+        }
         PutOutcome::AlreadyExists => {
             let there = cx.clouds.objects.get(cx.target, url).await?;
             if there.as_deref() != Some(body) {
@@ -410,6 +413,36 @@ async fn put_one(
         already_present,
         retained_until: kept.retained_until,
     })
+}
+
+/// Reads a written object back: evidence that no reader can read is no
+/// evidence, so a write counts only once its bytes come back whole. An
+/// object that does not (unreadable, or other bytes) fails its pack,
+/// which the run records as missing and a resume writes again under the
+/// next attempt's folder.
+async fn read_back(cx: &Cx<'_>, url: &ObjectUrl, body: &[u8]) -> Result<(), StepFailure> {
+    let fail = |why: String| {
+        StepFailure::state(
+            format!("wrote {url}, but it does not read back: {why}"),
+            format!(
+                "evidence counts only once it reads back; `drctl runs resume {}` writes the pack again under attempt-N/ (if it persists, read the object with another client and compare)",
+                cx.run_id
+            ),
+            &url.to_string(),
+            cx.target,
+        )
+    };
+    match cx.clouds.objects.get(cx.target, url).await {
+        Ok(Some(b)) if b.as_ref() == body => Ok(()),
+        Ok(Some(b)) => Err(fail(format!(
+            "the store gives {} bytes (SHA-256 {}), not the {} written",
+            b.len(),
+            crate::evidence::sha256(&b),
+            body.len()
+        ))),
+        Ok(None) => Err(fail("the store says it is not there".into())),
+        Err(e) => Err(fail(e.to_string())),
+    }
 }
 
 /// The nonce of the run whose journal is `journal` (its first record's).

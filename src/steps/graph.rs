@@ -7,20 +7,20 @@
 //! the engine) executed with bounded concurrency. Keeping compilation
 //! separate from execution means what people review is what runs.
 //!
-//! Which steps exist is each step kind's own knowledge: every module of
-//! [`crate::steps`] has a `compile` function that adds its steps to a
-//! [`Builder`], each in a [`Phase`]. The builder then derives the edges, so
-//! no kind needs to know about another:
+//! Which steps exist is each step kind's own knowledge: every step kind's
+//! module in [`crate::steps`] has a `compile` function that adds its steps
+//! to a [`Builder`], each in a [`Phase`]. The builder then derives the
+//! edges, so no kind needs to know about another:
 //!
 //! * a step waits for every step of its plan in the nearest earlier phase
-//!   that has any (preflight → scale/promote/restore → checks → DNS switch →
-//!   DNS verification → evidence);
+//!   that has any (preflight → raise/promote/restore → checks → traffic
+//!   switch → its verification → evidence);
 //! * explicit `after` entries in the plan add edges between the steps of the
 //!   resources they name.
 //!
 //! Shape for a failover to region R:
 //! ```text
-//! preflight ─┬─ scale <group> in R ─────┬─ check <probe> in R ─ switch-dns <zone> ─ verify-dns <zone> ─ evidence
+//! preflight ─┬─ raise <group> in R ─────┬─ check <probe> in R ─ switch-dns <zone> ─ verify-dns <zone> ─ evidence
 //!            └─ promote <db> in R ──────┘
 //! ```
 
@@ -42,7 +42,7 @@ pub use crate::journal::{DrillDepth, RunMode};
 pub enum Phase {
     /// Checks before anything changes.
     Preflight,
-    /// Bring the target's capacity and data up (scale, promote, restore...).
+    /// Bring the target's capacity and data up (raise, promote, restore...).
     Prepare,
     /// Probe what will serve.
     Check,

@@ -1,14 +1,40 @@
-//! Step kinds: one file per kind, holding everything drctl knows about it.
+//! Steps: the kinds of step a run is made of, and the graph they compile
+//! into.
 //!
-//! A kind's module says where its steps go in a graph (`compile`, adding
-//! steps to a [`Builder`] for each run mode), what the kind is
+//! Most step kinds are generic: each makes one move of a role for every
+//! resource kind that plays it, reaching the kind only through its role
+//! (`crate::plan::kinds`), so a new resource kind needs no step here:
+//! * capacity: `raise` (a failover's) and `drill-raise` (a drill's, returned
+//!   at cleanup);
+//! * data: `promote`, `restore`, `reprotect` and a drill's `drill-copy`;
+//! * traffic: records mode, `switch-dns` and `verify-dns` (one step per
+//!   zone) and a drill's `drill-dns`; the data plane, `switch-control` and
+//!   `verify-resolution` (one step per plan);
+//! * cross-cutting: `preflight`, `check`, `verify-bucket`, `evidence`;
+//!   and two of one kind's: `settle-sql` (Cloud SQL's old primary) and
+//!   `drill-control` (a Route 53 data-plane drill).
+//!
+//! A step kind's module says where its steps go in a graph (`compile`,
+//! adding steps to a [`Builder`] for each run mode), what the kind is
 //! ([`Traits`]: does it end the RTO clock, can it be undone, is it where
 //! the RPO is measured), what it would do (`preview`), what it does (`run`),
 //! what it checks before a run changes anything (`preflight`, which `status`
 //! also shows), and how it is described. The `kinds!` list names the kinds
 //! once; from that list come [`StepKind`], [`KindName`], the exhaustive
-//! dispatch and the compile order, so adding a kind is a file here, a line
-//! in the list, and its adapter: the compiler names everything else.
+//! dispatch and the compile order, so a new step kind is a file here and a
+//! line in the list: the compiler names everything else. Kinds an earlier
+//! drctl compiled stay in the list after `; retired:`, so their journals
+//! still read.
+//!
+//! No step kind imports another (`tests/it/layers.rs` checks it): what
+//! several share lives in modules that are no step kind: [`capacity`] (the
+//! capacity role's machinery), `copies` (data copies: reads, lag records,
+//! [`PromoteOutput`]), `records`, `controls` and `resolution` (the traffic
+//! steps' records, data-plane controls and resolution checks),
+//! [`dns_setup`] (a data-plane switch's setup, made and checked),
+//! [`leftovers`] and [`drill_names`] (what a drill leaves and how it is
+//! found again), [`placement`] (where a plan serves, for `status` and
+//! `watch`) and [`side`] (reads of the regions left behind).
 //!
 //! Every step is idempotent: it first reads the resource (is the replica
 //! already a primary? is the group already at capacity? does the record

@@ -25,6 +25,12 @@
 //! episode, velocity), observe, and read where the cloud says each plan
 //! serves ([`active`]: watch acts only where the cloud and the journals
 //! agree), publish, read the others, decide, act, and update the metrics.
+//!
+//! Besides those: [`seal`] (who may sign what on the board, and how a board
+//! object is signed and opened), `act` (what a judged round does: tell,
+//! propose, claim the start and start through a [`Starter`], or stop at the
+//! cap), [`tell`] (a decision's notification), [`metrics`] and [`serve`]
+//! (`/metrics` and `/healthz`, bounded).
 
 mod act;
 pub mod active;

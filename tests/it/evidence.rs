@@ -617,3 +617,89 @@ async fn a_journal_rolled_back_past_its_evidence_step_is_caught_against_the_evid
         v.all()
     );
 }
+
+/// Regression (`an_unreadable_evidence_object_was_reported_like_an_altered_one`):
+/// a cold run's `audit verify --evidence` said of two S3 objects only that
+/// they "cannot be read", beside the "altered" of another failure, and the
+/// evidence step had counted them stored without reading them back. Here
+/// S3's answers for `state.json` carry bytes that are not those its
+/// checksum says (what a store that tears an object gives every reader):
+/// - written through that store, the evidence step reads each object back,
+///   finds `state.json` does not come back whole and records the S3 pack
+///   missing, never stored; the run still succeeds (evidence never blocks
+///   a failover), and `audit verify` names the pack not stored;
+/// - `runs resume` writes it again, and it verifies;
+/// - read through that store again, the object is *unreadable* (its body
+///   failed the store's checksum), never *altered*, and the output says
+///   that is no sign of tampering.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_object_is_not_stored_as_evidence_nor_reported_as_altered() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("evunread").await;
+    let proxied = crate::fixture::Proxied::start(false).await;
+    proxied.proxy_for("AWS_ENDPOINT_URL_S3").inject(
+        crate::proxy::Match::MethodPath("GET", "/state.json".into()),
+        crate::proxy::Fault::Rewrite {
+            from: "\"before\"".into(),
+            to: "\"BEFORE\"".into(),
+        },
+        usize::MAX,
+    );
+    let ran = fx
+        .failover_payments_via(&proxied.endpoints(), &["--output", "json"])
+        .await;
+    assert_eq!(ran.code, Some(0), "evidence never blocks: {}", ran.all());
+    let run = ran.json()["run_id"].as_str().expect("run id").to_string();
+    let [s3, gcs] = packs(&fx, &run);
+    let s3_dest = s3.trim_end_matches(&format!("/{run}")).to_string();
+    assert!(
+        ran.all().contains("does not read back"),
+        "the S3 pack is said missing: {}",
+        ran.all()
+    );
+    let unstored = verify(&fx, &run).await;
+    assert_eq!(unstored.code, Some(1), "{}", unstored.all());
+    assert!(
+        unstored.out.contains(&format!(
+            "FAILED evidence payments {s3_dest}: not stored by the run"
+        )),
+        "{}",
+        unstored.all()
+    );
+    let gcs_dest = gcs.trim_end_matches(&format!("/{run}"));
+    assert!(
+        unstored
+            .out
+            .contains(&format!("evidence payments {gcs_dest}: 4 objects verified")),
+        "{}",
+        unstored.all()
+    );
+
+    let resumed = fx.drctl(&["runs", "resume", &run]).await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
+    let whole = verify(&fx, &run).await;
+    assert_eq!(whole.code, Some(0), "{}", whole.all());
+
+    // Read through the tearing store: unreadable, not altered.
+    let through = fx
+        .drctl_with(
+            &["audit", "verify", "--evidence", "--no-record", &run],
+            &[],
+            &proxied.endpoints(),
+        )
+        .await;
+    assert_eq!(through.code, Some(1), "{}", through.all());
+    let line = (through.out.lines())
+        .find(|l| l.contains("FAILED evidence") && l.contains("/state.json"))
+        .unwrap_or_else(|| panic!("state.json is named: {}", through.all()));
+    assert!(
+        line.contains("state.json: unreadable") && line.contains("checksum"),
+        "{line}"
+    );
+    assert!(!through.out.contains(": altered"), "{}", through.all());
+    assert!(
+        through.out.contains("not evidence of tampering"),
+        "{}",
+        through.all()
+    );
+}

@@ -1552,6 +1552,45 @@ fn keygen_writes_the_secret_once_with_mode_0600_and_prints_the_line_to_list() {
     );
 }
 
+/// Regression (`the_demos_run_key_was_made_as_an_observers`): the demo
+/// made its run key with `watch keygen`, whose words told the reader to
+/// give it to an observer. `keygen run` says the run key's secret is for
+/// those who run failovers, never an observer, and prints its public half
+/// as the `[keys] run_public` line; `keygen observer` says the observer's
+/// words, as `watch keygen` does.
+#[test]
+fn keygen_says_who_holds_a_run_key_and_who_an_observer_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run.key");
+    let o = drctl_plain(
+        dir.path(),
+        &["keygen", "run", "--out", out.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let secret = std::fs::read_to_string(&out).unwrap();
+    let key = drctl::sign::SecretKey::parse(&secret, "file").unwrap();
+    assert!(
+        o.out
+            .contains(&format!("run_public = [\"{}\"]", key.public())),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.err.contains("start, resume and record runs") && o.err.contains("never an observer"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.all().contains("observer only"), "{}", o.all());
+    let obs = drctl_plain(dir.path(), &["keygen", "observer"], &[]);
+    assert_eq!(obs.code, Some(0), "{}", obs.all());
+    assert!(
+        obs.out.contains("that observer only") && obs.out.contains("keys = [\"ed25519:"),
+        "{}",
+        obs.all()
+    );
+}
+
 /// The operators' drctl.toml listing `listed` observers (name, key), in `dir`.
 fn config_listing(dir: &Path, listed: &[(&str, &drctl::sign::PublicKey)]) -> PathBuf {
     let text: String = listed

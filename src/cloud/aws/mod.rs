@@ -1,5 +1,5 @@
-//! AWS adapters (Route 53, RDS and Aurora, Auto Scaling, EKS, ECS, S3, CloudWatch, STS) over the
-//! official AWS SDK for Rust.
+//! AWS adapters (Route 53, RDS and Aurora, Auto Scaling, EKS, ECS, S3,
+//! CloudWatch, STS, SNS and EventBridge) over the official AWS SDK for Rust.
 //!
 //! Shared pieces live here:
 //!
@@ -12,6 +12,14 @@
 //!   `endpoint_url` settings, then AWS's endpoints).
 //! * [`Regional`]: a per-region client cache.
 //! * [`sdk_error`]: the one mapping from an SDK error to [`CloudError`].
+//! * The rules every adapter's calls share: `call` (one SDK call under the
+//!   retry policy), `act_once` (a create, promotion or restore sent at most
+//!   once: an attempt whose answer was lost is judged by a read), and
+//!   `delete_once` (a deletion done only when a read finds the thing gone
+//!   or deleting); `describe_db_instance` and `delete_db_instance` read and
+//!   delete RDS's instances and Aurora's members alike.
+//! * `WireInterceptor`, installed on every client: the fence at the wire
+//!   ([`super::wire`]), asked before each transmission attempt.
 //!
 //! The same code runs against AWS and against the emulators: there is no
 //! emulator-specific branch anywhere in this module.

@@ -442,7 +442,8 @@ impl crate::cloud::ObjectStore for S3Store {
                             resolution: HTTP_DATE_RESOLUTION,
                         };
                         let body = out.body.collect().await.map_err(|e| {
-                            c.error(ErrorKind::Connection, format!("reading the body: {e}"))
+                            let why = crate::cloud::error::body_words(&e);
+                            c.error(ErrorKind::Connection, format!("reading the body: {why}"))
                         })?;
                         Ok(Some(Versioned {
                             body: body.into_bytes(),

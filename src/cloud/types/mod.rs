@@ -514,6 +514,18 @@ pub enum ObjectScheme {
     Gcs,
 }
 
+impl ObjectScheme {
+    /// The service and call that ask whether a bucket exists
+    /// ([`crate::cloud::ObjectStore::bucket_exists`]), as messages name it:
+    /// a read that runs out of time names the call that was made.
+    pub fn bucket_probe(self) -> (&'static str, &'static str) {
+        match self {
+            Self::S3 => ("s3", "HeadBucket"),
+            Self::Gcs => ("gcs", "objects.list"),
+        }
+    }
+}
+
 /// An object (or bucket, or prefix) address: `s3://bucket/key` or `gs://bucket/key`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObjectUrl {

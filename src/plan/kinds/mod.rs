@@ -1,7 +1,8 @@
 //! The plan's resource kinds, each declared once.
 //!
-//! A kind is one file here: its table's type (what a plan file says), the
-//! keys its table takes, its stage in a failover, and its answer to every
+//! A kind is one file here (with a folder beside it when it grows): its
+//! table's type (what a plan file says), the keys its table takes, its
+//! stage in a failover, the role it plays, and its answer to every
 //! question the rest of drctl asks of a resource ([`Resource`]): how `plan
 //! show` shows it, its own validation, what `drctl status` reads of it and
 //! shows, where its RPO is read (the RPO gate, `status`, `drctl watch`),
@@ -24,8 +25,24 @@
 //! Readers ask through kind-neutral answers ([`Copies`], [`RpoSource`],
 //! [`Groups`], [`Shown`], [`SideRead`]), never by the kind's type.
 //!
-//! The step kinds that act on a resource kind live one floor up, in
-//! `crate::steps` (one file each, their own list).
+//! # Roles
+//!
+//! Every kind plays one role ([`Kind::ROLE`], a [`Role`]): capacity,
+//! data, traffic, or none but its own steps (a check, a bucket). A role's
+//! actions are traits a kind answers, each in its own file here:
+//! * [`scaling`]: the capacity role (`Scaling`), for `compute`,
+//!   `node_group`, `ecs_service`, `cloud_run` and `instance_group`;
+//! * [`promoting`], [`restoring`], [`drilling`], [`reprotecting`]: the data
+//!   role's moves ([`DataRole`]), for `database`, `global_database` and
+//!   `cloud_sql` (each `None` where the kind takes no such move);
+//! * [`traffic`]: the traffic role (`Points`; `Switching` and `ZoneApi` for
+//!   a records-mode switch; `Resolving` for a data-plane one), for `dns` and
+//!   `cloud_dns`.
+//!
+//! The step kinds live one floor up, in `crate::steps`: mostly generic
+//! steps, one per move of a role, that reach a kind only through these
+//! traits ([`ResourceKind::scaling`], [`ResourceKind::promoting`], ...),
+//! and a few cross-cutting ones.
 
 mod bucket;
 mod check;
