@@ -584,3 +584,32 @@ async fn checkout_fails_over_to_eu_west_1_while_us_west_2_is_down() {
     drop_all(&proxied, Match::Region("us-west-2"));
     checkout_fails_over(&fx, &endpoints, "eu-west-1", "checkout-euw1").await;
 }
+
+/// Regression (`status_named_the_s3_call_for_a_gcs_bucket_that_did_not_answer`):
+/// with Cloud Storage silent, `status` said of the plan's `gs://` evidence
+/// destination "s3 HeadBucket on gs://… failed: no answer within 5s": the
+/// bound's label was fixed to S3. It names the call that was made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_the_gcs_call_that_did_not_answer() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gcsmute").await;
+    if fx.shared.as_deref().is_some_and(|s| s.starts_with("gs://")) {
+        // This test silences GCS, which would take a gs:// state with it.
+        return;
+    }
+    let proxied = Proxied::start(true).await;
+    proxied
+        .proxy_for("DRCTL_GCS_ENDPOINT")
+        .inject(Match::Any, Fault::Hang, usize::MAX);
+    let t0 = Instant::now();
+    let st = fx
+        .drctl_with(&["status", "--plan", "payments"], &[], &proxied.endpoints())
+        .await;
+    let text = st.all();
+    let line = (text.lines())
+        .find(|l| l.contains("gs://") && l.contains("no answer within"))
+        .unwrap_or_else(|| panic!("the silent gs:// destination is named: {text}"));
+    assert!(line.contains("gcs objects.list"), "{line}");
+    assert!(!text.contains("s3 HeadBucket on gs://"), "{text}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "bounded: {text}");
+}
