@@ -44,7 +44,9 @@ use sha2::{Digest, Sha256};
 use crate::cloud::{LockMode, ObjectScheme, ObjectStore, ObjectUrl, Retention};
 use crate::journal::chain::hash_line;
 use crate::journal::event::{Event, Record};
-pub use crate::journal::payload::{DestinationCheck, PlanCheck, Problem, ProblemKind};
+pub use crate::journal::payload::{
+    DestinationCheck, PlanCheck, Problem, ProblemKind, only_unreadable,
+};
 use crate::sign::{PublicKey, SecretKey, VerifyError};
 
 /// The manifest's schema id; bumped on any incompatible change.
@@ -535,13 +537,26 @@ fn of_kind(object: &str, p: String, kind: ProblemKind) -> Problem {
 }
 
 /// What an object that cannot be read is: unreadable, which says nothing
-/// of its bytes (a store that broke off its answer, a body that failed the
-/// store's own checksum), never "altered".
-fn unreadable(object: &str, e: impl std::fmt::Display) -> Problem {
+/// of its bytes, never "altered". Why, by the error's kind: a store that
+/// broke off its answer or gave a body that failed its own checksum (a
+/// storage or transport fault), or one that refused the verifier
+/// (credentials, a bad request).
+fn unreadable(object: &str, e: &crate::cloud::CloudError) -> Problem {
+    use crate::cloud::ErrorKind;
+    let why = match e.kind {
+        ErrorKind::Auth => "the verifier's credentials may not read it",
+        ErrorKind::Client | ErrorKind::Precondition | ErrorKind::NotFound => {
+            "the store refused the read"
+        }
+        ErrorKind::Throttled | ErrorKind::Server | ErrorKind::Connection | ErrorKind::Fenced => {
+            "a storage or transport fault, not a sign of tampering; verify again, or read it with another client"
+        }
+    };
     of_kind(
         object,
         format!(
-            "unreadable: the store did not give its bytes, so nothing is known of them (a storage or transport fault, not a sign of tampering; verify again, or read it with another client): {e}"
+            "unreadable: the store did not give its bytes, so nothing is known of them ({why}): {}",
+            e.summary()
         ),
         ProblemKind::Unreadable,
     )
@@ -584,7 +599,7 @@ async fn fetch_manifest(
             return None;
         }
         Err(e) => {
-            check.problems.push(unreadable(manifest_url, e));
+            check.problems.push(unreadable(manifest_url, &e));
             return None;
         }
     };
@@ -667,7 +682,7 @@ async fn check_objects<'m>(
     }
     let reads = inside.iter().map(|o| async move {
         let got = match ObjectUrl::parse(&o.object) {
-            Ok(u) => objects.get(via, &u).await.map_err(|e| e.to_string()),
+            Ok(u) => Ok(objects.get(via, &u).await),
             Err(e) => Err(e.to_string()),
         };
         (*o, got)
@@ -675,14 +690,19 @@ async fn check_objects<'m>(
     let mut whole: Vec<&ManifestObject> = Vec::new();
     for (o, got) in futures::future::join_all(reads).await {
         let b = match got {
-            Ok(Some(b)) => b,
-            Ok(None) => {
+            Ok(Ok(Some(b))) => b,
+            Ok(Ok(None)) => {
                 let missing = of_kind(&o.object, "missing".into(), ProblemKind::Missing);
                 check.problems.push(missing);
                 continue;
             }
-            Err(e) => {
-                check.problems.push(unreadable(&o.object, e));
+            Ok(Err(e)) => {
+                check.problems.push(unreadable(&o.object, &e));
+                continue;
+            }
+            Err(bad) => {
+                let why = format!("the manifest lists it, but it is no object address: {bad}");
+                check.problems.push(problem(&o.object, why));
                 continue;
             }
         };

@@ -140,12 +140,15 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
 }
 
 /// Waits up to three minutes for a first lag datapoint of every RPO
-/// source of `plan` (a promoted replica's `ReplicaLag`) in `region`.
+/// source of `plan` (a promoted replica's `ReplicaLag`) in `region` whose
+/// lag the failback's RPO gate reads: not a copy that switches over
+/// (the gate passes it unread).
 async fn wait_for_lag(engine: &drctl::engine::Engine, plan: &Plan, region: &str, window: Duration) {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    let sources = drctl::plan::kinds::each(&plan.spec)
+    let sources = drctl::plan::kinds::promoting::rpo_sources(&plan.spec, true)
         .into_iter()
-        .filter_map(|r| r.rpo_source());
+        .filter(|(_, switchover)| !switchover)
+        .map(|(source, _)| source);
     for source in sources {
         let id = source.copy(region).unwrap_or_default();
         let mut told = false;

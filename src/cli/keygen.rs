@@ -2,7 +2,7 @@
 //! what the key is for. The run key signs every journal head and evidence
 //! manifest and belongs to those who start, resume and record runs; an
 //! observer key signs one observer's reports and belongs to that observer
-//! alone (docs/security.md, "Who holds which key"). One command for both,
+//! alone (docs/security.md, "The keys"). One command for both,
 //! so the words a newcomer reads say who gets the secret.
 
 use clap::{Args, ValueEnum};
@@ -38,7 +38,7 @@ impl KeyFor {
     fn secret_holder(self) -> &'static str {
         match self {
             Self::Run => {
-                "the people and machines that start, resume and record runs ([keys] run_key_file, or the variable [keys] run_key_env names, default DRCTL_RUN_KEY); never an observer"
+                "the people and machines that start, resume and record runs: on-call engineers, the scheduler, and an observer only where it may start a failover (propose or auto); never an observer that only observes ([keys] run_key_file, or the variable [keys] run_key_env names, default DRCTL_RUN_KEY)"
             }
             Self::Observer => {
                 "that observer only ([watch] key_file, or the variable [watch] key_env names, default DRCTL_OBSERVER_KEY)"

@@ -107,10 +107,10 @@ pub fn transport_words(timed_out: bool, sources: &[String]) -> &'static str {
 }
 
 /// Why an answer's body could not be read, in a few words, from the error
-/// and its sources (the full account goes to the logs, `-v`): a body
-/// that failed the store's own checksum (what was stored is not what the
-/// store says it is), one that stalled, one cut short. Never the sources'
-/// raw text, which can carry what the server sent.
+/// and its sources (the full account goes to the logs, `-v`): a body that
+/// failed the checksum the store sent with it, one that stalled, one cut
+/// short. Never the sources' raw text, which can carry what the server
+/// sent. The headers were answered: these are not `transport_words`.
 pub fn body_words(err: &(dyn std::error::Error + 'static)) -> &'static str {
     let mut sources = Vec::new();
     let mut cur = Some(err);
@@ -122,16 +122,21 @@ pub fn body_words(err: &(dyn std::error::Error + 'static)) -> &'static str {
     let text = sources.join(" | ").to_lowercase();
     let has = |s: &str| text.contains(s);
     if has("checksum") {
-        "the body failed the checksum the store gave for it (the stored bytes are not those it recorded)"
+        "the body failed the checksum the store sent with it (corrupted in storage or on the way)"
     } else if has("throughput") || has("stalled") {
         "the body stalled: no bytes arrived within the SDK's grace period"
     } else if has("timed out") || has("timeout") {
         "timed out while reading the body"
+    } else if has("connection closed")
+        || has("incompletemessage")
+        || has("unexpected eof")
+        || has("end of file")
+    {
+        "the connection closed before the whole body arrived"
+    } else if has("connection reset") || has("broken pipe") {
+        "the connection was reset while the body arrived"
     } else {
-        match transport_words(false, &sources) {
-            "no answer: the connection to the endpoint failed" => "the body broke off",
-            words => words,
-        }
+        "the body broke off"
     }
 }
 
@@ -276,6 +281,53 @@ impl CloudError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a source, as the SDK nests its body errors.
+    #[derive(Debug)]
+    struct Nested(&'static str, Option<Box<Nested>>);
+
+    impl std::fmt::Display for Nested {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Nested {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    /// The SDK says only "streaming error" of a body it could not read;
+    /// the cause is in its sources, and is said in drctl's words, never
+    /// the sources' text (which can carry the server's checksum).
+    #[test]
+    fn a_body_that_cannot_be_read_says_why_in_drctls_words() {
+        let nested = |cause| Nested("streaming error", Some(Box::new(Nested(cause, None))));
+        for (cause, words) in [
+            (
+                "body checksum mismatch. expected body checksum to be AAAA but it was BBBB",
+                "failed the checksum",
+            ),
+            (
+                "minimum throughput was specified at 1 B/s, but throughput of 0 B/s was observed",
+                "stalled",
+            ),
+            (
+                "error reading a body from connection: end of file before message length reached",
+                "closed before the whole body",
+            ),
+            ("connection reset by peer", "reset while the body arrived"),
+            ("something else", "broke off"),
+        ] {
+            let said = body_words(&nested(cause));
+            assert!(said.contains(words), "{cause}: {said}");
+            assert!(
+                !said.contains("AAAA") && !said.contains("streaming"),
+                "{said}"
+            );
+        }
+    }
 
     #[test]
     fn classification_follows_status_and_code() {

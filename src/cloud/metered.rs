@@ -628,7 +628,7 @@ metered! {
 
 metered! {
     ObjectStore => objects;
-    bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> bool = (object_label(bucket, "s3:HeadBucket", "gcs:buckets.get"), via);
+    bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> bool = (bucket.scheme.bucket_probe(), via);
     put(&self, via: &str, url: &ObjectUrl, body: Bytes, mode: PutMode) -> PutOutcome = (object_label(url, "s3:PutObject", "gcs:objects.insert"), via);
     put_retained(&self, via: &str, url: &ObjectUrl, body: Bytes, retention: Option<Retention>) -> Kept = (object_label(url, "s3:PutObject", "gcs:objects.insert"), via);
     bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> BucketLock = (object_label(bucket, "s3:GetObjectLockConfiguration", "gcs:buckets.get"), via);

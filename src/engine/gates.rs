@@ -22,7 +22,7 @@ use crate::journal::event::{Decision, Event, GateName};
 use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::{format_duration, from_secs_f64};
 use crate::plan::kinds::RpoSource;
-use crate::plan::kinds::promoting::switches_over;
+use crate::plan::kinds::promoting::rpo_sources;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
 
@@ -209,17 +209,11 @@ impl Engine {
         }
         let mut dbs = Vec::new();
         let mut refusals = Vec::new();
-        for r in crate::plan::kinds::each(&plan.spec) {
-            let Some(source) = r.rpo_source() else {
-                continue;
-            };
-            // The gate judges the move the run will make: a switchover
-            // loses nothing, whatever the lag (its old writer, just made a
-            // secondary, has published none yet), and the promote step
-            // switches over or refuses, never a lossier move.
-            let switchover = r.kind().promoting().is_some_and(|role| {
-                switches_over(role.about(), source.dr_replica(), opts.mode.is_planned())
-            });
+        // The gate judges the move the run will make: a switchover loses
+        // nothing, whatever the lag (its old writer, just made a secondary,
+        // has published none yet), and the promote step switches over or
+        // refuses, never a lossier move.
+        for (source, switchover) in rpo_sources(&plan.spec, opts.mode.is_planned()) {
             if switchover {
                 dbs.push(switchover_reading(source, &opts.target));
                 continue;

@@ -99,7 +99,7 @@ pub use event::{
 };
 pub use payload::{
     ApprovalDetail, Cleaned, DestinationCheck, LagReading, LockOverride, PlanCheck, Problem,
-    ProblemKind, RpoDetail, RunFlags, Temp,
+    ProblemKind, RpoDetail, RunFlags, Temp, only_unreadable,
 };
 pub use step_name::{BadStepName, StepName};
 pub use store::{JournalStore, MemoryStore};

@@ -447,6 +447,14 @@ impl ProblemKind {
     }
 }
 
+/// Whether every one of `problems` is an object that could not be read,
+/// which says nothing of its bytes: the one rule every reader of a
+/// verification (its findings, its notification, the report's pages)
+/// goes by before it calls evidence altered. `false` when there are none.
+pub fn only_unreadable(problems: &[Problem]) -> bool {
+    !problems.is_empty() && problems.iter().all(|p| p.kind == ProblemKind::Unreadable)
+}
+
 /// One destination's pack, verified.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DestinationCheck {

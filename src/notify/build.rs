@@ -279,18 +279,42 @@ fn mismatch(run: &Run<'_>, checks: &[crate::journal::PlanCheck]) -> Option<Built
             })
         })
         .collect();
-    (!problems.is_empty()).then(|| {
-        (
-            EventType::EvidenceMismatch,
+    // Objects that could not be read say nothing of the bytes: told, but
+    // not as the tampering a mismatch is.
+    let all: Vec<crate::journal::Problem> = (checks.iter())
+        .flat_map(|c| {
+            c.destinations
+                .iter()
+                .flat_map(|d| d.problems.iter().cloned())
+        })
+        .collect();
+    let (severity, summary) = match crate::journal::only_unreadable(&all) {
+        true => (
+            Severity::Warning,
+            format!(
+                "the evidence of run {} could not be read in full when verified: {} object(s) unreadable (no sign of tampering; verify again)",
+                run.run_id,
+                problems.len()
+            ),
+        ),
+        false => (
             Severity::Critical,
             format!(
                 "the evidence of run {} no longer matches its journal: {} problem(s)",
                 run.run_id,
                 problems.len()
             ),
-            EventDetail::EvidenceMismatch { problems },
-        )
-    })
+        ),
+    };
+    if problems.is_empty() {
+        return None;
+    }
+    Some((
+        EventType::EvidenceMismatch,
+        severity,
+        summary,
+        EventDetail::EvidenceMismatch { problems },
+    ))
 }
 
 /// An approval gate's record that asks for an approval: why, the exact

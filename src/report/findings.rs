@@ -415,6 +415,29 @@ fn evidence_mismatch(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft
     let Some(c) = r.evidence_check.as_ref().filter(|c| !c.problems.is_empty()) else {
         return Vec::new();
     };
+    // An object the store did not give says nothing of its bytes: not a
+    // sign of tampering, but evidence not proven either.
+    if crate::evidence::only_unreadable(&c.problems) {
+        return vec![Draft::new(
+            Severity::Medium,
+            Kind::EvidenceMismatch,
+            format!(
+                "the evidence of {} {} could not be read in full when verified {} (no sign of tampering: the store did not give the bytes): {}",
+                r.kind,
+                r.run_id,
+                c.at.format("%Y-%m-%d %H:%M:%SZ"),
+                c.problems
+                    .iter()
+                    .map(|p| p.object.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            format!(
+                "`drctl audit verify --evidence {}` again; if an object stays unreadable, read it with another client and compare it with its manifest",
+                r.run_id
+            ),
+        )];
+    }
     vec![Draft::new(
         Severity::High,
         Kind::EvidenceMismatch,

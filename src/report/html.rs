@@ -517,6 +517,11 @@ fn run_facts(run: &RunRow) -> Vec<(&'static str, String)> {
     facts.push((
         "Evidence",
         match &run.evidence_check {
+            // Unreadable objects say nothing of the bytes: not a mismatch.
+            Some(c) if crate::evidence::only_unreadable(&c.problems) => format!(
+                r#"<span class="badge unknown">UNREADABLE</span> {}"#,
+                x(&evidence_text(run))
+            ),
             Some(c) if !c.problems.is_empty() => format!(
                 r#"<span class="badge fail">NOT MATCHING</span> {}"#,
                 x(&evidence_text(run))

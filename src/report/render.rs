@@ -345,7 +345,13 @@ fn evidence_text_with(run: &RunRow, esc: fn(&str) -> String) -> String {
                 )
             } else {
                 format!(
-                    "NOT MATCHING: {}",
+                    "{}: {}",
+                    // Objects that could not be read say nothing of the
+                    // bytes: not a mismatch.
+                    match crate::evidence::only_unreadable(&c.problems) {
+                        true => "NOT READ IN FULL (no sign of tampering)",
+                        false => "NOT MATCHING",
+                    },
                     c.problems
                         .iter()
                         .map(|p| format!("{}: {}", esc(&p.object), esc(&p.problem.to_string())))

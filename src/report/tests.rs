@@ -246,6 +246,14 @@ fn approved() -> Event {
 /// An `audit verify --evidence` of run `id`'s payments packs: the S3 pack
 /// whole, the GCS pack with `problems` (object name, what is wrong).
 fn verified(id: &str, problems: &[(&str, &str)]) -> Event {
+    let claims: Vec<_> = (problems.iter())
+        .map(|(name, what)| (*name, *what, crate::evidence::ProblemKind::Claim))
+        .collect();
+    verified_as(id, &claims)
+}
+
+/// [`verified`], each problem of its kind.
+fn verified_as(id: &str, problems: &[(&str, &str, crate::evidence::ProblemKind)]) -> Event {
     use crate::evidence::{DestinationCheck, PlanCheck, Problem};
     Event::EvidenceVerified {
         by: Some("arn:aws:iam::123456789012:user/auditor".into()),
@@ -267,10 +275,10 @@ fn verified(id: &str, problems: &[(&str, &str)]) -> Event {
                     verified: 4 - problems.len(),
                     problems: problems
                         .iter()
-                        .map(|(name, what)| Problem {
+                        .map(|(name, what, kind)| Problem {
                             object: format!("gs://drctl-evidence/payments/{id}/{name}"),
                             problem: (*what).into(),
-                            kind: Default::default(),
+                            kind: *kind,
                         })
                         .collect(),
                 },
@@ -745,6 +753,51 @@ fn regression_a_record_after_the_end_does_not_move_the_runs_end() {
     assert_eq!(row.ended, Some(t("2026-10-01T10:03:03.100Z")));
     assert_eq!(row.duration_seconds, Some(183.1));
     assert_eq!(row.chain.records, 16);
+}
+
+/// Regression (`an_unreadable_evidence_object_was_reported_like_an_altered_one`):
+/// an object the store did not give says nothing of its bytes. Its
+/// finding is medium and says no sign of tampering, the page says
+/// UNREADABLE (not NOT MATCHING), and the report's JSON names its kind;
+/// an altered one beside it makes it a mismatch again.
+#[test]
+fn an_unreadable_evidence_object_is_no_mismatch_in_findings_or_pages() {
+    use crate::evidence::ProblemKind::{Altered, Unreadable};
+    let id = "20261001T100000Z-payments-a001";
+    let unreadable = (
+        "state.json",
+        "unreadable: the store did not give its bytes",
+        Unreadable,
+    );
+    let altered = ("report.json", "altered: ...", Altered);
+    for (problems, severity) in [
+        (vec![unreadable], findings::Severity::Medium),
+        (vec![unreadable, altered], findings::Severity::High),
+    ] {
+        let mut js = journals();
+        let mut j = failover(id, "2026-10-01T10:00:00Z", 2.0, 300.0, approved());
+        j.at(86_400.0, verified_as(id, &problems));
+        js[0] = j.build();
+        let (_, found) = a001(&js);
+        let mismatch: Vec<_> = (found.iter())
+            .filter(|f| f.kind == findings::Kind::EvidenceMismatch)
+            .collect();
+        assert_eq!(mismatch.len(), 1, "{found:?}");
+        assert_eq!(mismatch[0].severity, severity, "{problems:?}");
+        let plans = plans();
+        let r = build(&request(&plans), &js);
+        let page = super::html::html(&r);
+        let json = serde_json::to_string(&r).expect("report JSON");
+        assert!(json.contains(r#""kind":"unreadable""#), "{json}");
+        if problems.len() == 1 {
+            assert!(mismatch[0].message.contains("no sign of tampering"));
+            assert!(page.contains(">UNREADABLE<"), "{page}");
+            assert!(!page.contains("NOT MATCHING"), "{page}");
+        } else {
+            assert!(mismatch[0].message.contains("does not match"));
+            assert!(page.contains("NOT MATCHING"));
+        }
+    }
 }
 
 #[test]

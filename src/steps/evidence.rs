@@ -441,7 +441,7 @@ async fn read_back(cx: &Cx<'_>, url: &ObjectUrl, body: &[u8]) -> Result<(), Step
             body.len()
         ))),
         Ok(None) => Err(fail("the store says it is not there".into())),
-        Err(e) => Err(fail(e.to_string())),
+        Err(e) => Err(fail(e.summary())),
     }
 }
 

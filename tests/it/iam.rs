@@ -155,8 +155,9 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
 /// GCS call). The labels are coarser than the requests: `objects.insert`
 /// stands for create-only writes and for replacing an object (a lease
 /// renewal), which GCS authorises as a delete too; `buckets.get` for the
-/// bucket probe, which lists one object (and for a `[[bucket]]` check's
-/// read, which the reference plans do not have).
+/// bucket's Object Lock and state reads (and for a `[[bucket]]` check's
+/// read, which the reference plans do not have); the bucket probe is the
+/// `objects.list` of one object it makes.
 fn gcs_permissions(label: &str) -> Option<&'static [&'static str]> {
     Some(match label {
         "gcs:objects.insert" => &["storage.objects.create", "storage.objects.delete"],

@@ -162,6 +162,26 @@ fn schema_allows_as_of_on_a_run_row_only_as_a_string() {
     );
 }
 
+/// An evidence problem's kind (altered, unreadable, missing, claim), as
+/// reports carry it since an unreadable object was told apart from an
+/// altered one; any other kind is no v1 problem.
+#[test]
+fn schema_takes_an_evidence_problems_kind() {
+    let v = validator();
+    let mut doc = read_json(GOLDEN);
+    let at = "/plans/0/runs/1/evidence_check/problems/0";
+    let problem = doc.pointer_mut(at).expect("the golden's altered object");
+    problem["kind"] = json!("unreadable");
+    assert_valid(&v, "the golden with an unreadable object", &doc);
+    doc.pointer_mut(at).expect("again")["kind"] = json!("tampered");
+    assert_invalid(
+        &v,
+        "a problem of an unknown kind",
+        &doc,
+        &format!("{at}/kind"),
+    );
+}
+
 /// A drill's raised EKS node group (`drill-nodes`), as its cleanup
 /// journals it, with its restore point; one without it is no v1 resource.
 #[test]

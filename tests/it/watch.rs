@@ -1577,7 +1577,8 @@ fn keygen_says_who_holds_a_run_key_and_who_an_observer_key() {
         o.all()
     );
     assert!(
-        o.err.contains("start, resume and record runs") && o.err.contains("never an observer"),
+        o.err.contains("start, resume and record runs")
+            && o.err.contains("never an observer that only observes"),
         "{}",
         o.all()
     );

@@ -515,13 +515,15 @@ pub enum ObjectScheme {
 }
 
 impl ObjectScheme {
-    /// The service and call that ask whether a bucket exists
-    /// ([`crate::cloud::ObjectStore::bucket_exists`]), as messages name it:
-    /// a read that runs out of time names the call that was made.
-    pub fn bucket_probe(self) -> (&'static str, &'static str) {
+    /// The call that asks whether a bucket exists
+    /// ([`crate::cloud::ObjectStore::bucket_exists`]), as the meter, the
+    /// call log and messages name it: S3's `HeadBucket`; on Cloud
+    /// Storage, a list of at most one object (`objects.list`, which
+    /// answers 404 for a missing bucket).
+    pub fn bucket_probe(self) -> &'static str {
         match self {
-            Self::S3 => ("s3", "HeadBucket"),
-            Self::Gcs => ("gcs", "objects.list"),
+            Self::S3 => "s3:HeadBucket",
+            Self::Gcs => "gcs:objects.list",
         }
     }
 }

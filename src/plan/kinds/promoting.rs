@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::RpoSource;
 use crate::cloud::{CloudError, Clouds, DbRole, LagReading};
 
 /// What a data kind's promotions are, in words and calls: the same for
@@ -238,6 +239,19 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
     }
     if let Some(op) = under_way.filter(|o| !o.done) {
         let (operation, kind) = (op.clone(), &op.kind);
+        // A planned run promised a switchover (its RPO gate passed it
+        // unread): a lossier move under way, not made by such a run, is
+        // not waited on as if it were this run's.
+        let lossy = op.path.is_some_and(|p| p != MovePath::Switchover);
+        if lossy && switches_over(about, m.dr_replica, m.planned) {
+            return Decision::Refuse {
+                message: format!(
+                    "operation {} ({kind}) is under way on {name}, a move that may lose data, and this planned run only switches over (nothing lost)",
+                    op.name
+                ),
+                hint: "let it end, then run the failover without --planned: its RPO gate judges the lag".into(),
+            };
+        }
         return match op.path {
             Some(_) => Decision::Wait {
                 operation,
@@ -338,6 +352,25 @@ fn act_on(m: &Move<'_>, target: &Candidate, primary: &str) -> Decision {
 /// to a move that may lose data.
 pub fn switches_over(about: &PromoteAbout, dr_replica: bool, planned: bool) -> bool {
     dr_replica && planned && about.switchover_call.is_some()
+}
+
+/// The RPO sources of a plan (its copies kept in sync), each with whether
+/// a run's move of it switches over ([`switches_over`]; `planned`: a
+/// planned run), whose lag then decides nothing: what the RPO gate reads,
+/// and what a switchover drill waits on before it fails back.
+pub fn rpo_sources(
+    spec: &crate::plan::spec::PlanSpec,
+    planned: bool,
+) -> Vec<(&dyn RpoSource, bool)> {
+    super::each(spec)
+        .into_iter()
+        .filter_map(|r| {
+            let source = r.rpo_source()?;
+            let switch = (r.kind().promoting())
+                .is_some_and(|role| switches_over(role.about(), source.dr_replica(), planned));
+            Some((source, switch))
+        })
+        .collect()
 }
 
 /// The data role's promotion actions on one kind's copies, addressed by
@@ -459,6 +492,40 @@ mod tests {
         assert_eq!(of(false, true), Some(MovePath::Promote));
         assert_eq!(of(true, false), Some(MovePath::DrFailover));
         assert_eq!(of(true, true), Some(MovePath::Switchover));
+    }
+
+    /// A planned run switches over or refuses (its RPO gate passed it
+    /// unread): a lossier move of another's under way on its copy is
+    /// refused, not waited on and journaled as this run's.
+    #[test]
+    fn a_planned_run_refuses_a_lossy_move_under_way_and_waits_on_a_switchover() {
+        let ready = replica(true, "RUNNABLE");
+        let op = |path| Operation {
+            name: "op-9".into(),
+            kind: "PROMOTE_REPLICA".into(),
+            path: Some(path),
+            inserted: None,
+            done: false,
+            error: None,
+        };
+        for path in [MovePath::DrFailover, MovePath::Promote, MovePath::Detach] {
+            let d = decide(&step(&ABOUT, true, true), Some(&ready), Some(&op(path)));
+            assert!(
+                matches!(&d, Decision::Refuse { message, .. } if message.contains("may lose data")),
+                "{path:?}: {d:?}"
+            );
+            let d = decide(&step(&ABOUT, true, false), Some(&ready), Some(&op(path)));
+            assert!(
+                matches!(d, Decision::Wait { .. }),
+                "unplanned {path:?}: {d:?}"
+            );
+        }
+        let d = decide(
+            &step(&ABOUT, true, true),
+            Some(&ready),
+            Some(&op(MovePath::Switchover)),
+        );
+        assert!(matches!(d, Decision::Wait { .. }), "{d:?}");
     }
 
     #[test]
