@@ -1582,7 +1582,11 @@ fn keygen_says_who_holds_a_run_key_and_who_an_observer_key() {
         "{}",
         o.all()
     );
-    assert!(!o.all().contains("observer only"), "{}", o.all());
+    assert!(
+        !o.all().contains("give it to the observer only"),
+        "{}",
+        o.all()
+    );
     let obs = drctl_plain(dir.path(), &["keygen", "observer"], &[]);
     assert_eq!(obs.code, Some(0), "{}", obs.all());
     assert!(
