@@ -10,8 +10,8 @@
 //!   from `AWS_ENDPOINT_URL_<SERVICE>` in the environment or an endpoints
 //!   file). Without an override, the SDK's own resolution applies (profile
 //!   `endpoint_url` settings, then AWS's endpoints).
-//! * [`Regional`]: a per-region client cache.
-//! * [`sdk_error`]: the one mapping from an SDK error to [`CloudError`].
+//! * `Regional`: a per-region client cache.
+//! * `sdk_error`: the one mapping from an SDK error to [`CloudError`].
 //! * The rules every adapter's calls share: `call` (one SDK call under the
 //!   retry policy), `act_once` (a create, promotion or restore sent at most
 //!   once: an attempt whose answer was lost is judged by a read), and
