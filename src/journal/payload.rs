@@ -451,8 +451,9 @@ impl ProblemKind {
 /// which says nothing of its bytes: the one rule every reader of a
 /// verification (its findings, its notification, the report's pages)
 /// goes by before it calls evidence altered. `false` when there are none.
-pub fn only_unreadable(problems: &[Problem]) -> bool {
-    !problems.is_empty() && problems.iter().all(|p| p.kind == ProblemKind::Unreadable)
+pub fn only_unreadable<'a>(problems: impl IntoIterator<Item = &'a Problem>) -> bool {
+    let mut kinds = problems.into_iter().map(|p| p.kind).peekable();
+    kinds.peek().is_some() && kinds.all(|k| k == ProblemKind::Unreadable)
 }
 
 /// One destination's pack, verified.

@@ -279,16 +279,13 @@ fn mismatch(run: &Run<'_>, checks: &[crate::journal::PlanCheck]) -> Option<Built
             })
         })
         .collect();
+    if problems.is_empty() {
+        return None;
+    }
     // Objects that could not be read say nothing of the bytes: told, but
     // not as the tampering a mismatch is.
-    let all: Vec<crate::journal::Problem> = (checks.iter())
-        .flat_map(|c| {
-            c.destinations
-                .iter()
-                .flat_map(|d| d.problems.iter().cloned())
-        })
-        .collect();
-    let (severity, summary) = match crate::journal::only_unreadable(&all) {
+    let all = (checks.iter()).flat_map(|c| c.destinations.iter().flat_map(|d| &d.problems));
+    let (severity, summary) = match crate::journal::only_unreadable(all) {
         true => (
             Severity::Warning,
             format!(
@@ -306,9 +303,6 @@ fn mismatch(run: &Run<'_>, checks: &[crate::journal::PlanCheck]) -> Option<Built
             ),
         ),
     };
-    if problems.is_empty() {
-        return None;
-    }
     Some((
         EventType::EvidenceMismatch,
         severity,

@@ -217,8 +217,7 @@ async fn read_db(
 async fn read_bucket(clouds: &Clouds, limit: Duration, via: &str, dest: &str) -> BucketRead {
     let exists = match ObjectUrl::parse(dest) {
         Ok(url) => {
-            let (service, call) =
-                (url.scheme.bucket_probe().split_once(':')).unwrap_or(("objects", "bucket probe"));
+            let (service, call) = kinds::call_parts(url.scheme.bucket_probe());
             Ok(bounded(
                 limit,
                 (service, call, dest, via),
