@@ -610,6 +610,103 @@ def ensure_ecs_service(ecs, ec2, cluster, service, family, desired):
     return {"region": region, "cluster": cluster, "service": service, "arn": svc["serviceArn"], "desired": desired}
 
 
+class Kube:
+    """One region's Kubernetes control plane (localstack/kube/up), as its admin:
+    server-side apply of the objects the reference plans name, over plain HTTPS."""
+
+    def __init__(self, region, world):
+        import ssl
+        self.region = region
+        self.server = world["server"]
+        self.token = world["admin_token"]
+        self.ctx = ssl.create_default_context(cafile=world["ca"])
+
+    def call(self, method, path, body=None, content="application/apply-patch+yaml"):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", content)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=30) as r:
+                return json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            sys.exit(f"seed: kubernetes {self.region} {method} {path}: {e.code} {e.read()[:400]!r}")
+
+    def apply(self, obj):
+        """Server-side apply of `obj` (forced: the seed owns what it sets, and
+        takes back a field drctl changed, so seeding again resets the world)."""
+        group_version = obj["apiVersion"]
+        kind = obj["kind"]
+        plural = {"Namespace": "namespaces", "Role": "roles", "RoleBinding": "rolebindings",
+                  "Deployment": "deployments", "StatefulSet": "statefulsets", "CronJob": "cronjobs",
+                  "HorizontalPodAutoscaler": "horizontalpodautoscalers"}[kind]
+        base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+        ns = obj["metadata"].get("namespace")
+        where = f"/namespaces/{ns}" if ns else ""
+        name = obj["metadata"]["name"]
+        return self.call("PATCH", f"{base}{where}/{plural}/{name}?fieldManager=drctl-seed&force=true", obj)
+
+
+def kube_workloads(ns, replicas, hpa, cron_runs):
+    """catalog's workloads in one region (plans/catalog.toml): the web
+    Deployment and its HPA, the cache StatefulSet, the reindex CronJob."""
+    labels = lambda app: {"app": app}  # noqa: E731
+    pod = lambda app: {"metadata": {"labels": labels(app)},  # noqa: E731
+                       "spec": {"containers": [{"name": app, "image": f"registry.example.com/catalog/{app}:1"}]}}
+    web, cache = replicas
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "catalog-web", "namespace": ns},
+         "spec": {"replicas": web, "selector": {"matchLabels": labels("catalog-web")},
+                  "progressDeadlineSeconds": 600, "template": pod("catalog-web")}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+         "metadata": {"name": "catalog-web", "namespace": ns},
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "catalog-web"},
+                  "minReplicas": hpa[0], "maxReplicas": hpa[1],
+                  "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                               "target": {"type": "Utilization", "averageUtilization": 70}}}]}},
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "catalog-cache", "namespace": ns},
+         "spec": {"replicas": cache, "serviceName": "catalog-cache", "podManagementPolicy": "Parallel",
+                  "selector": {"matchLabels": labels("catalog-cache")}, "template": pod("catalog-cache")}},
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "catalog-reindex", "namespace": ns},
+         "spec": {"schedule": "17 * * * *", "suspend": not cron_runs,
+                  "jobTemplate": {"spec": {"template": {"spec": {
+                      "restartPolicy": "OnFailure",
+                      "containers": [{"name": "reindex", "image": "registry.example.com/catalog/reindex:1"}]}}}}}},
+    ]
+
+
+def ensure_kube(ns):
+    """catalog's namespace in each region's control plane: drctl's Role
+    (deploy/kubernetes/drctl-role.yaml) bound to the world's `drctl` user,
+    and its workloads at their active sizes in HOME, at standby elsewhere."""
+    import yaml
+    path = os.environ.get("DRCTL_KUBE_WORLD")
+    if not path or not os.path.exists(path):
+        say("kubernetes", "-", "skipped (DRCTL_KUBE_WORLD unset: rerun localstack/up)")
+        return None
+    with open(path) as f:
+        world = json.load(f)
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "deploy", "kubernetes", "drctl-role.yaml")) as f:
+        role = yaml.safe_load(f)
+    out = {}
+    for region, plane in world["regions"].items():
+        k = Kube(region, plane)
+        k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        k.apply(dict(role, metadata={"name": "drctl", "namespace": ns}))
+        k.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                 "metadata": {"name": "drctl", "namespace": ns},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "drctl"},
+                 "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "drctl"}]})
+        home = region == HOME
+        for obj in kube_workloads(ns, (3, 3) if home else (0, 1), (3, 12) if home else (1, 1), home):
+            k.apply(obj)
+        say("kubernetes", f"{region}/{ns}", "catalog-web, catalog-cache, catalog-reindex")
+        out[region] = {"server": plane["server"], "namespace": ns}
+    return out
+
+
 def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suffix", default="", help="append -S to every id/bucket; zone becomes S.example.com.")
@@ -621,6 +718,8 @@ def parser():
     ap.add_argument("--lag-storefront", type=float, default=2,
                     help="ReplicaLag seconds for storefront's RDS replica (default 2)")
     ap.add_argument("--json", action="store_true", help="print a JSON description of the world on stdout")
+    ap.add_argument("--kubernetes", action="store_true",
+                    help="also seed catalog's namespace and workloads in each region's Kubernetes control plane")
     ap.add_argument("--quiet", action="store_true", help="no per-resource lines")
     ap.add_argument("--reset-databases", action="store_true",
                     help="first delete this world's DB instances (incl. ones drctl renamed or restored) so the "
@@ -725,7 +824,9 @@ def seed(args):
               ("ledger", HOME, {STANDBY: n("ledger-db-use1")}, args.lag_ledger),
               ("checkout", STANDBY, {HOME: n("checkout-db-usw2"), THIRD: n("checkout-db-euw1")}, args.lag_checkout),
               # storefront's AWS half (plans/gcp/storefront.toml, on both clouds).
-              ("storefront", HOME, {STANDBY: n("storefront-db-use1")}, args.lag_storefront))
+              ("storefront", HOME, {STANDBY: n("storefront-db-use1")}, args.lag_storefront),
+              # catalog (plans/catalog.toml): its Kubernetes workloads are ensure_kube's.
+              ("catalog", HOME, {STANDBY: n("catalog-db-use1")}, 2))
     for app, home, replica_ids, lag in worlds:
         primary = ensure_primary(rds[home], n(f"{app}-db"))
         replicas = {}
@@ -766,6 +867,11 @@ def seed(args):
         tag = TAGS[region]
         node_groups[n(f"orders-nodes-{tag}")] = ensure_node_group(
             eks[region], n(f"orders-eks-{tag}"), n(f"orders-nodes-{tag}"), mn, des, mx)
+    # catalog's EKS node group per region (its workloads run on it).
+    for region, (mn, des, mx) in ((HOME, (2, 3, 6)), (STANDBY, (0, 0, 6))):
+        tag = TAGS[region]
+        node_groups[n(f"catalog-nodes-{tag}")] = ensure_node_group(
+            eks[region], n(f"catalog-eks-{tag}"), n(f"catalog-nodes-{tag}"), mn, des, mx)
     # orders' workers on ECS Fargate: the same service in a cluster per
     # region, 4 tasks where orders serves, 1 where it stands by.
     ecs_services = None
@@ -810,6 +916,7 @@ def seed(args):
         cname(d("storefront"), d("storefront-usw2")),
         cname(d("api"), d("api-usw2")),
         cname(d("payments-db"), pay_ep),
+        cname(d("catalog-db"), dbs["catalog"]["primary"]["endpoint"]),
         cname(d("orders-db"), aurora["orders"]["members"][HOME]["writer_endpoint"]),
         cname(d("ledger"), d("ledger-usw2"), SetIdentifier=HOME, Weight=100),
         cname(d("ledger"), d("ledger-use1"), SetIdentifier=STANDBY, Weight=0),
@@ -851,9 +958,14 @@ def seed(args):
         instance_groups = ensure_instance_groups(os.environ["DRCTL_GCP_ENDPOINT"],
                                                  n("orders-workers"), n("orders-workers-use4"))
 
+    # catalog's workloads (plans/catalog.toml) only when asked: every namespace's pods take
+    # room on the world's fake nodes, and a test suite seeds a world per test.
+    kubernetes = ensure_kube(n("catalog")) if args.kubernetes else None
+
     if args.json:
         return {
             "suffix": sfx or None,
+            "kubernetes": kubernetes,
             "zone": {"name": zone_name, "id": zone_id},
             "records": [{k: r[k] for k in ("Name", "Type", "SetIdentifier", "Weight") if k in r}
                         | {"value": r["ResourceRecords"][0]["Value"]} for r in records],

@@ -6,7 +6,10 @@
 
 use async_trait::async_trait;
 
-use super::{Capacity, CloudError, ComputeGroup, EcsService, NodeGroup, NodeGroupUpdate};
+use super::{
+    Capacity, CloudError, ComputeGroup, EcsService, NodeGroup, NodeGroupUpdate, Workload,
+    WorkloadRef,
+};
 
 /// Auto Scaling-style compute groups.
 #[async_trait]
@@ -126,5 +129,47 @@ pub trait EcsServices: Send + Sync {
         region: &str,
         arn: &str,
         keys: &[String],
+    ) -> Result<(), CloudError>;
+}
+
+/// Kubernetes workloads in a cluster drctl reaches (a kubeconfig context,
+/// an EKS or a GKE cluster): their replicas, the HPA that scales them, a
+/// CronJob's suspension, and drctl's marks as annotations. `region` is the
+/// region the plan places the cluster in (for messages and the meter).
+#[async_trait]
+pub trait Workloads: Send + Sync {
+    /// Reads the workload and the HPA that targets it; `Ok(None)` when the
+    /// workload does not exist (its namespace neither).
+    async fn describe_workload(
+        &self,
+        region: &str,
+        workload: &WorkloadRef,
+    ) -> Result<Option<Workload>, CloudError>;
+
+    /// Sets its replicas through its `scale` subresource (a CronJob:
+    /// `spec.suspend`, false for one, true for none).
+    async fn scale_workload(
+        &self,
+        region: &str,
+        workload: &WorkloadRef,
+        replicas: u32,
+    ) -> Result<(), CloudError>;
+
+    /// Sets the bounds of the HPA named `autoscaler` in its namespace.
+    async fn bound_autoscaler(
+        &self,
+        region: &str,
+        workload: &WorkloadRef,
+        autoscaler: &str,
+        bounds: (u32, u32),
+    ) -> Result<(), CloudError>;
+
+    /// Puts drctl's marks on the workload as annotations (`Some`) or takes
+    /// them off (`None`), named as drctl's tags name them.
+    async fn annotate_workload(
+        &self,
+        region: &str,
+        workload: &WorkloadRef,
+        marks: &std::collections::BTreeMap<String, Option<String>>,
     ) -> Result<(), CloudError>;
 }

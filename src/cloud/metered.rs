@@ -301,7 +301,8 @@ impl Metered {
             probe: me.clone(),
             resolver: me.clone(),
             publisher: me.clone(),
-            instance_groups: me,
+            instance_groups: me.clone(),
+            workloads: me,
         }
     }
 
@@ -675,6 +676,14 @@ metered! {
     mig_instances(&self, region: &str, project: &str, name: &str) -> Vec<MigInstance> = ("compute:regionInstanceGroupManagers.listManagedInstances", region);
     resize_mig(&self, region: &str, project: &str, name: &str, size: u32, request_id: &str) -> MigOperation = ("compute:regionInstanceGroupManagers.resize", region);
     set_autoscaler_min(&self, region: &str, project: &str, name: &str, min: u32, request_id: &str) -> MigOperation = ("compute:regionAutoscalers.patch", region);
+}
+
+metered! {
+    Workloads => workloads;
+    describe_workload(&self, region: &str, workload: &WorkloadRef) -> Option<Workload> = ("k8s:workloads.get", region);
+    scale_workload(&self, region: &str, workload: &WorkloadRef, replicas: u32) -> () = ("k8s:workloads/scale.patch", region);
+    bound_autoscaler(&self, region: &str, workload: &WorkloadRef, autoscaler: &str, bounds: (u32, u32)) -> () = ("k8s:horizontalpodautoscalers.patch", region);
+    annotate_workload(&self, region: &str, workload: &WorkloadRef, marks: &BTreeMap<String, Option<String>>) -> () = ("k8s:workloads.patch", region);
 }
 
 #[cfg(test)]

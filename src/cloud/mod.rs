@@ -51,6 +51,7 @@ pub mod gcp_mig;
 pub mod gcp_run;
 pub mod gcp_sql;
 pub mod http;
+pub mod k8s;
 pub mod metered;
 pub mod model;
 pub mod resolve;
@@ -67,7 +68,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use capacity::{Compute, EcsServices, NodeGroups};
+pub use capacity::{Compute, EcsServices, NodeGroups, Workloads};
 pub use error::{CloudError, ErrorKind};
 pub use router::ObjectRouter;
 pub use settings::CloudSettings;
@@ -862,6 +863,8 @@ pub struct Clouds {
     pub publisher: Arc<dyn Publisher>,
     /// Compute Engine's regional managed instance groups.
     pub instance_groups: Arc<dyn InstanceGroups>,
+    /// Kubernetes workloads (kube-rs).
+    pub workloads: Arc<dyn Workloads>,
 }
 
 /// Publishes notification events to AWS services in a given region, so a

@@ -48,6 +48,10 @@ pub struct CloudSettings {
     /// `localstack/gcp_emu.py` does); `None` = each API's own Google
     /// endpoint. With an endpoint set, anonymous credentials are used.
     pub gcp_endpoint: Option<String>,
+    /// The kubeconfig whose contexts `[[kubernetes]]` clusters name
+    /// (`KUBECONFIG`, its first file; `None`: kube-rs's default,
+    /// `~/.kube/config`).
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// DNS servers asked to verify a switch by resolution (`host:port`);
     /// empty: the zone's NS servers.
     pub dns_servers: Vec<String>,
@@ -100,6 +104,8 @@ impl CloudSettings {
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             gcs_endpoint: get("DRCTL_GCS_ENDPOINT"),
             gcp_endpoint: get("DRCTL_GCP_ENDPOINT"),
+            kubeconfig: get("KUBECONFIG")
+                .and_then(|v| v.split(':').find(|p| !p.is_empty()).map(Into::into)),
             dns_servers: get("DRCTL_DNS_SERVERS")
                 .or_else(|| get("DRCTL_DNS_SERVER"))
                 .map(|v| {
@@ -149,7 +155,8 @@ impl CloudSettings {
             sns_endpoint,
             events_endpoint,
             gcs_endpoint,
-            gcp_endpoint
+            gcp_endpoint,
+            kubeconfig
         );
         if !other.dns_servers.is_empty() {
             self.dns_servers = other.dns_servers;

@@ -57,6 +57,9 @@ pub struct PlanSpec {
     /// ECS services.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ecs_service: Vec<EcsServiceSpec>,
+    /// Kubernetes workloads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubernetes: Vec<KubernetesSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -182,7 +185,7 @@ impl DrillSpec {
 pub use super::kinds::{
     BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec, CloudSqlSpec,
     ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, EcsServiceSpec, GlobalDatabaseSpec,
-    InstanceGroupSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
+    InstanceGroupSpec, KubernetesSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

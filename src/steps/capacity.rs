@@ -43,15 +43,16 @@ use crate::steps::graph::Builder;
 /// Why a capacity group `group` of kind `label` (`compute`) in standby
 /// `region`, as `status` read it (`None`: it does not exist), could not
 /// take over at the plan's `active` size: its max below the active desired
-/// size (pure; the one rule `status` judges every capacity kind's read by).
+/// size (`None`: its max follows its size, `About::max_follows`; pure; the
+/// one rule `status` judges every capacity kind's read by).
 pub fn standby_problems(
     (label, group, region): (&str, &str, &str),
-    active: Capacity,
+    active: Option<Capacity>,
     read: Option<Capacity>,
 ) -> Vec<String> {
     match read {
         None => vec![format!("{label} group {group} does not exist in {region}")],
-        Some(cap) => (short_of(cap, active).into_iter())
+        Some(cap) => (active.and_then(|active| short_of(cap, active)).into_iter())
             .map(|why| format!("{label} group {group} in {region} has {why}"))
             .collect(),
     }
@@ -475,6 +476,7 @@ impl Raising {
         match decide_size(Some(r), r.size.raised(self.size)) {
             SizeNext::Refuse(why) => Some(why),
             _ => match (r.size, self.size) {
+                _ if (self.of.scaling()).is_some_and(|s| s.about().max_follows) => None,
                 (Size::Bounds(now), Size::Bounds(active)) => short_of(now, active),
                 _ => None,
             },
@@ -508,7 +510,8 @@ impl Raising {
 
 /// Adds one step a group to the builder for every capacity resource of
 /// its plan whose kind the capacity role's actions serve, in the target:
-/// the generic steps' one list. `then` ends each description; `step`
+/// the generic steps' one list (a drill's leaves out the groups that are
+/// not drilled, `Groups::drilled`). `then` ends each description; `step`
 /// makes the step of a group.
 pub(crate) fn compile_raises(
     b: &mut Builder<'_>,
@@ -523,6 +526,9 @@ pub(crate) fn compile_raises(
         let Some((region, group)) = g.raised_group(b.target) else {
             continue;
         };
+        if matches!(b.mode, crate::steps::graph::RunMode::Drill { .. }) && !g.drilled() {
+            continue;
+        }
         let size = scaling.size_of(g.active());
         let description = format!(
             "raise {} {group} in {region} to {size} {}, {then}",

@@ -61,13 +61,14 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
         "orders-usw2",
         "orders-use1",
         "orders-euw1",
+        "catalog-db-use1",
     ] {
         t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
         t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
     }
     // EKS node groups are named `cluster/nodegroup`.
     for tag in ["usw2", "use1", "euw1"] {
-        for base in ["orders-eks", "orders-nodes"] {
+        for base in ["orders-eks", "orders-nodes", "catalog-eks", "catalog-nodes"] {
             let name = format!("{base}-{tag}");
             t = t.replace(&format!("\"{name}/"), &format!("\"{name}-{suffix}/"));
             t = t.replace(&format!("/{name}\""), &format!("/{name}-{suffix}\""));
@@ -79,7 +80,12 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
         t = t.replace(&format!("\"{cluster}/"), &format!("\"{cluster}-{suffix}/"));
     }
     t = t.replace("/orders-workers\"", &format!("/orders-workers-{suffix}\""));
-    for db in ["payments-db", "ledger-db", "checkout-db"] {
+    // catalog's namespace, in every cluster.
+    t = t.replace(
+        "namespace = \"catalog\"",
+        &format!("namespace = \"catalog-{suffix}\""),
+    );
+    for db in ["payments-db", "ledger-db", "checkout-db", "catalog-db"] {
         t = t.replace(&format!("\"{db}\""), &format!("\"{db}-{suffix}\""));
     }
     t = t.replace(

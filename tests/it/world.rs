@@ -364,13 +364,18 @@ fn base36(mut n: u64) -> String {
 /// [`FIXTURE_TRIES`]. Blocking: call it from `spawn_blocking` in async
 /// code.
 pub fn seed(suffix: &str) -> serde_json::Value {
+    seed_with(suffix, &[])
+}
+
+/// [`seed`] with more of the seed's arguments (`--kubernetes`).
+pub fn seed_with(suffix: &str, extra: &[&str]) -> serde_json::Value {
     vars();
     let t0 = std::time::Instant::now();
     let mut pause = Duration::from_millis(300);
     let mut tries = 0;
     loop {
         tries += 1;
-        match seed_once(suffix) {
+        match seed_once(suffix, extra) {
             Ok(v) => return v,
             Err(e) if t0.elapsed() + pause < FIXTURE_TRIES => {
                 eprintln!("seeding {suffix} failed (try {tries}), again: {e}");
@@ -385,15 +390,17 @@ pub fn seed(suffix: &str) -> serde_json::Value {
     }
 }
 
-fn seed_once(suffix: &str) -> Result<serde_json::Value, String> {
+fn seed_once(suffix: &str, extra: &[&str]) -> Result<serde_json::Value, String> {
+    let mut args = vec!["--suffix", suffix, "--json"];
+    args.extend_from_slice(extra);
     // One served seeding process for the binary ([`crate::seeder`]); the
     // command itself when there is none.
-    if let Some(answer) = crate::seeder::seed(&["--suffix", suffix, "--json"]) {
+    if let Some(answer) = crate::seeder::seed(&args) {
         return answer.map_err(|e| format!("seed --suffix {suffix} failed:\n{e}"));
     }
     let script = repo_path("localstack/seed");
     let out = Command::new(&script)
-        .args(["--suffix", suffix, "--json"])
+        .args(&args)
         .env("DRCTL_ENDPOINTS_FILE", endpoints_file())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));

@@ -692,3 +692,145 @@ impl FakeCloud {
         Ok(op)
     }
 }
+
+/// A workload whose pods all started: the controller saw its last change
+/// and every replica is updated and available.
+pub fn settle_workload(w: &mut Workload) {
+    w.observed = w.generation;
+    (w.updated, w.available, w.ready) = (w.replicas, w.replicas, w.replicas);
+}
+
+impl FakeCloud {
+    /// Enters a workload call: the fake's ticks, then a cluster that does
+    /// not answer fails as a connection would.
+    async fn enter_workload(
+        &self,
+        label: &'static str,
+        region: &str,
+        w: &WorkloadRef,
+    ) -> Result<MutexGuard<'_, FakeState>, CloudError> {
+        let s = self.enter(label, region, &w.to_string()).await?;
+        if s.clusters_down.contains(&w.cluster) {
+            let (service, operation) = label.split_once(':').unwrap_or(("", label));
+            return Err(CloudError::new(
+                service,
+                operation,
+                w.to_string(),
+                region,
+                ErrorKind::Connection,
+                "client error (Connect): tcp connect error: Connection refused",
+            ));
+        }
+        Ok(s)
+    }
+}
+
+#[async_trait]
+impl Workloads for FakeCloud {
+    async fn describe_workload(
+        &self,
+        region: &str,
+        w: &WorkloadRef,
+    ) -> Result<Option<Workload>, CloudError> {
+        let mut s = self.enter_workload("k8s:workloads.get", region, w).await?;
+        let key = (region.to_string(), w.to_string());
+        if self.timing.is_none()
+            && let Some(left) = s.workload_settling.get_mut(&key)
+        {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                s.workload_settling.remove(&key);
+                if let Some(w) = s.workloads.get_mut(&key) {
+                    settle_workload(w);
+                }
+            }
+        }
+        Ok(s.workloads.get(&key).cloned())
+    }
+
+    async fn scale_workload(
+        &self,
+        region: &str,
+        w: &WorkloadRef,
+        replicas: u32,
+    ) -> Result<(), CloudError> {
+        let mut s = self
+            .enter_workload("k8s:workloads/scale.patch", region, w)
+            .await?;
+        let key = (region.to_string(), w.to_string());
+        let failure = s.workload_failures.remove(&key);
+        let name = w.to_string();
+        let read = (s.workloads.get_mut(&key))
+            .ok_or_else(|| not_found("k8s", "workloads/scale.patch", &name, region))?;
+        if read.replicas != replicas {
+            read.generation += 1;
+        }
+        read.replicas = replicas;
+        read.updated = read.updated.min(replicas);
+        read.available = read.available.min(replicas);
+        read.ready = read.ready.min(replicas);
+        match failure {
+            Some(why) => {
+                read.observed = read.generation;
+                read.failed = Some(("ProgressDeadlineExceeded".into(), why));
+            }
+            None => match &self.timing {
+                Some(t) => {
+                    t.start(format!("k8s:{region} {name}"), "k8s:WorkloadReady");
+                }
+                None => {
+                    s.workload_settling.insert(key, 1);
+                }
+            },
+        }
+        s.writes.push(format!("scale {name} {replicas}"));
+        Ok(())
+    }
+
+    async fn bound_autoscaler(
+        &self,
+        region: &str,
+        w: &WorkloadRef,
+        autoscaler: &str,
+        (min, max): (u32, u32),
+    ) -> Result<(), CloudError> {
+        let mut s = (self.enter_workload("k8s:horizontalpodautoscalers.patch", region, w)).await?;
+        let name = w.to_string();
+        let hpa = (s.workloads.get_mut(&(region.to_string(), name.clone())))
+            .and_then(|w| w.autoscaler.as_mut())
+            .filter(|a| a.name == autoscaler)
+            .ok_or_else(|| {
+                not_found("k8s", "horizontalpodautoscalers.patch", autoscaler, region)
+            })?;
+        (hpa.min, hpa.max) = (min.max(1), max.max(min).max(1));
+        s.writes.push(format!("hpa {name} {min}/{max}"));
+        Ok(())
+    }
+
+    async fn annotate_workload(
+        &self,
+        region: &str,
+        w: &WorkloadRef,
+        marks: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), CloudError> {
+        let mut s = self
+            .enter_workload("k8s:workloads.patch", region, w)
+            .await?;
+        let name = w.to_string();
+        let read = (s.workloads.get_mut(&(region.to_string(), name.clone())))
+            .ok_or_else(|| not_found("k8s", "workloads.patch", &name, region))?;
+        for (k, v) in marks {
+            match v {
+                Some(v) => read.marks.insert(k.clone(), v.clone()),
+                None => read.marks.remove(k),
+            };
+        }
+        let verb = if marks.values().all(Option::is_some) {
+            "annotate"
+        } else {
+            "unannotate"
+        };
+        s.writes.push(format!("{verb} {name}"));
+        Ok(())
+    }
+}

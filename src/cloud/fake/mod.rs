@@ -21,6 +21,7 @@ use super::*;
 
 mod aws_db;
 mod capacity;
+pub use capacity::settle_workload;
 mod dns;
 mod services;
 mod sql;
@@ -132,6 +133,17 @@ pub struct FakeState {
     pub mig_ops: BTreeMap<(String, String, String), (MigOperation, MigEffect)>,
     /// The operation each request id made (Compute's de-duplication).
     pub mig_requests: BTreeMap<String, (String, String, String)>,
+    /// Kubernetes workloads by (region, group: `namespace/kind/name@cluster`).
+    pub workloads: BTreeMap<(String, String), Workload>,
+    /// Workloads whose pods are still starting after a change of their
+    /// replicas: the reads left before they are available (without the
+    /// timed model: one read).
+    pub workload_settling: BTreeMap<(String, String), u32>,
+    /// Workloads whose next change is armed to give up, as a Deployment's
+    /// progress deadline does: the condition's message.
+    pub workload_failures: BTreeMap<(String, String), String>,
+    /// Clusters (`context:NAME`) whose API server does not answer.
+    pub clusters_down: std::collections::BTreeSet<String>,
     /// Cloud Run services by (project, region, name).
     pub run: BTreeMap<(String, String, String), RunService>,
     /// Cloud Run services whose change is reconciled, by (project,
@@ -609,6 +621,15 @@ impl FakeCloud {
                 }
             }
         }
+        for key in t.completed("k8s:") {
+            if let Some((r, g)) = key["k8s:".len()..].split_once(' ') {
+                let k = (r.to_string(), g.to_string());
+                s.workload_settling.remove(&k);
+                if let Some(w) = s.workloads.get_mut(&k) {
+                    capacity::settle_workload(w);
+                }
+            }
+        }
         for key in t.completed("cluster:") {
             if let Some((r, id)) = key["cluster:".len()..].split_once('/')
                 && let Some(c) = s.clusters.get_mut(&(r.to_string(), id.to_string()))
@@ -662,7 +683,8 @@ impl FakeCloud {
             probe: me.clone(),
             resolver: me.clone(),
             publisher: me.clone(),
-            instance_groups: me,
+            instance_groups: me.clone(),
+            workloads: me,
         }
     }
 
@@ -797,6 +819,45 @@ impl FakeCloud {
                 tags: Default::default(),
                 arn: format!("arn:aws:eks:{region}:123456789012:nodegroup/{cluster}/{name}/fake"),
                 health: Vec::new(),
+            },
+        );
+    }
+
+    /// Adds a Kubernetes workload (`namespace/kind/name@cluster`) in
+    /// `region` at `replicas`, all available, with an HPA of `bounds` when
+    /// given.
+    pub fn add_workload(
+        &self,
+        region: &str,
+        group: &str,
+        replicas: u32,
+        bounds: Option<(u32, u32)>,
+    ) {
+        let autoscaler = bounds.map(|(min, max)| crate::cloud::Autoscaler {
+            name: group
+                .split('/')
+                .nth(2)
+                .unwrap_or(group)
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .into(),
+            min,
+            max,
+        });
+        self.state().workloads.insert(
+            (region.into(), group.into()),
+            Workload {
+                replicas,
+                autoscaler,
+                generation: 1,
+                observed: 1,
+                updated: replicas,
+                available: replicas,
+                ready: replicas,
+                failed: None,
+                unavailable: None,
+                marks: BTreeMap::new(),
             },
         );
     }

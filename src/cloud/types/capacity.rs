@@ -276,3 +276,143 @@ pub struct NodeGroupUpdate {
     /// Its errors, as `code: message (resources)` (empty unless failed).
     pub errors: Vec<String>,
 }
+
+/// What kind of Kubernetes workload a `[[kubernetes]]` resource sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment: sized by its replicas (its `scale`).
+    Deployment,
+    /// `apps/v1` StatefulSet: sized by its replicas (its `scale`).
+    StatefulSet,
+    /// `batch/v1` CronJob: one when it runs, none when suspended.
+    CronJob,
+}
+
+impl WorkloadKind {
+    /// The word a plan and a group name use (`deployment`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployment",
+            Self::StatefulSet => "statefulset",
+            Self::CronJob => "cronjob",
+        }
+    }
+
+    /// The kind a plan's word names.
+    pub fn from_word(word: &str) -> Option<Self> {
+        [Self::Deployment, Self::StatefulSet, Self::CronJob]
+            .into_iter()
+            .find(|k| k.word() == word)
+    }
+
+    /// The API's kind (`Deployment`), as an HPA's `scaleTargetRef` names it.
+    pub fn api_kind(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::CronJob => "CronJob",
+        }
+    }
+}
+
+/// One workload in one cluster: what a `[[kubernetes]]` group name says
+/// (`namespace/kind/name@cluster`), checked before any call.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadRef {
+    /// The cluster: `context:NAME` (a kubeconfig context), `eks:NAME` (an
+    /// EKS cluster in the group's region), `gke:PROJECT/LOCATION/NAME`.
+    pub cluster: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: String,
+}
+
+impl WorkloadRef {
+    /// Reads `namespace/kind/name@cluster` (`None`: not of that form, or a
+    /// name Kubernetes would refuse: namespaces and workload names are DNS
+    /// labels or subdomains of at most 253 characters).
+    pub fn parse(group: &str) -> Option<Self> {
+        let (path, cluster) = group.rsplit_once('@')?;
+        let mut it = path.split('/');
+        let (namespace, kind, name) = (it.next()?, it.next()?, it.next()?);
+        let dns = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                && !s.starts_with(['-', '.'])
+                && !s.ends_with(['-', '.'])
+        };
+        let cluster_ok = match cluster.split_once(':') {
+            Some(("context" | "eks" | "gke", rest)) => !rest.is_empty(),
+            _ => false,
+        };
+        if it.next().is_some() || !dns(namespace) || !dns(name) || !cluster_ok {
+            return None;
+        }
+        Some(Self {
+            cluster: cluster.to_string(),
+            namespace: namespace.to_string(),
+            kind: WorkloadKind::from_word(kind)?,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}@{}",
+            self.namespace,
+            self.kind.word(),
+            self.name,
+            self.cluster
+        )
+    }
+}
+
+/// A HorizontalPodAutoscaler's bounds, on the workload it scales.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autoscaler {
+    /// Its name.
+    pub name: String,
+    /// `minReplicas` (1 when unset, as the API defaults it).
+    pub min: u32,
+    /// `maxReplicas`.
+    pub max: u32,
+}
+
+/// A workload as read from its cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// `spec.replicas` (a CronJob: 1 when it runs, 0 when suspended).
+    pub replicas: u32,
+    /// The HPA that scales it, when one does.
+    pub autoscaler: Option<Autoscaler>,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `status.observedGeneration` (0 when the controller has not seen it).
+    pub observed: i64,
+    /// Pods of the current template (`status.updatedReplicas`).
+    pub updated: u32,
+    /// Pods available (`status.availableReplicas`: ready for
+    /// `minReadySeconds`).
+    pub available: u32,
+    /// Pods ready (`status.readyReplicas`).
+    pub ready: u32,
+    /// A rollout that gave up: the condition's reason and message
+    /// (`ProgressDeadlineExceeded`).
+    pub failed: Option<(String, String)>,
+    /// Why it is not available, while it is not: its `Available`
+    /// condition's reason and message (`MinimumReplicasUnavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<(String, String)>,
+    /// Its annotations that are drctl's marks, as drctl's tags name them
+    /// (`drctl:drill-run`).
+    pub marks: std::collections::BTreeMap<String, String>,
+}

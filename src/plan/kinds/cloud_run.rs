@@ -248,6 +248,10 @@ fn as_group(s: RunService) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for CloudRunSpec {
+    fn drilled(&self) -> bool {
+        true
+    }
+
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         let region = self.sites.gcp(region);
         let name = self.regions.get(region)?;
@@ -404,6 +408,7 @@ impl Scaling for CloudRunScaling {
             label: "cloud run",
             serves_from_zero: true,
             carries_marks: true,
+            max_follows: false,
             calls: ScalingCalls {
                 read: "run:services.get",
                 set: "run:services.patch",

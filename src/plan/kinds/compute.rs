@@ -135,6 +135,10 @@ impl Resource for ComputeSpec {
 
 #[async_trait]
 impl Groups for ComputeSpec {
+    fn drilled(&self) -> bool {
+        true
+    }
+
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         Some((region.to_string(), self.regions.get(region)?.clone()))
     }
@@ -195,6 +199,7 @@ impl Scaling for AsgScaling {
             label: "compute",
             serves_from_zero: false,
             carries_marks: true,
+            max_follows: false,
             calls: ScalingCalls {
                 read: "autoscaling:DescribeAutoScalingGroups",
                 set: "autoscaling:UpdateAutoScalingGroup",

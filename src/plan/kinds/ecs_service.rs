@@ -182,6 +182,10 @@ fn as_group(s: EcsService) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for EcsServiceSpec {
+    fn drilled(&self) -> bool {
+        true
+    }
+
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         let (cluster, service) = self.in_region(region)?;
         Some((region.to_string(), format!("{cluster}/{service}")))
@@ -258,6 +262,7 @@ impl Scaling for EcsScaling {
             label: "service",
             serves_from_zero: false,
             carries_marks: true,
+            max_follows: false,
             calls: ScalingCalls {
                 read: "ecs:DescribeServices",
                 set: "ecs:UpdateService",

@@ -185,6 +185,10 @@ impl Resource for InstanceGroupSpec {
 
 #[async_trait]
 impl Groups for InstanceGroupSpec {
+    fn drilled(&self) -> bool {
+        true
+    }
+
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         let region = self.sites.gcp(region);
         let name = self.regions.get(region)?;
@@ -380,6 +384,7 @@ impl Scaling for MigScaling {
             label: "instances",
             serves_from_zero: false,
             carries_marks: false,
+            max_follows: false,
             calls: ScalingCalls {
                 read: GET,
                 set: RESIZE,

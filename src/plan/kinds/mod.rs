@@ -31,7 +31,8 @@
 //! data, traffic, or none but its own steps (a check, a bucket). A role's
 //! actions are traits a kind answers, each in its own file here:
 //! * [`scaling`]: the capacity role (`Scaling`), for `compute`,
-//!   `node_group`, `ecs_service`, `cloud_run` and `instance_group`;
+//!   `node_group`, `ecs_service`, `cloud_run`, `instance_group` and
+//!   `kubernetes`;
 //! * [`promoting`], [`restoring`], [`drilling`], [`reprotecting`]: the data
 //!   role's moves ([`DataRole`]), for `database`, `global_database` and
 //!   `cloud_sql` (each `None` where the kind takes no such move);
@@ -56,6 +57,7 @@ pub mod drilling;
 mod ecs_service;
 mod global_database;
 mod instance_group;
+mod kubernetes;
 mod node_group;
 pub mod promoting;
 pub mod reprotecting;
@@ -96,6 +98,7 @@ pub use dns::{DnsSpec, SwitchMode};
 pub use ecs_service::{EcsScaling, EcsServiceSpec};
 pub use global_database::{AURORA_DRILL, AuroraDrilling, GlobalDatabaseSpec, WRITER_CLASS};
 pub use instance_group::{InstanceGroupSpec, MigSize};
+pub use kubernetes::{HpaSpec, KubeScaling, KubernetesSpec};
 pub use node_group::NodeGroupSpec;
 pub use reprotecting::parked_id;
 
@@ -441,6 +444,10 @@ pub trait Groups: Declared + Scaled + Sync {
     /// lives in (a GCP kind's region for a site) and its name. `None`: no
     /// group there.
     fn raised_group(&self, region: &str) -> Option<(String, String)>;
+    /// Whether a shadow drill raises its standby group: not one that must
+    /// run in one region at a time (a CronJob resumed beside production's
+    /// would run its jobs twice against the same data).
+    fn drilled(&self) -> bool;
 }
 
 /// The capacity role of a capacity kind, taken from its [`Kind::ROLE`]
@@ -741,6 +748,8 @@ kinds! {
     CloudDns => cloud_dns: CloudDnsSpec;
     /// `[[ecs_service]]`: an ECS service per region.
     EcsService => ecs_service: EcsServiceSpec;
+    /// `[[kubernetes]]`: a workload in a Kubernetes cluster per region.
+    Kubernetes => kubernetes: KubernetesSpec;
 }
 
 impl ResourceKind {
@@ -1016,7 +1025,8 @@ mod tests {
                 | ResourceKind::NodeGroup
                 | ResourceKind::InstanceGroup
                 | ResourceKind::CloudRun
-                | ResourceKind::EcsService => "capacity",
+                | ResourceKind::EcsService
+                | ResourceKind::Kubernetes => "capacity",
                 ResourceKind::Dns | ResourceKind::CloudDns => "traffic",
                 ResourceKind::Check | ResourceKind::Bucket => "steps",
             };

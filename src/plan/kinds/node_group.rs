@@ -170,6 +170,10 @@ fn as_group(g: NodeGroup) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for NodeGroupSpec {
+    fn drilled(&self) -> bool {
+        true
+    }
+
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         let (cluster, group) = self.in_region(region)?;
         Some((region.to_string(), format!("{cluster}/{group}")))
@@ -273,6 +277,7 @@ impl Scaling for NodeScaling {
             label: "nodes",
             serves_from_zero: false,
             carries_marks: true,
+            max_follows: false,
             calls: ScalingCalls {
                 read: "eks:DescribeNodegroup",
                 set: "eks:UpdateNodegroupConfig",

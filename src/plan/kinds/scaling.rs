@@ -102,6 +102,12 @@ pub struct About {
     /// (a managed instance group carries none), and [`Scaling::mark`] is
     /// never called.
     pub carries_marks: bool,
+    /// Whether its max is written with its size, to what the plan says
+    /// for that state (a Kubernetes workload's HPA bounds, 1..1 at standby,
+    /// 3..12 active): its max at standby below the active size is then the
+    /// plan's, not a drift, and neither `status` nor preflight judges it
+    /// (`steps::capacity::short_of`).
+    pub max_follows: bool,
     /// Its calls.
     pub calls: ScalingCalls,
 }

@@ -291,8 +291,62 @@ const MIG: Subject = Subject {
     data_reads: &[("sqladmin", "instances.get")],
 };
 
+/// A Kubernetes Deployment's size serving `n`: the catalog plan's HPA
+/// bounds (3..12) around it, as the fake's HPA holds them.
+fn kube_size(n: u32) -> Size {
+    Size::Bounds(Capacity {
+        min: n.clamp(1, 3),
+        desired: n,
+        max: n.max(12),
+    })
+}
+
+const KUBE: Subject = Subject {
+    kind: ResourceKind::Kubernetes,
+    plan: || loaded("plans/catalog.toml"),
+    resource: "catalog-web",
+    target: "us-east-1",
+    home: "us-west-2",
+    standby: Size::Bounds(Capacity {
+        min: 1,
+        desired: 0,
+        max: 1,
+    }),
+    active: Size::Bounds(Capacity {
+        min: 3,
+        desired: 3,
+        max: 12,
+    }),
+    size: kube_size,
+    writes: ("scale ", "annotate ", "unannotate "),
+    resize: |f, (r, g), n| {
+        let mut s = f.state();
+        let w = s.workloads.get_mut(&(r.into(), g.into())).unwrap();
+        let Size::Bounds(c) = n else {
+            panic!("a workload has three bounds: {n}")
+        };
+        let hpa = w.autoscaler.as_mut().expect("catalog-web has an HPA");
+        (hpa.min, hpa.max) = (c.min, c.max);
+        w.replicas = c.desired;
+        w.generation += 1;
+        crate::cloud::fake::settle_workload(w);
+    },
+    remark: Some(|f, (r, g), marks| {
+        let mut s = f.state();
+        let w = s.workloads.get_mut(&(r.into(), g.into())).unwrap();
+        w.marks.retain(|k, _| !k.starts_with("drctl:"));
+        w.marks.extend(marks);
+    }),
+    fail: Some(|f, (r, g), why| {
+        (f.state().workload_failures).insert((r.into(), g.into()), why.into());
+    }),
+    failed_id: "ProgressDeadlineExceeded",
+    read: ("k8s", "workloads.get"),
+    data_reads: &[("rds", "DescribeDBInstances")],
+};
+
 /// Every kind whose role the generic capacity steps take.
-const SUBJECTS: [&Subject; 5] = [&ASG, &NODES, &CLOUD_RUN, &MIG, &ECS];
+const SUBJECTS: [&Subject; 6] = [&ASG, &NODES, &CLOUD_RUN, &MIG, &ECS, &KUBE];
 
 /// The subjects whose groups carry marks.
 fn marked_subjects() -> impl Iterator<Item = &'static Subject> {
