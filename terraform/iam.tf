@@ -338,6 +338,19 @@ data "aws_iam_policy_document" "drctl" {
     ]
     resources = [
       "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/orders-eks-*/orders-nodes-*/*",
+      "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/catalog-eks-*/catalog-nodes-*/*",
+    ]
+  }
+
+  # A `[[kubernetes]]` cluster named `eks:CLUSTER`: its endpoint and CA.
+  # What drctl may do inside the cluster is the cluster's RBAC
+  # (deploy/kubernetes/drctl-role.yaml, bound through an EKS access entry
+  # of this role), not IAM.
+  statement {
+    sid     = "EksClusters"
+    actions = ["eks:DescribeCluster"]
+    resources = [
+      "arn:${local.partition}:eks:*:${local.account_id}:cluster/catalog-eks-*",
     ]
   }
 
@@ -346,6 +359,7 @@ data "aws_iam_policy_document" "drctl" {
     actions = ["eks:TagResource", "eks:UntagResource"]
     resources = [
       "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/orders-eks-*/orders-nodes-*/*",
+      "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/catalog-eks-*/catalog-nodes-*/*",
     ]
 
     condition {

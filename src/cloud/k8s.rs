@@ -3,13 +3,17 @@
 //! the HorizontalPodAutoscaler that targets them, CronJobs suspended and
 //! resumed, and drctl's marks as annotations.
 //!
-//! * A cluster is reached as its group name says (`context:NAME`): a
-//!   context of the kubeconfig `KUBECONFIG` names (the world writes
-//!   `localstack/kubeconfig`, one context per region). EKS and GKE
-//!   clusters are reached through a context too (`aws eks
-//!   update-kubeconfig`, `gcloud container clusters get-credentials`); the
-//!   `eks:`/`gke:` forms are refused with that hint until drctl makes their
-//!   tokens itself. Clients are made on first use and kept per cluster, with
+//! * A cluster is reached as its group name says: `context:NAME`, a context
+//!   of the kubeconfig `KUBECONFIG` names (the world writes
+//!   `localstack/kubeconfig`, one context per region); `eks:NAME`, an EKS
+//!   cluster in the group's region, its endpoint and CA from
+//!   `DescribeCluster` and its token made as `aws eks get-token` makes it
+//!   ([`eks_token`]: a presigned STS `GetCallerIdentity` naming the cluster
+//!   in `x-k8s-aws-id`, signed by the SDK's signer with the SDK's
+//!   credentials; EKS accepts it for 15 minutes, so its client is made again
+//!   after [`EKS_TOKEN_LIFE`]). A GKE cluster is reached through a context
+//!   (`gcloud container clusters get-credentials`); `gke:` is refused with
+//!   that hint. Clients are made on first use and kept per cluster, with
 //!   bounded connect and read timeouts, so a region whose API server is gone
 //!   costs one bounded failure, never a hang.
 //! * Before the first read of a workload in a namespace, the adapter asks
@@ -56,6 +60,60 @@ pub const FIELD_MANAGER: &str = "drctl";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an answer may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client made with an EKS token is used: EKS accepts a token
+/// for 15 minutes from its signing (`aws eks get-token` says 14).
+pub const EKS_TOKEN_LIFE: Duration = Duration::from_secs(10 * 60);
+/// How long the presigned URL in an EKS token says it is valid (as `aws
+/// eks get-token` signs it).
+const EKS_PRESIGN: Duration = Duration::from_secs(60);
+
+/// An EKS cluster's bearer token, made as `aws eks get-token` makes it
+/// (pure, given the credentials and the time): `k8s-aws-v1.` and the
+/// unpadded URL-safe base64 of a presigned STS `GetCallerIdentity` URL of
+/// `region`, whose signed headers include `x-k8s-aws-id: cluster`. The API
+/// server's authenticator calls that URL and maps the identity STS answers.
+pub fn eks_token(
+    credentials: aws_sdk_sts::config::Credentials,
+    region: &str,
+    cluster: &str,
+    at: std::time::SystemTime,
+) -> Result<String, String> {
+    use aws_sigv4::http_request::{
+        SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    };
+    use base64::Engine;
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(EKS_PRESIGN);
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("sts")
+        .time(at)
+        .settings(settings)
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let host = format!("sts.{region}.amazonaws.com");
+    let url = format!("https://{host}/?Action=GetCallerIdentity&Version=2011-06-15");
+    let headers = [("host", host.as_str()), ("x-k8s-aws-id", cluster)];
+    let signable = SignableRequest::new("GET", &url, headers.into_iter(), SignableBody::Bytes(&[]))
+        .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    let mut request = ::http::Request::builder()
+        .uri(&url)
+        .body(())
+        .map_err(|e| e.to_string())?;
+    instructions.apply_to_request_http1x(&mut request);
+    let signed = request.uri().to_string();
+    Ok(format!(
+        "k8s-aws-v1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signed)
+    ))
+}
 
 /// The annotation a drctl tag is written as (`drctl:drill-run` ->
 /// `drctl.dev/drill-run`).
@@ -245,21 +303,26 @@ struct Call<'a> {
 pub struct Kube {
     kubeconfig: Option<PathBuf>,
     retry: RetryPolicy,
-    clients: Mutex<HashMap<String, kube::Client>>,
+    /// The AWS SDK, for an EKS cluster's endpoint and token.
+    aws: Option<super::aws::Sdk>,
+    /// Clients per cluster, with when each must be made again (a token's).
+    clients: Mutex<HashMap<String, (kube::Client, Option<std::time::Instant>)>>,
     /// The namespaces (per cluster and kind) whose permissions were
     /// reviewed and found whole.
     allowed: Mutex<HashSet<(String, String, WorkloadKind)>>,
 }
 
 impl Kube {
-    /// Builds the adapter; nothing is read until the first call.
-    pub fn new(settings: &CloudSettings) -> Self {
+    /// Builds the adapter; nothing is read until the first call. `aws`:
+    /// the SDK an `eks:` cluster is described and its token signed with.
+    pub fn new(settings: &CloudSettings, aws: Option<super::aws::Sdk>) -> Self {
         // kube-rs builds its TLS from rustls's process default: ring's, as
         // its `ring` feature is chosen (an error means one is installed).
         let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             kubeconfig: settings.kubeconfig.clone(),
             retry: settings.retry,
+            aws,
             clients: Mutex::new(HashMap::new()),
             allowed: Mutex::new(HashSet::new()),
         }
@@ -272,34 +335,43 @@ impl Kube {
         region: &str,
     ) -> Result<kube::Client, CloudError> {
         let mut clients = self.clients.lock().await;
-        if let Some(c) = clients.get(&w.cluster) {
+        let now = std::time::Instant::now();
+        if let Some((c, until)) = clients.get(&w.cluster)
+            && until.is_none_or(|t| now < t)
+        {
             return Ok(c.clone());
         }
         let fail = |m: String| err(op, w, region, ErrorKind::Client, m);
-        let context = match w.cluster.split_once(':') {
-            Some(("context", name)) => name,
+        let (kubeconfig, context, until) = match w.cluster.split_once(':') {
+            Some(("context", name)) => {
+                let read = match &self.kubeconfig {
+                    Some(path) => Kubeconfig::read_from(path),
+                    None => Kubeconfig::read(),
+                };
+                let kubeconfig = read.map_err(|e| {
+                    let path = (self.kubeconfig.as_ref())
+                        .map_or("KUBECONFIG or ~/.kube/config".into(), |p| {
+                            p.display().to_string()
+                        });
+                    fail(format!("cannot read the kubeconfig ({path}): {e}"))
+                })?;
+                (kubeconfig, name.to_string(), None)
+            }
+            Some(("eks", name)) => {
+                let kubeconfig = self.eks(Call { op, w, region }, name).await?;
+                (kubeconfig, name.to_string(), Some(now + EKS_TOKEN_LIFE))
+            }
             _ => {
                 return Err(fail(format!(
-                    "cluster `{}` is reached through a kubeconfig context only, so far",
+                    "cluster `{}`: reach a GKE cluster through a kubeconfig context \
+                     (gcloud container clusters get-credentials), named `context:NAME`",
                     w.cluster
                 ))
                 .with_code("UnsupportedCluster"));
             }
         };
-        let kubeconfig = match &self.kubeconfig {
-            Some(path) => Kubeconfig::read_from(path),
-            None => Kubeconfig::read(),
-        }
-        .map_err(|e| {
-            fail(format!(
-                "cannot read the kubeconfig ({}): {e}",
-                (self.kubeconfig.as_ref()).map_or("KUBECONFIG or ~/.kube/config".into(), |p| {
-                    p.display().to_string()
-                })
-            ))
-        })?;
         let options = KubeConfigOptions {
-            context: Some(context.to_string()),
+            context: Some(context.clone()),
             ..KubeConfigOptions::default()
         };
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
@@ -309,8 +381,80 @@ impl Kube {
         config.read_timeout = Some(READ_TIMEOUT);
         config.write_timeout = Some(READ_TIMEOUT);
         let client = kube::Client::try_from(config).map_err(|e| kube_error(op, w, region, e))?;
-        clients.insert(w.cluster.clone(), client.clone());
+        clients.insert(w.cluster.clone(), (client.clone(), until));
         Ok(client)
+    }
+
+    /// A kubeconfig of one context, `name`, for EKS cluster `name` in the
+    /// call's region: its endpoint and CA as `DescribeCluster` answers
+    /// them, and a token ([`eks_token`]) of the SDK's credentials.
+    async fn eks(&self, call: Call<'_>, name: &str) -> Result<Kubeconfig, CloudError> {
+        use kube::config::{AuthInfo, Cluster, Context, NamedAuthInfo, NamedCluster, NamedContext};
+        let Call { w, region, .. } = call;
+        let fail = |kind, m: String| {
+            CloudError::new("eks", "DescribeCluster", w.to_string(), region, kind, m)
+        };
+        let sdk =
+            (self.aws.as_ref()).ok_or_else(|| fail(ErrorKind::Client, "no AWS SDK".into()))?;
+        let answer = (sdk.eks(region).describe_cluster().name(name).send().await)
+            .map_err(|e| super::aws::Call::new("eks", "DescribeCluster", name, region).sdk(e))?;
+        let cluster = answer
+            .cluster()
+            .ok_or_else(|| fail(ErrorKind::NotFound, format!("no cluster {name}")))?;
+        let endpoint = (cluster.endpoint()).ok_or_else(|| {
+            fail(
+                ErrorKind::Client,
+                format!(
+                    "cluster {name} has no endpoint yet ({:?})",
+                    cluster.status()
+                ),
+            )
+        })?;
+        let ca = (cluster.certificate_authority()).and_then(|c| c.data());
+        let credentials = match sdk.base().credentials_provider() {
+            Some(p) => {
+                use aws_sdk_sts::config::ProvideCredentials;
+                (p.provide_credentials().await).map_err(|e| fail(ErrorKind::Auth, e.to_string()))?
+            }
+            None => return Err(fail(ErrorKind::Auth, "no AWS credentials".into())),
+        };
+        let token =
+            eks_token(credentials, region, name, std::time::SystemTime::now()).map_err(|e| {
+                fail(
+                    ErrorKind::Auth,
+                    format!("cannot sign the cluster's token: {e}"),
+                )
+            })?;
+        Ok(Kubeconfig {
+            clusters: vec![NamedCluster {
+                name: name.to_string(),
+                cluster: Some(Cluster {
+                    server: Some(endpoint.to_string()),
+                    certificate_authority_data: ca.map(str::to_string),
+                    ..Cluster::default()
+                }),
+                ..NamedCluster::default()
+            }],
+            auth_infos: vec![NamedAuthInfo {
+                name: name.to_string(),
+                auth_info: Some(AuthInfo {
+                    token: Some(token.into()),
+                    ..AuthInfo::default()
+                }),
+                ..NamedAuthInfo::default()
+            }],
+            contexts: vec![NamedContext {
+                name: name.to_string(),
+                context: Some(Context {
+                    cluster: name.to_string(),
+                    user: Some(name.to_string()),
+                    ..Context::default()
+                }),
+                ..NamedContext::default()
+            }],
+            current_context: Some(name.to_string()),
+            ..Kubeconfig::default()
+        })
     }
 
     /// Asks the API server whether drctl may do all the role's actions on
@@ -645,12 +789,53 @@ mod tests {
             "catalog/pod/web@context:x",
             "Catalog/deployment/web@context:x",
             "catalog/deployment/web@kubeconfig:x",
+            "catalog/deployment/web@gke:p/l/c",
             "catalog/deployment/web/extra@context:x",
             "catalog/deployment/-web@context:x",
             "catalog/deployment/web@context:",
         ] {
             assert_eq!(WorkloadRef::parse(bad), None, "{bad}");
         }
+    }
+
+    /// The token as `aws eks get-token` makes it: the prefix, then a
+    /// presigned `GetCallerIdentity` of the region's STS that signs the
+    /// cluster's name in `x-k8s-aws-id`, valid 60 s, at the time given.
+    #[test]
+    fn an_eks_token_is_a_presigned_get_caller_identity_naming_the_cluster() {
+        use base64::Engine;
+        let credentials =
+            aws_sdk_sts::config::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let token = eks_token(credentials.clone(), "us-east-1", "catalog-eks-use1", at).unwrap();
+        let b64 = token.strip_prefix("k8s-aws-v1.").expect("the prefix");
+        assert!(
+            !b64.contains('=') && !b64.contains('+') && !b64.contains('/'),
+            "{b64}"
+        );
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64)
+            .unwrap();
+        let url = String::from_utf8(url).unwrap();
+        assert!(
+            url.starts_with(
+                "https://sts.us-east-1.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15&"
+            ),
+            "{url}"
+        );
+        for part in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Credential=AKIDEXAMPLE%2F20261130%2Fus-east-1%2Fsts%2Faws4_request",
+            "X-Amz-Date=20261130T005320Z",
+            "X-Amz-Expires=60",
+            "X-Amz-SignedHeaders=host%3Bx-k8s-aws-id",
+            "X-Amz-Signature=",
+        ] {
+            assert!(url.contains(part), "{part} in {url}");
+        }
+        // Signed: another cluster's name is another signature.
+        let other = eks_token(credentials, "us-east-1", "other", at).unwrap();
+        assert_ne!(token, other);
     }
 
     #[test]

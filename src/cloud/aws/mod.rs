@@ -93,7 +93,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         instance_groups: Arc::new(super::gcp_mig::GcpMig::new(settings)),
         cloud_run: Arc::new(super::gcp_run::GcpRun::new(settings)),
         cloud_dns: Arc::new(super::gcp_dns::GcpDns::new(settings)),
-        workloads: Arc::new(super::k8s::Kube::new(settings)),
+        workloads: Arc::new(super::k8s::Kube::new(settings, Some(sdk.clone()))),
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),

@@ -320,8 +320,8 @@ impl WorkloadKind {
 /// (`namespace/kind/name@cluster`), checked before any call.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WorkloadRef {
-    /// The cluster: `context:NAME` (a kubeconfig context), `eks:NAME` (an
-    /// EKS cluster in the group's region), `gke:PROJECT/LOCATION/NAME`.
+    /// The cluster: `context:NAME` (a kubeconfig context) or `eks:NAME` (an
+    /// EKS cluster in the group's region).
     pub cluster: String,
     /// Its namespace.
     pub namespace: String,
@@ -348,7 +348,7 @@ impl WorkloadRef {
                 && !s.ends_with(['-', '.'])
         };
         let cluster_ok = match cluster.split_once(':') {
-            Some(("context" | "eks" | "gke", rest)) => !rest.is_empty(),
+            Some(("context" | "eks", rest)) => !rest.is_empty(),
             _ => false,
         };
         if it.next().is_some() || !dns(namespace) || !dns(name) || !cluster_ok {

@@ -14,7 +14,8 @@
 //! sweep finds a raise without the drill's journal.
 //!
 //! The cluster is named per region (`context:us-east-1`, a context of the
-//! kubeconfig); the group the role acts on is `namespace/kind/name@cluster`
+//! kubeconfig, or `eks:CLUSTER`, reached with the SDK's credentials); the
+//! group the role acts on is `namespace/kind/name@cluster`
 //! (`cloud::WorkloadRef`), so a cleanup after a crash reaches it from the
 //! journal alone.
 
@@ -52,7 +53,8 @@ pub struct HpaSpec {
 pub struct KubernetesSpec {
     /// Resource id.
     pub id: String,
-    /// The cluster per region: `context:NAME`, a context of the kubeconfig.
+    /// The cluster per region: `context:NAME`, a context of the kubeconfig,
+    /// or `eks:CLUSTER`, an EKS cluster in that region.
     pub clusters: PerRegion,
     /// The workload's namespace.
     pub namespace: String,
@@ -135,8 +137,8 @@ impl Resource for KubernetesSpec {
             (&self.id, &self.clusters),
             |v| WorkloadRef::parse(&format!("a/deployment/b@{v}")).is_some(),
             (
-                "`context:NAME`",
-                "name a context of the kubeconfig (KUBECONFIG): `context:us-east-1`",
+                "`context:NAME` or `eks:CLUSTER`",
+                "name a context of the kubeconfig (KUBECONFIG), `context:us-east-1`, or an EKS cluster in the region, `eks:catalog-eks-use1` (a GKE cluster: through a context, gcloud container clusters get-credentials)",
             ),
         );
         let kind = self.kind_of();
