@@ -435,9 +435,69 @@ pub struct Raising {
     pub region: String,
     /// The active size to reach.
     pub size: Size,
+    /// The same resource's groups in the plan's other regions, lowered to
+    /// their standby size after the raise, bounded and beside the run (a
+    /// group that must serve in one region at a time, `Groups::exclusive`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<Elsewhere>,
 }
 
+/// A group a failover lowers in a region it leaves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Elsewhere {
+    /// Its region.
+    pub region: String,
+    /// Its name, as its kind names it.
+    pub group: String,
+    /// Its standby size.
+    pub size: Size,
+}
+
+/// How long a failover tries to lower a group in a region it leaves: once,
+/// this long at most, so a region that does not answer costs no more.
+pub const ELSEWHERE_BOUND: Duration = Duration::from_secs(10);
+
 impl Raising {
+    /// Lowers each group of [`Raising::elsewhere`] to its standby size, each
+    /// once and within [`ELSEWHERE_BOUND`]; what came of each, in words (a
+    /// region that did not answer is said, with the command that does it by
+    /// hand, and fails nothing).
+    pub(crate) async fn lower_elsewhere(&self, by: &Driver<'_, '_>) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in &self.elsewhere {
+            let lowered = async {
+                let g = Group::of(self.of, &e.region, &e.group)?;
+                let read = g.read(by.clouds()).await?.ok_or_else(|| g.missing())?;
+                if read.size == e.size {
+                    return Ok(false);
+                }
+                g.bring_to(by, e.size, Some(read)).await.map(|_| true)
+            };
+            let manual = (self.of.scaling())
+                .map(|s| s.manual(&e.region, &e.group, e.size))
+                .unwrap_or_default();
+            out.push(match tokio::time::timeout(ELSEWHERE_BOUND, lowered).await {
+                Ok(Ok(true)) => format!("set {} to {} in {}", e.group, e.size, e.region),
+                Ok(Ok(false)) => format!("{} was already {} in {}", e.group, e.size, e.region),
+                Ok(Err(why)) => format!(
+                    "could not set {} to {} in {}: {}; do it when it answers: {manual}",
+                    e.group,
+                    e.size,
+                    e.region,
+                    why.summary()
+                ),
+                Err(_) => format!(
+                    "could not set {} to {} in {}: no answer within {}s; do it when it answers: {manual}",
+                    e.group,
+                    e.size,
+                    e.region,
+                    ELSEWHERE_BOUND.as_secs()
+                ),
+            });
+        }
+        out
+    }
+
     /// The group, through its kind's role.
     // The error of `Action::run`, which returns what this gives.
     #[allow(clippy::result_large_err)]
@@ -510,8 +570,8 @@ impl Raising {
 
 /// Adds one step a group to the builder for every capacity resource of
 /// its plan whose kind the capacity role's actions serve, in the target:
-/// the generic steps' one list (a drill's leaves out the groups that are
-/// not drilled, `Groups::drilled`). `then` ends each description; `step`
+/// the generic steps' one list (a drill's leaves out the groups that must
+/// serve in one region at a time, `Groups::exclusive`). `then` ends each description; `step`
 /// makes the step of a group.
 pub(crate) fn compile_raises(
     b: &mut Builder<'_>,
@@ -526,21 +586,41 @@ pub(crate) fn compile_raises(
         let Some((region, group)) = g.raised_group(b.target) else {
             continue;
         };
-        if matches!(b.mode, crate::steps::graph::RunMode::Drill { .. }) && !g.drilled() {
+        let drill = matches!(b.mode, crate::steps::graph::RunMode::Drill { .. });
+        if drill && g.exclusive() {
             continue;
         }
         let size = scaling.size_of(g.active());
-        let description = format!(
+        // One region at a time: a failover lowers the others, where they
+        // answer, once the target serves.
+        let elsewhere: Vec<Elsewhere> = (g.exclusive().then(|| r.regions()).flatten().into_iter())
+            .flat_map(|regions| regions.keys())
+            .filter(|other| other.as_str() != b.target)
+            .filter_map(|other| g.raised_group(other))
+            .map(|(region, group)| Elsewhere {
+                region,
+                group,
+                size: scaling.size_of(g.standby()),
+            })
+            .collect();
+        let mut description = format!(
             "raise {} {group} in {region} to {size} {}, {then}",
             scaling.about().noun,
             scaling.about().unit
         );
+        for e in &elsewhere {
+            description += &format!(
+                "; then set it to {} in {} where it answers",
+                e.size, e.region
+            );
+        }
         let raising = Raising {
             resource: r.id().to_string(),
             of: r.kind(),
             group,
             region,
             size,
+            elsewhere,
         };
         found.push((raising, description));
     }

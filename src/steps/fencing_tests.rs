@@ -438,6 +438,7 @@ fn marked_standby_service(fake: &FakeCloud) -> super::raise::Raise {
         group: "orders-ecs-use1/orders-workers".into(),
         region: "us-east-1".into(),
         size: crate::cloud::Size::Count(4),
+        elsewhere: Vec::new(),
     })
 }
 

@@ -69,6 +69,11 @@ pub struct RaiseOutput {
     /// A drill's marks taken off the group.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drill_marks_removed: Vec<String>,
+    /// What came of lowering it in the plan's other regions (a group that
+    /// must serve in one region at a time): set, already so, or not
+    /// reached, with the command that does it by hand.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<String>,
 }
 
 impl StepOutput for RaiseOutput {
@@ -122,6 +127,10 @@ impl Action for Raise {
         }
         let want = first.size.raised(self.size);
         let (before, after, wrote) = g.bring_to(&by, want, Some(first)).await?;
+        let elsewhere = self.lower_elsewhere(&by).await;
+        for said in elsewhere.iter().filter(|s| s.starts_with("could not")) {
+            tracing::warn!(group = self.group, "{said}");
+        }
         RaiseOutput {
             group: self.group.clone(),
             region: self.region.clone(),
@@ -131,6 +140,7 @@ impl Action for Raise {
             changed: wrote.is_some(),
             wrote,
             drill_marks_removed: removed,
+            elsewhere,
         }
         .to_output()
     }

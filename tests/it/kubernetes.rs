@@ -202,10 +202,17 @@ async fn a_failover_raises_the_targets_workloads_and_waits_for_ready_pods() {
         Some(3)
     );
     assert!(!cron_suspended(&fx, STANDBY).await, "resumed in the target");
-    // Home: as it was.
+    assert!(
+        cron_suspended(&fx, HOME).await,
+        "suspended in the region it left"
+    );
+    // Home's workloads: as they were.
     assert_eq!(replicas(&web(&fx, HOME).await).0, 3);
     let run = fx.new_run(&runs);
     let show = fx.show(&run).await;
+    let cron = outputs(&show, "catalog/raise:catalog-reindex");
+    let said = cron["elsewhere"][0].as_str().unwrap_or("");
+    assert!(said.starts_with("set "), "{cron:#}");
     let out = outputs(&show, WEB);
     assert_eq!(out["serving"].as_u64(), Some(3), "{out:#}");
     assert_eq!(out["changed"].as_bool(), Some(true), "{out:#}");
@@ -273,6 +280,17 @@ async fn a_failover_with_the_home_api_server_gone_finishes_without_it() {
     );
     assert_eq!(replicas(&web(&fx, STANDBY).await), (3, 3));
     assert!(!cron_suspended(&fx, STANDBY).await);
+    // What it could not suspend where it left, said, with the command.
+    let all = o.all();
+    assert!(all.contains("could not set") && all.contains(HOME), "{all}");
+    assert!(
+        all.contains("suspend"),
+        "the command that does it by hand: {all}"
+    );
+    let run = fx.runs().into_iter().next().expect("the run");
+    let cron = outputs(&fx.show(&run).await, "catalog/raise:catalog-reindex");
+    let said = cron["elsewhere"][0].as_str().unwrap_or("");
+    assert!(said.starts_with("could not"), "{cron:#}");
 }
 
 /// A Deployment whose rollout gave up (a template no node can run, its

@@ -248,8 +248,8 @@ fn as_group(s: RunService) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for CloudRunSpec {
-    fn drilled(&self) -> bool {
-        true
+    fn exclusive(&self) -> bool {
+        false
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

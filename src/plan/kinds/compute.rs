@@ -135,8 +135,8 @@ impl Resource for ComputeSpec {
 
 #[async_trait]
 impl Groups for ComputeSpec {
-    fn drilled(&self) -> bool {
-        true
+    fn exclusive(&self) -> bool {
+        false
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

@@ -182,8 +182,8 @@ fn as_group(s: EcsService) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for EcsServiceSpec {
-    fn drilled(&self) -> bool {
-        true
+    fn exclusive(&self) -> bool {
+        false
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

@@ -185,8 +185,8 @@ impl Resource for InstanceGroupSpec {
 
 #[async_trait]
 impl Groups for InstanceGroupSpec {
-    fn drilled(&self) -> bool {
-        true
+    fn exclusive(&self) -> bool {
+        false
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

@@ -263,8 +263,8 @@ fn as_group(region: &str, w: &WorkloadRef, read: Workload) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for KubernetesSpec {
-    fn drilled(&self) -> bool {
-        self.kind_of() != Some(WorkloadKind::CronJob)
+    fn exclusive(&self) -> bool {
+        self.kind_of() == Some(WorkloadKind::CronJob)
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

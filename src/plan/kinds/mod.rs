@@ -444,10 +444,11 @@ pub trait Groups: Declared + Scaled + Sync {
     /// lives in (a GCP kind's region for a site) and its name. `None`: no
     /// group there.
     fn raised_group(&self, region: &str) -> Option<(String, String)>;
-    /// Whether a shadow drill raises its standby group: not one that must
-    /// run in one region at a time (a CronJob resumed beside production's
-    /// would run its jobs twice against the same data).
-    fn drilled(&self) -> bool;
+    /// Whether it must serve in one region at a time (a CronJob resumed
+    /// beside production's would run its jobs twice against the same
+    /// data): a shadow drill never raises it, and a failover lowers it to
+    /// its standby size in the plan's other regions, where they answer.
+    fn exclusive(&self) -> bool;
 }
 
 /// The capacity role of a capacity kind, taken from its [`Kind::ROLE`]

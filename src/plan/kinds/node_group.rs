@@ -170,8 +170,8 @@ fn as_group(g: NodeGroup) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for NodeGroupSpec {
-    fn drilled(&self) -> bool {
-        true
+    fn exclusive(&self) -> bool {
+        false
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
