@@ -20,7 +20,7 @@ locals {
   # creates (point-in-time restores, re-protect replicas) named after them.
   rds_db_arns = flatten([
     for region in local.db_regions : [
-      for prefix in ["payments-db", "ledger-db", "checkout-db"] :
+      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db"] :
       "arn:${local.partition}:rds:${region}:${local.account_id}:db:${prefix}*"
     ]
   ])
@@ -128,12 +128,14 @@ data "aws_iam_policy_document" "drctl" {
         "api.example.com",
         "payments-db.example.com",
         "orders-db.example.com",
+        "catalog-db.example.com",
         "ledger.example.com",
         "checkout.example.com",
         "drctl-failover-*.checkout.example.com",
         "drill-*.api.example.com",
         "drill-*.payments-db.example.com",
         "drill-*.orders-db.example.com",
+        "drill-*.catalog-db.example.com",
         "drill-*.ledger.example.com",
         "drill-*.checkout.example.com",
       ]
