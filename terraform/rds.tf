@@ -82,6 +82,66 @@ resource "aws_db_instance" "payments_use1" {
   }
 }
 
+# --- Plan "catalog" -----------------------------------------------------------
+# Its workloads are on Kubernetes (deploy/kubernetes/drctl-role.yaml is what
+# drctl needs there); its database is RDS with a replica in us-east-1.
+
+resource "aws_db_instance" "catalog" {
+  identifier     = "catalog-db"
+  engine         = "postgres"
+  engine_version = var.postgres_engine_version
+  instance_class = var.db_instance_class
+  multi_az       = true
+
+  allocated_storage = var.db_allocated_storage
+  storage_type      = "gp3"
+  storage_encrypted = true
+
+  db_name                     = "catalog"
+  username                    = "catalog_owner"
+  manage_master_user_password = true
+
+  db_subnet_group_name   = aws_db_subnet_group.usw2.name
+  vpc_security_group_ids = [aws_security_group.db_usw2.id]
+
+  backup_retention_period   = 7
+  backup_window             = "09:30-10:00"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = true
+  final_snapshot_identifier = "catalog-db-final"
+
+  tags = {
+    "drctl:plan" = "catalog"
+  }
+}
+
+resource "aws_db_instance" "catalog_use1" {
+  provider = aws.use1
+
+  identifier          = "catalog-db-use1"
+  replicate_source_db = aws_db_instance.catalog.arn
+  instance_class      = var.db_instance_class
+  multi_az            = true
+
+  storage_encrypted = true
+  kms_key_id        = aws_kms_key.rds_use1.arn
+
+  db_subnet_group_name   = aws_db_subnet_group.use1.name
+  vpc_security_group_ids = [aws_security_group.db_use1.id]
+
+  # Read replicas cannot take a final snapshot; deletion protection guards them.
+  deletion_protection = true
+  skip_final_snapshot = true
+
+  tags = {
+    "drctl:plan" = "catalog"
+  }
+
+  lifecycle {
+    ignore_changes = [replicate_source_db]
+  }
+}
+
 # --- Plan "ledger" ------------------------------------------------------------
 
 resource "aws_db_instance" "ledger" {
