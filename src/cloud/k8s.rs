@@ -184,13 +184,17 @@ fn kube_error(
                 e.with_code(status.reason.clone())
             }
         }
+        // No answer: said in the project's words (`transport_words`), the
+        // client's own account kept for the logs, as the AWS adapters do.
         kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            let mut words = e.to_string();
+            let mut sources = vec![e.to_string()];
             let mut cur = std::error::Error::source(&e);
             while let Some(s) = cur {
-                words = format!("{words}: {s}");
+                sources.push(s.to_string());
                 cur = s.source();
             }
+            let words = super::error::transport_words(false, &sources);
+            tracing::info!(detail = %sources.join(": "), "{words}");
             err(operation, w, region, ErrorKind::Connection, words)
         }
         other => err(operation, w, region, ErrorKind::Client, other.to_string()),

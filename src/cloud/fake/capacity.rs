@@ -718,7 +718,7 @@ impl FakeCloud {
                 w.to_string(),
                 region,
                 ErrorKind::Connection,
-                "client error (Connect): tcp connect error: Connection refused",
+                "connection refused: nothing answers at the endpoint",
             ));
         }
         Ok(s)

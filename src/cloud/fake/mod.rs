@@ -833,18 +833,10 @@ impl FakeCloud {
         replicas: u32,
         bounds: Option<(u32, u32)>,
     ) {
-        let autoscaler = bounds.map(|(min, max)| crate::cloud::Autoscaler {
-            name: group
-                .split('/')
-                .nth(2)
-                .unwrap_or(group)
-                .split('@')
-                .next()
-                .unwrap_or("")
-                .into(),
-            min,
-            max,
-        });
+        let name = WorkloadRef::parse(group)
+            .map(|w| w.name)
+            .unwrap_or_default();
+        let autoscaler = bounds.map(|(min, max)| crate::cloud::Autoscaler { name, min, max });
         self.state().workloads.insert(
             (region.into(), group.into()),
             Workload {
