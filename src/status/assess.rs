@@ -276,17 +276,17 @@ fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<St
 /// its kind's judgement of its size, and a status of its own that is not
 /// `ACTIVE` (pure).
 fn group_problems(plan: &Plan, region: &str, g: &ComputeStatus) -> Vec<String> {
-    let active = plan.spec.resource(&g.id).and_then(|r| match r.shown() {
+    let capacity = plan.spec.resource(&g.id).and_then(|r| match r.shown() {
         Shown::Capacity(groups) => Some(groups),
         Shown::Data(_) | Shown::Traffic(_) | Shown::Steps { .. } => None,
     });
-    let Some(groups) = active else {
+    let Some(groups) = capacity else {
         return Vec::new();
     };
-    let judged = (!groups.scaling().about().max_follows).then(|| groups.active());
     let at = (g.label, g.group.as_str(), region);
+    let read = g.capacity.filter(|_| g.exists);
     let mut out =
-        crate::steps::capacity::standby_problems(at, judged, g.capacity.filter(|_| g.exists));
+        crate::steps::capacity::standby_problems(at, groups.scaling(), groups.active(), read);
     // A group with a status of its own (an EKS node group) serves, and
     // takes a scaling update, only when ACTIVE.
     if let Some(status) = g.status.as_deref().filter(|s| *s != "ACTIVE") {

@@ -43,16 +43,17 @@ use crate::steps::graph::Builder;
 /// Why a capacity group `group` of kind `label` (`compute`) in standby
 /// `region`, as `status` read it (`None`: it does not exist), could not
 /// take over at the plan's `active` size: its max below the active desired
-/// size (`None`: its max follows its size, `About::max_follows`; pure; the
-/// one rule `status` judges every capacity kind's read by).
+/// size ([`short_of`]; pure; the one rule `status` judges every capacity
+/// kind's read by).
 pub fn standby_problems(
     (label, group, region): (&str, &str, &str),
-    active: Option<Capacity>,
+    scaling: &dyn Scaling,
+    active: Capacity,
     read: Option<Capacity>,
 ) -> Vec<String> {
     match read {
         None => vec![format!("{label} group {group} does not exist in {region}")],
-        Some(cap) => (active.and_then(|active| short_of(cap, active)).into_iter())
+        Some(cap) => (short_of(scaling, cap, active).into_iter())
             .map(|why| format!("{label} group {group} in {region} has {why}"))
             .collect(),
     }
@@ -61,9 +62,12 @@ pub fn standby_problems(
 /// Why a group of three bounds at `read` is not ready to be raised to
 /// `active` (pure): its max below the active desired size, a sign its
 /// configuration drifted from the plan. `status` judges a standby by it,
-/// and a failover's preflight blocks on it, so both say the same.
-pub fn short_of(read: Capacity, active: Capacity) -> Option<String> {
-    (read.max < active.desired).then(|| {
+/// and a failover's preflight blocks on it, so both say the same. A kind
+/// whose max follows its size (`About::max_follows`: an HPA's bounds the
+/// plan sets apart at standby) is not judged by it.
+pub fn short_of(scaling: &dyn Scaling, read: Capacity, active: Capacity) -> Option<String> {
+    let drifted = read.max < active.desired && !scaling.about().max_follows;
+    drifted.then(|| {
         format!(
             "max {} below the active capacity {}",
             read.max, active.desired
@@ -476,23 +480,17 @@ impl Raising {
             let manual = (self.of.scaling())
                 .map(|s| s.manual(&e.region, &e.group, e.size))
                 .unwrap_or_default();
+            let failed = |why: String| {
+                format!(
+                    "could not set {} to {} in {}: {why}; do it when it answers: {manual}",
+                    e.group, e.size, e.region
+                )
+            };
             out.push(match tokio::time::timeout(ELSEWHERE_BOUND, lowered).await {
                 Ok(Ok(true)) => format!("set {} to {} in {}", e.group, e.size, e.region),
                 Ok(Ok(false)) => format!("{} was already {} in {}", e.group, e.size, e.region),
-                Ok(Err(why)) => format!(
-                    "could not set {} to {} in {}: {}; do it when it answers: {manual}",
-                    e.group,
-                    e.size,
-                    e.region,
-                    why.summary()
-                ),
-                Err(_) => format!(
-                    "could not set {} to {} in {}: no answer within {}s; do it when it answers: {manual}",
-                    e.group,
-                    e.size,
-                    e.region,
-                    ELSEWHERE_BOUND.as_secs()
-                ),
+                Ok(Err(why)) => failed(why.summary()),
+                Err(_) => failed(format!("no answer within {}s", ELSEWHERE_BOUND.as_secs())),
             });
         }
         out
@@ -535,9 +533,8 @@ impl Raising {
     pub fn refusal(&self, r: &Reading) -> Option<String> {
         match decide_size(Some(r), r.size.raised(self.size)) {
             SizeNext::Refuse(why) => Some(why),
-            _ => match (r.size, self.size) {
-                _ if (self.of.scaling()).is_some_and(|s| s.about().max_follows) => None,
-                (Size::Bounds(now), Size::Bounds(active)) => short_of(now, active),
+            _ => match (r.size, self.size, self.of.scaling()) {
+                (Size::Bounds(now), Size::Bounds(active), Some(s)) => short_of(s, now, active),
                 _ => None,
             },
         }
