@@ -14,6 +14,11 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
+  # The two roles' ARNs, spelled here so that each trust policy can refuse
+  # the other role's sessions without a reference between the roles.
+  failover_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/drctl"
+  observer_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/drctl-observer"
+
   db_regions = ["us-west-2", "us-east-1", "eu-west-1"]
 
   # Instances drctl may act on: the plan instances, and any instance it
@@ -85,13 +90,38 @@ locals {
 
 # --- AWS role -----------------------------------------------------------------
 
+# Who may become the failover role: the principal that runs drctl, and never
+# an observer. The deny holds even where the trusted principal is a whole
+# account (`arn:aws:iam::<account>:root`, any principal the account lets
+# assume it): an observer host, or a session of the read-only observer role,
+# is still refused. tests/it/iam.rs evaluates both trust policies and fails
+# if any principal can assume both roles
+# (`regression_an_observer_could_assume_the_failover_role`).
 data "aws_iam_policy_document" "drctl_assume" {
   statement {
+    sid     = "RunsDrctl"
     actions = ["sts:AssumeRole"]
 
     principals {
       type        = "AWS"
       identifiers = [var.drctl_trusted_principal_arn]
+    }
+  }
+
+  statement {
+    sid     = "NeverAnObserver"
+    effect  = "Deny"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:PrincipalArn"
+      values   = concat([local.observer_role_arn], var.drctl_observer_principal_arns)
     }
   }
 }
@@ -509,11 +539,82 @@ resource "aws_iam_role_policy" "drctl" {
 # The starter runs with the `drctl` role above. tests/it/iam.rs checks that
 # every call of `watch --once` is allowed here and that no write of a
 # failover is (`an_observers_role_is_refused_every_write_of_a_failover`).
+#
+# Its trust is its own: the observer hosts (`var.drctl_observer_principal_arns`)
+# and, for observer pods (deploy/watch/kubernetes.yaml), a web identity from
+# the cluster's OIDC issuer for the watch service account alone
+# (`var.drctl_watch_oidc`). The principal that runs failovers is refused
+# here, as every observer is refused the failover role above: no principal
+# holds both.
+data "aws_iam_policy_document" "drctl_observer_assume" {
+  dynamic "statement" {
+    for_each = length(var.drctl_observer_principal_arns) > 0 ? [var.drctl_observer_principal_arns] : []
+    content {
+      sid     = "ObserverHosts"
+      actions = ["sts:AssumeRole"]
+
+      principals {
+        type        = "AWS"
+        identifiers = statement.value
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.drctl_watch_oidc == null ? [] : [var.drctl_watch_oidc]
+    content {
+      sid     = "ObserverPods"
+      actions = ["sts:AssumeRoleWithWebIdentity"]
+
+      principals {
+        type        = "Federated"
+        identifiers = [statement.value.provider_arn]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${statement.value.issuer}:sub"
+        values   = ["system:serviceaccount:${statement.value.namespace}:${statement.value.service_account}"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "${statement.value.issuer}:aud"
+        values   = ["sts.amazonaws.com"]
+      }
+    }
+  }
+
+  statement {
+    sid     = "NeverTheFailoverPrincipal"
+    effect  = "Deny"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:PrincipalArn"
+      values   = [var.drctl_trusted_principal_arn, local.failover_role_arn]
+    }
+  }
+}
+
 resource "aws_iam_role" "drctl_observer" {
   name                 = "drctl-observer"
   description          = "drctl watch observers: read, vote and tell; never fail over"
-  assume_role_policy   = data.aws_iam_policy_document.drctl_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.drctl_observer_assume.json
   max_session_duration = 3600
+
+  lifecycle {
+    precondition {
+      condition     = !contains(var.drctl_observer_principal_arns, var.drctl_trusted_principal_arn)
+      error_message = "drctl_observer_principal_arns names drctl_trusted_principal_arn: the principal that runs failovers cannot also be an observer host; give the observers a principal of their own."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "drctl_observer" {

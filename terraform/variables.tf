@@ -144,8 +144,25 @@ variable "evidence_retention_days" {
 }
 
 variable "drctl_trusted_principal_arn" {
-  description = "IAM principal (role or user ARN) that runs drctl and may assume the drctl role."
+  description = "IAM principal (role or user ARN) that runs drctl and may assume the drctl role. It may not assume drctl-observer, and no observer may assume drctl (iam.tf)."
   type        = string
+}
+
+variable "drctl_observer_principal_arns" {
+  description = "IAM principals (role or user ARNs) of the hosts that run `drctl watch` as observers (docs/watch.md) and may assume the read-only drctl-observer role. The drctl failover role's trust refuses each of them."
+  type        = list(string)
+  default     = []
+}
+
+variable "drctl_watch_oidc" {
+  description = "The IAM OIDC provider of the cluster whose observer pods (deploy/watch/kubernetes.yaml) assume drctl-observer by web identity (IRSA, or a projected token): the provider's ARN, its issuer without https:// (oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE), and the watch pods' namespace and service account. Only that service account's tokens are trusted. null: no observer pods."
+  type = object({
+    provider_arn    = string
+    issuer          = string
+    namespace       = string
+    service_account = string
+  })
+  default = null
 }
 
 variable "gcp_project" {

@@ -343,7 +343,7 @@ fn strings(body: &Body, key: &str) -> BTreeSet<String> {
 
 /// IAM's wildcard match (`*` any run, `?` one character), as `StringLike`
 /// and action patterns use it; case-insensitive when `fold`.
-fn glob(pattern: &str, text: &str, fold: bool) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str, fold: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = if fold {
         (
             pattern.to_ascii_lowercase().chars().collect(),

@@ -28,6 +28,7 @@ mod gcp_run;
 mod gcp_sql;
 mod html;
 mod iam;
+mod iam_trust;
 mod kubernetes;
 mod layers;
 mod mass;
