@@ -181,12 +181,29 @@ impl Hub {
     }
 }
 
+/// Where a notice is journaled ([`tell_once`]), and whether this call
+/// journaled and sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Told {
+    /// The notice journal that holds it.
+    pub journal: String,
+    /// Journaled and sent by this call (`false`: it was there already, and
+    /// only what it still owed was sent).
+    pub now: bool,
+}
+
 /// Tells `event` once, however many processes (or machines) try: it is
 /// journaled in a notice journal of its own, `id`, created only once, and
 /// delivered from there like a run's events; a second teller finds the
 /// journal and only sends what it still owes (same event id). `region`:
-/// where SNS and EventBridge publish. `Ok(false)`: told before (or no sink
-/// wants it).
+/// where SNS and EventBridge publish. `Ok(None)`: no sink wants it.
+///
+/// A journal at `id` counts as the notice only when it is authentic (read
+/// as every reader reads journals) and holds this notification (its event
+/// id). The id is predictable, so a writer of the state with no key can
+/// put something there first; then the notice is journaled under a second
+/// id that writer cannot guess ([`fresh_id`]), and sent: [`Told::journal`]
+/// says where, for a marker to name.
 pub async fn tell_once(
     hub: &Hub,
     notices: &Arc<dyn JournalStore>,
@@ -194,26 +211,89 @@ pub async fn tell_once(
     plans: &[crate::plan::Plan],
     region: &str,
     event: crate::journal::notice::CloudEvent,
-) -> Result<bool, JournalError> {
+) -> Result<Option<Told>, JournalError> {
     let Some(n) = hub.notifier(notices, id, plans, region) else {
-        return Ok(false);
+        return Ok(None);
     };
+    let event_id = event.id.clone();
     let Some(note) = outbox::notification(event, n.specs()) else {
-        return Ok(false);
+        return Ok(None);
     };
-    match crate::journal::Journal::create(notices.clone(), id).await {
-        Ok(mut j) => {
-            let written = j.append(note).await?;
-            j.flush().await?;
-            crate::journal::Outbox::send(n.as_ref(), &written);
-            Ok(true)
-        }
-        Err(_) => {
-            let told = crate::runs::late::read(notices.as_ref(), id).await?;
-            n.resend(&told.records);
-            Ok(false)
+    let mut last = None;
+    for at in [id.to_string(), fresh_id(notices.keys(), id)] {
+        match crate::journal::Journal::create(notices.clone(), &at).await {
+            Ok(mut j) => {
+                let written = j.append(note).await?;
+                j.flush().await?;
+                crate::journal::Outbox::send(n.as_ref(), &written);
+                return Ok(Some(Told {
+                    journal: at,
+                    now: true,
+                }));
+            }
+            Err(JournalError::Exists { .. }) => {
+                match holding(notices.as_ref(), &at, &event_id).await {
+                    Ok(records) => {
+                        n.resend(&records);
+                        return Ok(Some(Told {
+                            journal: at,
+                            now: false,
+                        }));
+                    }
+                    Err(why) => {
+                        tracing::warn!(
+                            "notice journal {at} is not this notice ({why}): journaling it under another id"
+                        );
+                        last = Some(JournalError::Corrupt {
+                            run_id: at,
+                            detail: why,
+                        });
+                    }
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
+    Err(last.unwrap_or_else(|| JournalError::Exists { run_id: id.into() }))
+}
+
+/// The records of notice journal `at` when it is authentic (read as every
+/// reader reads a journal: authenticated where keys are listed) and holds
+/// the notification `event_id`; otherwise why not. What a notice's
+/// journal, or a marker naming one, must show for the notice to count as
+/// told.
+pub async fn holding(
+    notices: &dyn JournalStore,
+    at: &str,
+    event_id: &str,
+) -> Result<Vec<crate::journal::Record>, String> {
+    let told = crate::runs::late::read(notices, at)
+        .await
+        .map_err(|e| e.to_string())?;
+    let holds = told.records.iter().any(|r| {
+        matches!(&r.event, crate::journal::Event::Notification { event, .. } if event.id == event_id)
+    });
+    if holds {
+        Ok(told.records)
+    } else {
+        Err(format!("it holds no notification {event_id}"))
+    }
+}
+
+/// The second place for the notice `id`: `id` and a suffix a writer of the
+/// state cannot guess, the digest of this process's signature over `id`
+/// where it holds a key (Ed25519 signs alike each time, so every teller
+/// with that key finds the same place, and one tells once), else random.
+pub fn fresh_id(keys: &crate::journal::keys::RunKeys, id: &str) -> String {
+    use sha2::Digest as _;
+    let seed = match &keys.signer {
+        Some(key) => key.sign("drctl notice place", id.as_bytes()),
+        None => crate::journal::new_nonce(),
+    };
+    let suffix = hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..6]);
+    // Journal ids are at most 128 characters.
+    let base: String = id.chars().take(128 - suffix.len() - 1).collect();
+    format!("{base}-{suffix}")
 }
 
 /// Journals a notifier's results and the notifications never written, as
@@ -235,4 +315,86 @@ async fn settle_run(
     let written = crate::journal::late::record(store.as_ref(), run_id, host, facts).await?;
     let all = crate::runs::late::merge(&run.records, &written);
     Ok(!owed(&all).is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::keys::RunKeys;
+    use crate::journal::store::MemoryStore;
+    use crate::journal::trust::Keyed;
+    use crate::sign::SecretKey;
+
+    /// A notice's second place: the same for every teller with one key,
+    /// another for another key, never the first, and a valid journal id
+    /// however long the first.
+    #[test]
+    fn a_notices_second_place_is_keyed_and_a_valid_id() {
+        let (a, b) = (SecretKey::generate(), SecretKey::generate());
+        let keyed = |k: &SecretKey| RunKeys::new(Some(k.clone()), vec![k.public()]);
+        let id = "watch-payments-us-west-2-start-0-proposed";
+        let first = fresh_id(&keyed(&a), id);
+        assert_eq!(first, fresh_id(&keyed(&a), id));
+        assert_ne!(first, fresh_id(&keyed(&b), id));
+        assert!(first.starts_with(&format!("{id}-")), "{first}");
+        let none = RunKeys::new(None, Vec::new());
+        assert_ne!(fresh_id(&none, id), fresh_id(&none, id), "random");
+        let long = "w".repeat(128);
+        for keys in [keyed(&a), none] {
+            let fresh = fresh_id(&keys, &long);
+            crate::journal::store::validate_run_id(&fresh).unwrap();
+            assert_ne!(fresh, long);
+        }
+    }
+
+    /// Issue 74, attack 2, at the one place every teller goes through (a
+    /// watch decision, a veto, an overdue drill): with a journal squatted at
+    /// the notice's id, the notice is journaled at its second place and
+    /// sent; told again, it is found there, and nothing is journaled anew.
+    #[tokio::test]
+    async fn a_squatted_notice_id_is_passed_over_and_the_second_place_found_again() {
+        let fake = crate::cloud::fake::FakeCloud::new();
+        let sink: NotifySpec = toml::from_str(
+            "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",
+        )
+        .unwrap();
+        let hub = Hub::new(
+            vec![sink],
+            Arc::new(|_| None),
+            Some(fake.clouds().publisher),
+            "test-host",
+        );
+        let key = SecretKey::generate();
+        let raw = Arc::new(MemoryStore::new());
+        let keys = RunKeys::new(Some(key.clone()), vec![key.public()]);
+        let notices: Arc<dyn JournalStore> = Arc::new(Keyed::new(raw.clone(), keys));
+        let plan = crate::plan::reference_with_gcp()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .unwrap();
+        let due = Some(chrono::Utc::now());
+        let id = &crate::notify::build::overdue_journal(plan.name(), due);
+        raw.create(id).await.unwrap();
+        raw.append(id, 0, "{\"junk\":true}").await.unwrap();
+        let event = || crate::notify::build::overdue(&plan, None, due, chrono::Utc::now(), "late");
+        let plans = std::slice::from_ref(&plan);
+        let told = tell_once(&hub, &notices, id, plans, "us-east-1", event())
+            .await
+            .unwrap()
+            .expect("a sink wants it");
+        assert!(told.now);
+        assert_eq!(told.journal, fresh_id(notices.keys(), id));
+        let again = tell_once(&hub, &notices, id, plans, "us-east-1", event())
+            .await
+            .unwrap()
+            .expect("a sink wants it");
+        assert_eq!(
+            again,
+            Told {
+                journal: told.journal,
+                now: false
+            }
+        );
+        assert_eq!(raw.list().await.unwrap().len(), 2);
+    }
 }

@@ -43,46 +43,51 @@ impl Watcher {
 
     /// Tells people once, from a notice journal of the episode and decision
     /// (and `observer`: the suspect observer, or the proposal's digest).
+    ///
+    /// Told once per episode (and suspect observer): the marker goes first,
+    /// so that the observers reaching the same decision every round do not
+    /// each send it again; the notice journal then keeps it until delivered
+    /// (`drctl notify flush`). The marker names that journal. A marker
+    /// found in its place counts only when a listed observer signed it and
+    /// the journal it names is authentic and holds this notification
+    /// ([`crate::notify::holding`]); otherwise people are told all the
+    /// same, once, and this observer's marker takes its place, naming
+    /// where the notice was journaled (a journal squatted at the notice's
+    /// id by a writer of the state is passed over: `tell_once`).
     async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
-        // Told once per episode (and suspect observer): the marker goes
-        // first, so that the observers reaching the same decision every
-        // round do not each send it again; the notice journal then keeps
-        // it until delivered (`drctl notify flush`).
         let marker = match observer {
             Some(o) => format!("told-{}-{o}", v.decision),
             None => format!("told-{}", v.decision),
         };
-        let mark = shared::Marker::new(&self.cfg.observer, self.now);
-        let board = self.state.board.as_ref();
         let id = tell::journal_id(episode, v.decision, observer);
-        match shared::create_once(board, &self.cfg.key, episode, &marker, &mark).await {
-            Ok(true) => {}
-            // A listed observer's marker with no notice journaled under it
-            // (one made ahead, by an observer's key, to silence the notice):
-            // people are told all the same, once, by the journal's id.
-            Ok(false) if !self.notice_journaled(&id).await => {
-                tracing::warn!(
-                    episode,
-                    marker,
-                    "watch: a marker holds this notice, but no notice was journaled: telling people"
-                );
-            }
-            Ok(false) if !self.told_by_a_listed_observer(episode, &marker).await => {
-                // Ours in its place, so the next observer finds a signed
-                // one and tells no one again.
-                let key = &self.cfg.key;
-                if let Err(e) = shared::replace_marker(board, key, episode, &marker, &mark).await {
-                    tracing::warn!("watch: cannot replace the marker {marker}: {e}");
-                }
-            }
-            Ok(false) => return,
+        let board = self.state.board.as_ref();
+        let key = &self.cfg.key;
+        let mark = shared::Marker::about(&self.cfg.observer, self.now, &id);
+        // Without a notifier nothing is journaled, and the marker alone
+        // says people were told.
+        let event = (self.hub.as_ref()).and_then(|_| tell::event(plan, v, episode, &id, self.now));
+        let created = match shared::create_once(board, key, episode, &marker, &mark).await {
+            Ok(created) => created,
             Err(e) => {
                 tracing::warn!("watch: {e}");
                 return;
             }
+        };
+        if !created
+            && self
+                .told_before(episode, &marker, &id, event.as_ref())
+                .await
+        {
+            return;
         }
-        let Some(hub) = &self.hub else { return };
-        let Some(event) = tell::event(plan, v, episode, &id, self.now) else {
+        let (Some(hub), Some(event)) = (&self.hub, event) else {
+            // No notice to journal: our marker in the place of one no
+            // listed observer signed.
+            if !created
+                && let Err(e) = shared::replace_marker(board, key, episode, &marker, &mark).await
+            {
+                tracing::warn!("watch: cannot replace the marker {marker}: {e}");
+            }
             return;
         };
         let region = v
@@ -95,17 +100,17 @@ impl Watcher {
                     .cloned()
             })
             .unwrap_or_else(|| plan.home().to_string());
-        if let Err(e) = crate::notify::tell_once(
-            hub,
-            &self.state.notices,
-            &id,
-            std::slice::from_ref(plan),
-            &region,
-            event,
-        )
-        .await
-        {
-            tracing::warn!("watch: cannot journal the notification {id}: {e}");
+        let plans = std::slice::from_ref(plan);
+        let told = crate::notify::tell_once(hub, &self.state.notices, &id, plans, &region, event);
+        match told.await {
+            Ok(Some(told)) if !created || told.journal != id => {
+                let mark = shared::Marker::about(&self.cfg.observer, self.now, &told.journal);
+                if let Err(e) = shared::replace_marker(board, key, episode, &marker, &mark).await {
+                    tracing::warn!("watch: cannot replace the marker {marker}: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("watch: cannot journal the notification {id}: {e}"),
         }
     }
 
@@ -120,51 +125,56 @@ impl Watcher {
         }
     }
 
-    /// Whether the notice journal `id` exists and verifies (someone
-    /// journaled the notice; it is delivered from there): what a told-once
-    /// marker stands for. Read as every reader of journals reads one
-    /// (authenticated where keys are listed): one a writer of the state
-    /// put there without a key is not a notice. Unread: taken as not
-    /// journaled (the notice is told once by its id whoever tells).
-    /// Without a notifier nothing is journaled, and the marker alone says it.
-    async fn notice_journaled(&self, id: &str) -> bool {
-        if self.hub.is_none() {
-            return true;
-        }
-        let notices = self.state.notices.as_ref();
-        crate::journal::read_authenticated_with_tip(notices, id)
-            .await
-            .is_ok()
-    }
-
-    /// Whether the marker `marker` that holds this episode's notice is a
-    /// listed observer's (signed under its own name), so people were told
-    /// (or an observer is telling them). With observers listed, one that is
-    /// not (a bucket writer's, made ahead to silence the notice) is said,
-    /// replaced by this observer's, and the notice is journaled and sent
-    /// all the same, once, by its id ([`crate::notify::tell_once`]). With
-    /// none listed nothing is signed, and the marker is taken as it is.
-    async fn told_by_a_listed_observer(&self, episode: &str, marker: &str) -> bool {
-        if self.cfg.trust.observers.is_empty() {
-            return true;
-        }
+    /// Whether the marker `marker` found in this episode's place says
+    /// people were told of `event` (the notice `id`): a listed observer's
+    /// (with observers listed; any marker without), naming a notice journal
+    /// (its own id when it names none) that is authentic and holds the
+    /// notification. Without a notifier, the marker alone says it. Each
+    /// "no" is said, and people are told all the same: a marker made ahead
+    /// by a bucket writer, one whose journal was never written, or one
+    /// pointing at a journal a bucket writer squatted.
+    async fn told_before(
+        &self,
+        episode: &str,
+        marker: &str,
+        id: &str,
+        event: Option<&crate::journal::notice::CloudEvent>,
+    ) -> bool {
         let board = self.state.board.as_ref();
-        match shared::marker_signed(board, &self.cfg.trust, episode, marker).await {
-            Ok(Ok(())) => true,
-            Ok(Err(why)) => {
-                tracing::warn!(
-                    episode,
-                    marker,
-                    "watch: the marker that would hold this notice is not a listed observer's ({why}): telling people all the same"
-                );
-                false
-            }
+        let found = match shared::marker_signed(board, &self.cfg.trust, episode, marker).await {
+            Ok(found) => found,
             // Unread: tell (the notice is sent once whoever tells).
             Err(e) => {
                 tracing::warn!(
                     episode,
                     marker,
                     "watch: the marker cannot be read ({e}): telling people all the same"
+                );
+                return false;
+            }
+        };
+        let (read, signed) = found;
+        if let Err(why) = signed.as_ref()
+            && !self.cfg.trust.observers.is_empty()
+        {
+            tracing::warn!(
+                episode,
+                marker,
+                "watch: the marker that would hold this notice is not a listed observer's ({why}): telling people all the same"
+            );
+            return false;
+        }
+        let Some(event) = event else {
+            return true;
+        };
+        let journal = read.and_then(|m| m.about).unwrap_or_else(|| id.to_string());
+        match crate::notify::holding(self.state.notices.as_ref(), &journal, &event.id).await {
+            Ok(_) => true,
+            Err(why) => {
+                tracing::warn!(
+                    episode,
+                    marker,
+                    "watch: a marker holds this notice, but notice journal {journal} does not ({why}): telling people"
                 );
                 false
             }

@@ -290,7 +290,9 @@ pub struct Marker {
     pub at: DateTime<Utc>,
     /// The proposal it is about ([`proposal_digest`]), for a first sight:
     /// one seen of another proposal (one a writer of the board put in the
-    /// place of the first) says nothing of this one.
+    /// place of the first) says nothing of this one. For a told-once
+    /// marker, the notice journal that holds the notice
+    /// (`crate::notify::Told::journal`); none: the notice's own id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub about: Option<String>,
 }
@@ -427,20 +429,25 @@ pub async fn create_once<T: Serialize>(
 /// a marker found where a create-only write was refused must be before
 /// the writer takes it for the one it meant to make. A bucket writer's
 /// pre-made `told-*` marker is not, and people are told all the same.
+/// The marker is returned with the answer, whatever it is (what it names:
+/// a told-once marker's notice journal).
 pub async fn marker_signed(
     board: &dyn Board,
     trust: &Trust,
     episode: &str,
     name: &str,
-) -> Result<Result<(), String>, BoardError> {
+) -> Result<(Option<Marker>, Result<(), String>), BoardError> {
     let at = episode_key(episode, name);
     let Some(body) = board.get(&at).await? else {
-        return Ok(Err("gone from the board".into()));
+        return Ok((None, Err("gone from the board".into())));
     };
     let o: Opened<Marker> = open(trust, &at, &body);
     Ok(match o.value {
-        Some(m) => by_observer(&o.signer, &m.by),
-        None => Err("unreadable: not a marker".to_string()),
+        Some(m) => {
+            let signed = by_observer(&o.signer, &m.by);
+            (Some(m), signed)
+        }
+        None => (None, Err("unreadable: not a marker".to_string())),
     })
 }
 

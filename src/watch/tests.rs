@@ -1466,6 +1466,64 @@ async fn regression_one_observers_told_marker_without_a_notice_silenced_the_prop
     assert_eq!(sent.len(), 1, "told once: {sent:?}");
 }
 
+/// Issue 74, attack 2: a writer of the state with no key put something at
+/// the notice journal's predictable id first (a journal with one junk
+/// line; an empty journal that verifies and holds nothing): every observer
+/// found it there, read it, failed (or found nothing owed) and sent
+/// nothing, every round, and the veto window passed with nobody paged. A
+/// journal counts as the notice only when it holds this notification; the
+/// notice is journaled under another id, named by the marker, and sent
+/// once.
+#[tokio::test(start_paused = true)]
+async fn regression_a_squatted_notice_journal_silenced_the_proposal() {
+    for junk in [Some("not a record"), None] {
+        let mut m = proposing_with_notifier();
+        let key = m.watchers[2].cfg.key.clone();
+        m.watchers.truncate(2);
+        m.all(HOME, false);
+        m.ticks(1).await;
+        let now = m.now();
+        let episode = format!("payments/{HOME}/start/0");
+        let proposal = super::decide::Proposal {
+            observer: "obs-2".into(),
+            created: now,
+            region: HOME.into(),
+            target: "us-east-1".into(),
+            deadline: now + chrono::Duration::seconds(120),
+            detected_at: now,
+            quorum_at: now,
+            votes: vec!["obs-0".into(), "obs-1".into()],
+        };
+        let board = m.watchers[0].state.board.clone();
+        let made =
+            super::shared::create_once(board.as_ref(), &key, &episode, "proposal", &proposal);
+        assert!(made.await.unwrap());
+        let digest = proposal_digest(&m, &episode).await;
+        let id = super::tell::journal_id(&episode, WatchDecision::Proposed, Some(&digest));
+        let notices = m.watchers[0].state.notices.clone();
+        notices.create(&id).await.unwrap();
+        if let Some(line) = junk {
+            notices.append(&id, 0, line).await.unwrap();
+        }
+        m.ticks(6).await;
+        assert!(!m.decided(WatchDecision::Proposed).is_empty());
+        let sent = proposals_told(&m);
+        assert_eq!(sent.len(), 1, "told once ({junk:?}): {sent:?}");
+        let listed = notices.list().await.unwrap();
+        let elsewhere: Vec<&String> = (listed.iter())
+            .filter(|n| n.starts_with(&format!("{id}-")))
+            .collect();
+        assert_eq!(elsewhere.len(), 1, "journaled once elsewhere: {listed:?}");
+        let marker = format!("told-proposed-{digest}");
+        let trust = &m.watchers[0].cfg.trust;
+        let (read, signed) = super::shared::marker_signed(board.as_ref(), trust, &episode, &marker)
+            .await
+            .unwrap();
+        assert!(signed.is_ok(), "{signed:?}");
+        assert_eq!(read.and_then(|r| r.about).as_ref(), Some(elsewhere[0]));
+    }
+}
+
 /// Review (issue 39): `watch status` (and an observer that does not start)
 /// judged a back-dated proposal due at its own deadline, and said the veto
 /// window had ended while the observers that start it still waited the
