@@ -1420,16 +1420,11 @@ fn proposals_told(m: &Matrix) -> Vec<String> {
         .collect()
 }
 
-/// Review (issue 39): one observer's key (its host taken) made the
-/// proposal and its told-once marker, signed as a listed observer's, and
-/// told no one: the others found the marker and told no one either, and
-/// the failover would have started with nobody told. A told-once marker
-/// stands for a notice only when the notice is journaled: people are told,
-/// once.
-#[tokio::test(start_paused = true)]
-async fn regression_one_observers_told_marker_without_a_notice_silenced_the_proposal() {
+/// Two honest observers of payments with notifiers, and the third's key
+/// (its host taken: it runs no watcher) having made the episode's
+/// proposal: the matrix, that key, the episode and the proposal's digest.
+async fn proposed_by_a_taken_observer() -> (Matrix, SecretKey, String, String) {
     let mut m = proposing_with_notifier();
-    // obs-2 is the taken one: it runs no honest watcher.
     let key = m.watchers[2].cfg.key.clone();
     m.watchers.truncate(2);
     m.all(HOME, false);
@@ -1450,6 +1445,20 @@ async fn regression_one_observers_told_marker_without_a_notice_silenced_the_prop
     let made = super::shared::create_once(board.as_ref(), &key, &episode, "proposal", &proposal);
     assert!(made.await.unwrap());
     let digest = proposal_digest(&m, &episode).await;
+    (m, key, episode, digest)
+}
+
+/// Review (issue 39): one observer's key (its host taken) made the
+/// proposal and its told-once marker, signed as a listed observer's, and
+/// told no one: the others found the marker and told no one either, and
+/// the failover would have started with nobody told. A told-once marker
+/// stands for a notice only when the notice is journaled: people are told,
+/// once.
+#[tokio::test(start_paused = true)]
+async fn regression_one_observers_told_marker_without_a_notice_silenced_the_proposal() {
+    let (mut m, key, episode, digest) = proposed_by_a_taken_observer().await;
+    let now = m.now();
+    let board = m.watchers[0].state.board.clone();
     let marker = format!("told-proposed-{digest}");
     let told = super::shared::Marker::new("obs-2", now);
     let marked = super::shared::create_once(board.as_ref(), &key, &episode, &marker, &told);
@@ -1477,28 +1486,8 @@ async fn regression_one_observers_told_marker_without_a_notice_silenced_the_prop
 #[tokio::test(start_paused = true)]
 async fn regression_a_squatted_notice_journal_silenced_the_proposal() {
     for junk in [Some("not a record"), None] {
-        let mut m = proposing_with_notifier();
-        let key = m.watchers[2].cfg.key.clone();
-        m.watchers.truncate(2);
-        m.all(HOME, false);
-        m.ticks(1).await;
-        let now = m.now();
-        let episode = format!("payments/{HOME}/start/0");
-        let proposal = super::decide::Proposal {
-            observer: "obs-2".into(),
-            created: now,
-            region: HOME.into(),
-            target: "us-east-1".into(),
-            deadline: now + chrono::Duration::seconds(120),
-            detected_at: now,
-            quorum_at: now,
-            votes: vec!["obs-0".into(), "obs-1".into()],
-        };
+        let (mut m, _, episode, digest) = proposed_by_a_taken_observer().await;
         let board = m.watchers[0].state.board.clone();
-        let made =
-            super::shared::create_once(board.as_ref(), &key, &episode, "proposal", &proposal);
-        assert!(made.await.unwrap());
-        let digest = proposal_digest(&m, &episode).await;
         let id = super::tell::journal_id(&episode, WatchDecision::Proposed, Some(&digest));
         let notices = m.watchers[0].state.notices.clone();
         notices.create(&id).await.unwrap();
