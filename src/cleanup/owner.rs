@@ -336,7 +336,11 @@ fn by_marks(tag_run: &str, later: &Later) -> CapacityOwner {
 /// journals are read as every reader of runs reads them
 /// ([`crate::journal::runs`]: with run keys listed, a forged one is left
 /// out); a journal that vanished meanwhile is skipped; one that cannot be
-/// read makes the whole answer [`Later::Unreadable`].
+/// read makes the whole answer [`Later::Unreadable`]. So does a journal
+/// left out (it does not verify) that might have scaled the group, read
+/// for what it says: a failover's whose journal a writer of the state
+/// broke, or a forgery; either way the owner is in doubt, and a group in
+/// doubt is kept.
 pub async fn scalers_since(
     store: &dyn JournalStore,
     since: DateTime<Utc>,
@@ -357,6 +361,19 @@ pub async fn scalers_since(
     };
     if let Some(line) = read.left_out_line() {
         tracing::warn!("capacity owner: {line}");
+    }
+    for (id, why) in &read.left_out {
+        let said = crate::journal::runs::read_leniently(store, id).await;
+        let may_scale = match &said {
+            Ok(records) => records.is_empty() || scaler(records, steps, region).is_some(),
+            Err(crate::journal::JournalError::NotFound { .. }) => false,
+            Err(_) => true,
+        };
+        if may_scale {
+            return Later::Unreadable(format!(
+                "run {id}, started since the drill, does not verify ({why}) and may have scaled the group"
+            ));
+        }
     }
     let mut found = Vec::new();
     for (_, records) in &read.runs {
@@ -772,12 +789,14 @@ mod tests {
         assert!(none.is_empty());
     }
 
-    /// Issue 39: with run keys listed, a failover journal a writer of the
-    /// state forged (its chain correct, unsigned) does not decide who owns
-    /// a raised group: it is left out of the runs that scaled it, and the
-    /// signed failover that scaled it is found.
+    /// Issue 39, then issue 74 (attack 3): with run keys listed, a failover
+    /// journal that does not verify (forged, its chain correct and
+    /// unsigned; or a real one a writer of the state broke) decides nothing
+    /// for the drill: when it might have scaled the group, the owner is in
+    /// doubt and the group is kept; one of another group is left out; a
+    /// signed failover is found.
     #[tokio::test]
-    async fn a_forged_failover_is_left_out_of_who_scaled_the_group() {
+    async fn an_unverified_failover_of_the_group_puts_its_owner_in_doubt() {
         use crate::journal::{Journal, Keyed, MemoryStore, RunKeys};
         use std::sync::Arc;
         let mem = Arc::new(MemoryStore::new());
@@ -786,33 +805,38 @@ mod tests {
         let keyed: Arc<dyn JournalStore> = Arc::new(Keyed::new(mem.clone(), keys));
         let plain: Arc<dyn JournalStore> = mem.clone();
         let scale = "payments/scale:api";
-        let write = |store: Arc<dyn JournalStore>, run: &'static str| async move {
+        let write = |store: Arc<dyn JournalStore>, run: &'static str, steps: &'static str| async move {
             let mut j = Journal::create(store, run).await.unwrap();
-            let begun = started(run, RunKind::Failover, at(5), &[scale]);
+            let begun = started(run, RunKind::Failover, at(5), &[steps]);
             j.append(begun.event).await.unwrap();
             let attempt = Event::StepStarted {
-                step: step(scale),
+                step: step(steps),
                 attempt: 1,
             };
             j.append(attempt).await.unwrap();
             j.flush().await.unwrap();
         };
-        let forged = "20261122T100500Z-payments-ffff";
-        write(plain, forged).await;
-        let Later::Read(found) =
-            scalers_since(keyed.as_ref(), at(0), &[step(scale)], "us-east-1", DRILL).await
-        else {
-            panic!("readable")
-        };
-        assert!(found.is_empty(), "the forged failover counted: {found:?}");
+        let steps = [step(scale)];
+        let owners = || scalers_since(keyed.as_ref(), at(0), &steps, "us-east-1", DRILL);
+        write(
+            plain.clone(),
+            "20261122T100400Z-payments-eeee",
+            "payments/scale:web",
+        )
+        .await;
+        assert_eq!(owners().await, Later::Read(Vec::new()), "another group's");
         let signed = "20261122T100600Z-payments-aaaa";
-        write(keyed.clone(), signed).await;
-        let Later::Read(found) =
-            scalers_since(keyed.as_ref(), at(0), &[step(scale)], "us-east-1", DRILL).await
-        else {
+        write(keyed.clone(), signed, scale).await;
+        let Later::Read(found) = owners().await else {
             panic!("readable")
         };
         let runs: Vec<&str> = found.iter().map(|s| s.run_id.as_str()).collect();
         assert_eq!(runs, [signed]);
+        let forged = "20261122T100500Z-payments-ffff";
+        write(plain, forged, scale).await;
+        let Later::Unreadable(why) = owners().await else {
+            panic!("in doubt")
+        };
+        assert!(why.contains(forged), "{why}");
     }
 }

@@ -696,3 +696,72 @@ async fn regression_a_cloud_dns_runs_rto_was_said_to_end_at_a_route53_insync() {
     assert!(rto.ends_with(crate::steps::IN_EFFECT), "{rto}");
     assert!(rto.contains("Cloud DNS done"), "{rto}");
 }
+
+/// Issue 74, attack 3, as the issue found it: a failover raised the
+/// standby managed instance group after a drill raised it and died; a
+/// writer of the state with no key appended one junk line to the
+/// failover's journal. The failover dropped out of the cleanup owner's
+/// view, and `drill sweep`, finding the group by the dead drill's journal
+/// alone (a managed instance group carries no marks), lowered it in the
+/// region now serving. The failover's records up to its signed head are
+/// read, and the group is kept at the failover's size (and a journal that
+/// does not verify at all, but may have scaled it, keeps it in doubt:
+/// `cleanup::owner`).
+#[tokio::test]
+async fn regression_a_junk_line_on_a_failovers_journal_made_a_sweep_lower_its_group() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, mem, _) = engine(&f, dir.path());
+    // Keys listed; and the failover's best-effort `lock_lost` in the dead
+    // drill's journal is lost (as when the drill's lease had run out and
+    // the failover took a free lock): its journal is all that says it.
+    let key = crate::sign::SecretKey::generate();
+    e.store = Arc::new(crate::journal::Keyed::new(
+        Arc::new(super::drill_tests::NoLockLost(mem.clone())),
+        crate::journal::RunKeys::new(Some(key.clone()), vec![key.public()]),
+    ));
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(
+            "orders-gcp/drill-raise:orders-workers".into(),
+        )),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(_, _)) = e.run(&plans, &crash).await else {
+        panic!("crashed after the raise");
+    };
+    let failover = RunOptions {
+        target: TARGET.into(),
+        ..super::tests::opts()
+    };
+    let report = e.run(&plans, &failover).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    let groups = |f: &FakeCloud| {
+        (production(f).into_iter())
+            .filter(|p| !p.starts_with("sql"))
+            .collect::<Vec<_>>()
+    };
+    let serving = groups(&f);
+    let text = mem.text(&report.run_id).unwrap();
+    mem.set_text(&report.run_id, &format!("{text}{{\"seq\":999}}\n"));
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let store = e.store.clone();
+    let (found, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), later).await;
+    let poll = super::tests::opts().pace.poll;
+    let cleaned =
+        crate::cleanup::sweep::sweep(&f.clouds(), &found, &plans, store.as_ref(), poll).await;
+    let mig = (cleaned.iter()).find(|c| {
+        matches!(
+            c.resource,
+            Temp::Raised {
+                kind: ResourceKind::InstanceGroup,
+                ..
+            }
+        )
+    });
+    assert!(
+        mig.is_none_or(|c| c.result == CleanupResult::Kept),
+        "{cleaned:?}"
+    );
+    assert_eq!(groups(&f), serving, "the serving region kept its size");
+}

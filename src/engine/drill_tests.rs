@@ -21,7 +21,7 @@ use crate::state::LockStore;
 
 /// Journals in memory whose appends of a `lock_lost` record fail: the
 /// taker's best-effort write into the displaced drill's journal is lost.
-struct NoLockLost(Arc<MemoryStore>);
+pub(super) struct NoLockLost(pub(super) Arc<MemoryStore>);
 
 #[async_trait]
 impl JournalStore for NoLockLost {

@@ -15,7 +15,9 @@ use crate::journal::{Event, JournalError, Keyed, RunKeys, Temp};
 use crate::sign::SecretKey;
 
 /// Keys listed, and the run key held: the store of a keyed deployment.
-fn keyed(mem: &Arc<crate::journal::MemoryStore>) -> Arc<dyn crate::journal::JournalStore> {
+pub(super) fn keyed(
+    mem: &Arc<crate::journal::MemoryStore>,
+) -> Arc<dyn crate::journal::JournalStore> {
     let k = SecretKey::generate();
     Arc::new(Keyed::new(
         mem.clone(),

@@ -147,9 +147,16 @@ pub struct Verification {
     pub signer: Option<String>,
     /// Whether signatures were checked against listed keys and every
     /// record and the head verified: only then can a writer of the state
-    /// without the run key not have rewritten the journal.
+    /// without the run key not have rewritten the journal. With a `tail`,
+    /// this says it of the records before it.
     #[serde(default)]
     pub authenticated: bool,
+    /// Lines after the records a head covers that do not verify (a junk
+    /// line a writer of the state appended): where they start and why.
+    /// The records before them stand, so one such line hides no run from
+    /// its readers; `ok` is false and `audit verify` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Broken>,
 }
 
 impl Verification {
@@ -176,6 +183,12 @@ impl Verification {
     pub fn audit_problem(&self) -> Option<String> {
         if let Some(b) = &self.first_broken {
             return Some(format!("line {}: {}", b.line, b.reason));
+        }
+        if let Some(b) = &self.tail {
+            return Some(format!(
+                "line {} and after are not the run's ({}): the {} record(s) before them, which the head covers, stand",
+                b.line, b.reason, self.records
+            ));
         }
         match self.head {
             HeadCheck::Absent => Some(
@@ -255,22 +268,29 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
         reason,
     };
     let signer = head.and_then(head_signer);
-    let finish =
-        |records: Vec<Record>, last_hash: String, first_broken: Option<Broken>, head| Checked {
+    let finish = |records: Vec<Record>, last_hash: String, end: End, head| {
+        let (first_broken, tail) = match end {
+            End::Clean => (None, None),
+            End::Broken(b) => (Some(b), None),
+            End::Tail(b) => (None, Some(b)),
+        };
+        Checked {
             verification: Verification {
                 run_id: run_id.to_string(),
                 records: records.len(),
-                ok: first_broken.is_none(),
+                ok: first_broken.is_none() && tail.is_none(),
                 authenticated: keys.checks()
                     && first_broken.is_none()
                     && matches!(head, HeadCheck::Matched | HeadCheck::Behind),
                 first_broken,
                 head,
                 signer: signer.clone(),
+                tail,
             },
             records,
             last_hash,
-        };
+        }
+    };
 
     let (lines, torn) = split_lines(text);
 
@@ -281,7 +301,16 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
             Ok(record) => record,
             Err((seq, reason)) => {
                 let b = broken(i + 1, seq, reason);
-                return finish(records, last_hash, Some(b), HeadCheck::NotChecked);
+                // A head that verifies over the lines before the break
+                // (naming the last of them, or the one before) covers
+                // those records whatever follows: the rest is a tail.
+                if let Some(h) = head
+                    && let Ok(check @ (HeadCheck::Matched | HeadCheck::Behind)) =
+                        check_head(run_id, h, &lines[..i], keys)
+                {
+                    return finish(records, last_hash, End::Tail(b), check);
+                }
+                return finish(records, last_hash, End::Broken(b), HeadCheck::NotChecked);
             }
         };
         tokens.extend(record.fence.iter().map(|(p, t)| (p.clone(), *t)));
@@ -300,18 +329,28 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
     if let Some(b) = &head_broken {
         // Only the records before the line the head contradicts count as verified.
         records.truncate(b.line.saturating_sub(1));
-        return finish(records, last_hash, head_broken, head_check);
+        return finish(records, last_hash, End::Broken(b.clone()), head_check);
     }
     if !torn.is_empty() {
         let (seq, reason) = torn_break(torn);
         return finish(
             records,
             last_hash,
-            Some(broken(n + 1, seq, reason)),
+            End::Broken(broken(n + 1, seq, reason)),
             head_check,
         );
     }
-    finish(records, last_hash, None, head_check)
+    finish(records, last_hash, End::Clean, head_check)
+}
+
+/// How a journal's lines end, for [`check`].
+enum End {
+    /// Every line verified.
+    Clean,
+    /// A break the records before it are not covered past.
+    Broken(Broken),
+    /// Lines past what a verified head covers that do not verify.
+    Tail(Broken),
 }
 
 /// Splits a journal's text into its complete lines (each ended by a
@@ -648,7 +687,10 @@ mod tests {
             Some(&head),
             &RunKeys::new(None, vec![k.public()]),
         );
-        let b = v.first_broken.expect("broken");
+        // Not the run's: a tail past what the head covers, never read as
+        // a record (the two signed records stand: issue 74, attack 3).
+        assert!(!v.ok && v.first_broken.is_none() && v.records == 2, "{v:?}");
+        let b = v.tail.expect("a tail");
         assert_eq!(b.line, 3);
         assert!(b.reason.contains("not signed"), "{b:?}");
     }

@@ -262,6 +262,13 @@ impl Journal {
         let (complete, torn) = text.split_at(keep);
         let checked = chain::authenticate(run_id, complete, head.as_deref(), &keys)
             .map_err(JournalError::Broken)?;
+        // Lines past the head that are not the run's: its readers read the
+        // records before them, but a record appended after them would not
+        // be the journal's next line (the stores number records by line),
+        // so this run cannot go on in this journal.
+        if let Some(tail) = checked.verification.tail {
+            return Err(JournalError::Broken(tail));
+        }
         let records = checked.records;
         let torn_tail = if torn.is_empty() {
             None
@@ -574,6 +581,14 @@ pub async fn read_authenticated_with_tip(
     let (text, head) = snapshot(store, run_id).await?;
     let checked = chain::authenticate(run_id, &text, head.as_deref(), store.keys())
         .map_err(JournalError::Broken)?;
+    if let Some(tail) = &checked.verification.tail {
+        tracing::warn!(
+            "run {run_id}: line {} and after are not the run's ({}): read up to its head, {} record(s)",
+            tail.line,
+            tail.reason,
+            checked.records.len()
+        );
+    }
     Ok((checked.records, checked.last_hash))
 }
 

@@ -43,15 +43,25 @@ pub async fn read_listed(store: &dyn JournalStore, id: &str) -> Result<Listed, J
             Err(e) => Err(e),
         };
     }
-    match store.read(id).await {
-        Ok(text) => Ok(Listed::Read(
-            text.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-        )),
+    match read_leniently(store, id).await {
+        Ok(records) => Ok(Listed::Read(records)),
         Err(JournalError::NotFound { .. }) => Ok(Listed::Gone),
         Err(e) => Err(e),
     }
+}
+
+/// Every line of run `id` that parses as a record, believed or not: what
+/// a journal says, for a reader that must know what a journal it could
+/// not authenticate might have been (the cleanup's owner, in doubt).
+pub async fn read_leniently(
+    store: &dyn JournalStore,
+    id: &str,
+) -> Result<Vec<Record>, JournalError> {
+    let text = store.read(id).await?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }
 
 /// The runs of a store as read, oldest first, and the journals left out.
@@ -168,5 +178,54 @@ mod tests {
             .await
             .unwrap();
         assert!(recent.runs.is_empty() && recent.left_out.len() == 1);
+    }
+
+    /// Issue 74, attack 3: one junk line appended after a failover's last
+    /// record (by a writer of the state, with no key) left the whole run
+    /// out of every authenticated reader: the cleanup's owner no longer saw
+    /// the failover, and a sweep lowered the group it had raised. Records
+    /// up to the signed head stand whatever follows; the tail is named by
+    /// `audit verify`, and the run cannot be appended to past it. A junk
+    /// line before the head's record still breaks the journal.
+    #[tokio::test]
+    async fn regression_one_junk_line_after_a_runs_last_record_hid_the_run() {
+        let mem = Arc::new(MemoryStore::new());
+        let store = keyed(&mem);
+        let id = "20261126T010000Z-payments-f1";
+        let mut j = Journal::create(store.clone(), id).await.unwrap();
+        j.append(finished()).await.unwrap();
+        j.append(finished()).await.unwrap();
+        j.flush().await.unwrap();
+        drop(j);
+        let signed = mem.text(id).unwrap();
+        for junk in ["not json", "{\"seq\":2}", ""] {
+            mem.set_text(id, &format!("{signed}{junk}\n"));
+            let runs = read_runs(store.as_ref(), |_| true).await.unwrap();
+            assert!(runs.left_out.is_empty(), "{junk:?}: {:?}", runs.left_out);
+            assert_eq!(runs.runs.len(), 1);
+            assert_eq!(runs.runs[0].1.len(), 2, "{junk:?}: both records read");
+            let (text, head) = crate::journal::snapshot(mem.as_ref(), id).await.unwrap();
+            let v =
+                crate::journal::chain::verify_with_keys(id, &text, head.as_deref(), store.keys());
+            assert!(
+                !v.ok && v.authenticated && v.first_broken.is_none(),
+                "{v:?}"
+            );
+            let tail = v.tail.as_ref().expect("the tail is named");
+            assert_eq!(tail.line, 3);
+            let problem = v.audit_problem().expect("audit names it");
+            assert!(problem.contains("line 3 and after"), "{problem}");
+            let resumed = Journal::open_for_append(store.clone(), id).await;
+            assert!(
+                matches!(resumed, Err(JournalError::Broken(ref b)) if b.line == 3),
+                "{junk:?}"
+            );
+        }
+        // Before the head's last record: not a tail, the journal is broken.
+        let mut lines: Vec<&str> = signed.lines().collect();
+        lines.insert(1, "not json");
+        mem.set_text(id, &format!("{}\n", lines.join("\n")));
+        let runs = read_runs(store.as_ref(), |_| true).await.unwrap();
+        assert_eq!(runs.left_out.len(), 1);
     }
 }
