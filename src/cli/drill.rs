@@ -93,6 +93,17 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
         .collect();
     let plan = &plans[0];
     let to = plan.site(to).unwrap_or(to);
+    if a.depth == DrillDepth::Switchover && a.run.approve_preview.is_some() {
+        // Its preview is its failover's; the reprotections and failback
+        // after it depend on what the failover leaves, so they cannot be
+        // previewed, nor approved, before it runs.
+        return Err(CliError::invalid(
+            "a switchover drill cannot run as an approved preview: its way back (a reprotection, a failback home, a reprotection) cannot be previewed before its failover has run, so an approval would not cover it",
+        )
+        .hint(format!(
+            "approve each run as it comes: `drctl failover --plan {plan_name} --to {to} --dry-run`, then `drctl reprotect` and `drctl failback` with their own previews; or drill without --approve-preview"
+        )));
+    }
     if plan.home() == to {
         return Err(CliError::invalid(format!(
             "{to} is the home region of plan {plan_name}: a drill rehearses a failover to a standby"
@@ -267,9 +278,9 @@ async fn back_home(
             target: target.to_string(),
             slot: None,
             interrupt: None,
-            // An approved preview is the drill's failover's: the way back
-            // it makes necessary is not previewed, and must not be refused
-            // halfway (the plan would be left away from home, unprotected).
+            // Never an approved preview (refused at the start): the way
+            // back is not previewed, and must not be refused halfway (the
+            // plan would be left away from home, unprotected).
             approved_preview: None,
             ..opts.clone()
         };

@@ -24,10 +24,11 @@ pub struct RunArgs {
     /// the preview's hash; change nothing.
     #[arg(long, alias = "preview")]
     pub dry_run: bool,
-    /// Run only as this approved preview: its hash (`p1-...`, printed by
+    /// Run only as this approved preview: its hash (`p2-...`, printed by
     /// `--dry-run`), or a file holding a saved `--dry-run --output json`
     /// (then a refusal says what changed, line by line). A fresh preview,
-    /// made under the run's locks, must match, or the run is refused
+    /// made under the run's locks right before the first step, must match,
+    /// and the approved one be less than a day old, or the run is refused
     /// (exit 3) and changes nothing.
     #[arg(long, value_name = "HASH|FILE", value_parser = parse_approved_preview)]
     pub approve_preview: Option<drctl::engine::ApprovedPreview>,
@@ -100,18 +101,14 @@ impl RunArgs {
 /// the hash it holds (an edited copy is refused here, exit 2).
 fn parse_approved_preview(s: &str) -> Result<drctl::engine::ApprovedPreview, String> {
     use drctl::engine::{ApprovedPreview, PREVIEW_SCHEMA, PreviewId};
-    let is_hash = |h: &str| {
-        h.strip_prefix("p1-")
-            .is_some_and(|x| x.len() == 32 && x.bytes().all(|b| b.is_ascii_hexdigit()))
-    };
-    if is_hash(s) {
+    if drctl::engine::is_preview_hash(s) {
         return Ok(ApprovedPreview {
-            hash: s.to_ascii_lowercase(),
+            hash: s.to_string(),
             lines: None,
         });
     }
     let text = std::fs::read_to_string(s).map_err(|e| {
-        format!("`{s}` is neither a preview hash (p1-...) nor a readable file: {e}")
+        format!("`{s}` is neither a preview hash (p2-...) nor a readable file: {e}")
     })?;
     let doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{s}: not a saved dry run: {e}"))?;
@@ -302,7 +299,8 @@ async fn preview(
         Ok(r) => r,
         Err(e) => return Err(engine_error(e, output)?),
     };
-    let id = drctl::engine::preview_identity(opts.kind, a_to, &rows, &gates);
+    let context = engine.preview_context(opts, chrono::Utc::now()).await;
+    let id = drctl::engine::preview_identity(opts.kind, a_to, &rows, &gates, &context);
     match output {
         Output::Json => outln!(
             "{}",
@@ -331,11 +329,20 @@ async fn preview(
                 super::status::render_verified(&mut o, v);
                 out!("plan {plan}:\n{o}");
             }
-            outln!(
-                "preview {}: run exactly this with --approve-preview {} (refused if a fresh preview differs)",
-                id.hash,
-                id.hash
-            );
+            if id.unread.is_empty() {
+                outln!(
+                    "preview {}: run exactly this with --approve-preview {} (refused if a fresh preview differs, or after {})",
+                    id.hash,
+                    id.hash,
+                    drctl::plan::duration::format_duration(drctl::engine::PREVIEW_VALID_FOR)
+                );
+            } else {
+                outln!(
+                    "preview {}: not approvable: the state of {} could not be read, so what it would do is not known; preview again once it reads",
+                    id.hash,
+                    id.unread.join(", ")
+                );
+            }
         }
     }
     Ok(Exit::Ok)
@@ -679,7 +686,7 @@ mod tests {
         let path = dir.join("preview.json");
         let doc = serde_json::json!({
             "dry_run": true,
-            "preview": {"schema_version": 1, "hash": hash, "lines": lines},
+            "preview": {"schema_version": 2, "hash": hash, "lines": lines},
         });
         std::fs::write(&path, doc.to_string()).unwrap();
         path.to_string_lossy().into_owned()
@@ -687,18 +694,24 @@ mod tests {
 
     #[test]
     fn an_approved_preview_is_a_hash_or_a_saved_dry_run_that_was_not_edited() {
-        let h = "p1-0123456789abcdef0123456789ABCDEF";
+        let h = "p2-20261129T101500Z-0123456789abcdef0123456789abcdef";
         let a = parse_approved_preview(h).unwrap();
-        assert_eq!((a.hash.as_str(), a.lines), (&*h.to_ascii_lowercase(), None));
+        assert_eq!((a.hash.as_str(), a.lines), (h, None));
         for bad in [
-            "p1-0123",
+            "p2-20261129T101500Z-0123",
+            "p1-0123456789abcdef0123456789abcdef",
             "p2-0123456789abcdef0123456789abcdef",
+            "p2-20261399T101500Z-0123456789abcdef0123456789abcdef",
             "no-such-file",
         ] {
             assert!(parse_approved_preview(bad).is_err(), "{bad}");
         }
         let dir = tempfile::tempdir().unwrap();
-        let lines = ["failover to us-east-1", "gate rpo of payments: would pass"];
+        let lines = [
+            "failover to us-east-1",
+            "made 2026-11-29T10:15:00Z, approvable until 2026-11-30T10:15:00Z",
+            "gate rpo of payments: would pass",
+        ];
         let own: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         let hash = drctl::engine::preview_hash(&own);
         let ok = parse_approved_preview(&saved(dir.path(), &lines, &hash)).unwrap();
@@ -707,6 +720,7 @@ mod tests {
         // to what it says.
         let edited = [
             "failover to us-east-1",
+            "made 2026-11-29T10:15:00Z, approvable until 2026-11-30T10:15:00Z",
             "gate rpo of payments: would refuse",
         ];
         let e = parse_approved_preview(&saved(dir.path(), &edited, &hash)).unwrap_err();

@@ -114,16 +114,18 @@ impl Engine {
         j: &mut Journal,
         operator: &Operator,
     ) -> Result<GatesPassed, EngineError> {
-        // A run approved as a preview runs only as that preview: nothing
-        // else is asked when it is not.
-        if let Some(r) = self.journal_preview(plans, opts, j).await? {
-            return Ok((BTreeMap::new(), Some(r)));
-        }
         let mut refusal = None;
         let approved = self
             .journal_approvals(plans, opts, j, operator, &mut refusal)
             .await?;
         let rpo_readings = self.journal_rpo(&approved, opts, j, &mut refusal).await?;
+        // A run approved as a preview runs only as that preview, checked
+        // last, right before the first step: an approval prompt above may
+        // have waited for minutes, and what the run does is what the world
+        // says now.
+        if refusal.is_none() {
+            refusal = self.journal_preview(plans, opts, j).await?;
+        }
         Ok((rpo_readings, refusal))
     }
 

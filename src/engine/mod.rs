@@ -50,8 +50,9 @@ pub use drill::CLEANUP_BUDGET;
 pub use executor::{LATE_STEP_BUDGET_DIVISOR, step_budget};
 pub use options::{CrashPoint, Pace, RETROACTIVE_APPROVAL, RunOptions};
 pub use preview::{
-    ApprovedPreview, PREVIEW_DOCUMENT, PREVIEW_SCHEMA, PreviewApproval, PreviewGate, PreviewId,
-    PreviewRow, hash as preview_hash, identify as preview_identity,
+    ApprovedPreview, PREVIEW_DOCUMENT, PREVIEW_SCHEMA, PREVIEW_VALID_FOR, PreviewApproval,
+    PreviewContext, PreviewGate, PreviewId, PreviewRow, hash as preview_hash,
+    identify as preview_identity, is_hash as is_preview_hash,
 };
 
 use executor::RunCx;

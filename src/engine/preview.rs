@@ -14,13 +14,27 @@
 //! gives approval (a preview is made before anyone approves it). A world
 //! change that changes what a step would do changes the hash.
 //!
-//! The approval is itself a gate ([`GateName::Preview`]), journaled before
-//! the other gates under the plans' locks: the journal says which preview
-//! a run ran as approved, or why it refused (what changed, line by line,
-//! when the approved preview's lines are given).
+//! It also covers what else decides what the run may do: every call a
+//! step may make, a fallback included (Aurora's detach when a managed
+//! failover is refused), each step's order (`after`), the data loss the
+//! run accepts and whether it takes over a lock. And where and when it
+//! was made: the deployment (the journals' signing domain) and the AWS
+//! account it reads, and its time, which the hash itself carries
+//! (`p2-<made>-<digest>`), so staging's approval does not pass
+//! production's gate, nor one made long ago ([`PREVIEW_VALID_FOR`]). A
+//! preview with a step whose state could not be read says nothing of what
+//! that step would do, and is not approvable.
+//!
+//! The approval is itself a gate ([`GateName::Preview`]), journaled under
+//! the plans' locks after the approval and RPO gates, right before the
+//! first step (an approval prompt may have waited for minutes): the
+//! journal says which preview a run ran as approved, or why it refused
+//! (what changed, line by line, when the approved preview's lines are
+//! given).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Timelike as _, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -34,11 +48,16 @@ use crate::steps::Planned;
 
 /// The version of a preview's identity ([`PreviewId`]) and its lines: a
 /// hash of another version never matches.
-pub const PREVIEW_SCHEMA: u32 = 1;
+pub const PREVIEW_SCHEMA: u32 = 2;
+
+/// How long an approved preview may be run after it was made: a day,
+/// long enough for a change ticket's review, too short for an approval to
+/// be kept for the next outage.
+pub const PREVIEW_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// What a dry run's JSON document is (its `schema` key), as
 /// `docs/preview.schema.json` describes it.
-pub const PREVIEW_DOCUMENT: &str = "drctl.preview/v1";
+pub const PREVIEW_DOCUMENT: &str = "drctl.preview/v2";
 
 /// One gate of a dry run: what it would decide, on what it read. Its JSON
 /// is `{"plan", "gate", "decision"?, "detail"}`.
@@ -166,10 +185,32 @@ impl Engine {
 pub struct PreviewId {
     /// [`PREVIEW_SCHEMA`].
     pub schema_version: u32,
-    /// The SHA-256 of the lines (32 hex digits, prefixed `p1-`).
+    /// `p2-`, the time it was made (`YYYYMMDDTHHMMSSZ`), `-`, and the
+    /// SHA-256 of the lines (32 hex digits) ([`hash`]).
     pub hash: String,
     /// What the run would do, one fact a line ([`lines`]).
     pub lines: Vec<String>,
+    /// The steps whose state could not be read: while there is one, the
+    /// preview is not approvable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<String>,
+}
+
+/// What a preview is made in, besides its steps and gates: the run's
+/// terms, and where and when it was made. Each is a line of the preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewContext {
+    /// The deployment: the journals' signing domain (`[keys] domain`, else
+    /// the state's URL); `None`: none (a local state directory).
+    pub deployment: Option<String>,
+    /// The AWS account it reads, from STS; or why it could not be read.
+    pub account: Result<String, String>,
+    /// When it was made (whole seconds).
+    pub made: DateTime<Utc>,
+    /// The data loss the run accepts (`--accept-data-loss`).
+    pub accept_data_loss: Option<std::time::Duration>,
+    /// Whether it takes over a lock (`--force-unlock`), and why.
+    pub force_unlock: Option<Option<String>>,
 }
 
 /// A preview approved for a run: its hash, and its lines when given (to
@@ -197,6 +238,39 @@ fn planned_line(step: &str, p: &Planned) -> String {
     )
 }
 
+/// The context's lines: where and when, and the run's terms.
+fn context_lines(c: &PreviewContext) -> Vec<String> {
+    let seconds = chrono::SecondsFormat::Secs;
+    let until = c.made + chrono::Duration::from_std(PREVIEW_VALID_FOR).unwrap_or_default();
+    vec![
+        match &c.deployment {
+            Some(d) => format!("deployment {d}"),
+            None => "deployment none (a local state)".into(),
+        },
+        match &c.account {
+            Ok(a) => format!("aws account {a}"),
+            Err(why) => format!("aws account unread ({why})"),
+        },
+        format!(
+            "made {}, approvable until {}",
+            c.made.to_rfc3339_opts(seconds, true),
+            until.to_rfc3339_opts(seconds, true)
+        ),
+        match c.accept_data_loss {
+            Some(d) => format!(
+                "data loss accepted: up to {}",
+                crate::plan::duration::format_duration(d)
+            ),
+            None => "data loss accepted: none".into(),
+        },
+        match &c.force_unlock {
+            Some(Some(why)) => format!("lock: taken over (--force-unlock: {why})"),
+            Some(None) => "lock: taken over from a dead holder (--force-unlock)".into(),
+            None => "lock: not taken over".into(),
+        },
+    ]
+}
+
 /// What a run of `kind` to `target` would do, one fact a line (pure; see
 /// the module docs for what is left out).
 pub fn lines(
@@ -204,13 +278,18 @@ pub fn lines(
     target: &str,
     rows: &[PreviewRow],
     gates: &[PreviewGate],
+    context: &PreviewContext,
 ) -> Vec<String> {
     let mut out = vec![format!("{kind} to {target}")];
+    out.extend(context_lines(context));
     for r in rows {
         match &r.calls {
             Ok(calls) if calls.is_empty() => out.push(format!("step {}: nothing to call", r.step)),
             Ok(calls) => out.extend(calls.iter().map(|p| planned_line(&r.step, p))),
             Err(_) => out.push(format!("step {}: its state could not be read", r.step)),
+        }
+        if !r.after.is_empty() {
+            out.push(format!("step {} after {}", r.step, r.after.join(", ")));
         }
     }
     for g in gates {
@@ -229,7 +308,9 @@ pub fn lines(
     out
 }
 
-/// The hash of `lines` (pure).
+/// The hash of `lines` (pure): `p2-`, the time its `made` line names,
+/// `-`, and the SHA-256 of the lines, so that a hash alone says when its
+/// preview was made, and that time cannot be changed without changing it.
 pub fn hash(lines: &[String]) -> String {
     let mut h = Sha256::new();
     h.update(format!("drctl-preview/{PREVIEW_SCHEMA}\n").as_bytes());
@@ -237,7 +318,37 @@ pub fn hash(lines: &[String]) -> String {
         h.update(l.as_bytes());
         h.update(b"\n");
     }
-    format!("p1-{}", &hex::encode(h.finalize())[..32])
+    let made = (lines.iter())
+        .find_map(|l| l.strip_prefix("made "))
+        .and_then(|l| l.split(',').next())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(
+            || "00000000T000000Z".to_string(),
+            |t| t.with_timezone(&Utc).format("%Y%m%dT%H%M%SZ").to_string(),
+        );
+    format!("p2-{made}-{}", &hex::encode(h.finalize())[..32])
+}
+
+/// Whether `s` is a preview hash as [`hash`] writes it (case aside).
+pub fn is_hash(s: &str) -> bool {
+    made_of(s).is_some()
+        && s.rsplit('-')
+            .next()
+            .is_some_and(|x| x.len() == 32 && x.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// When the preview of hash `hash` was made (`None`: not a hash of this
+/// schema).
+pub fn made_of(hash: &str) -> Option<DateTime<Utc>> {
+    let mut parts = hash.split('-');
+    let (Some("p2"), Some(made), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    chrono::NaiveDateTime::parse_from_str(made, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// A preview's identity (pure).
@@ -246,13 +357,37 @@ pub fn identify(
     target: &str,
     rows: &[PreviewRow],
     gates: &[PreviewGate],
+    context: &PreviewContext,
 ) -> PreviewId {
-    let lines = lines(kind, target, rows, gates);
+    let lines = lines(kind, target, rows, gates, context);
     PreviewId {
         schema_version: PREVIEW_SCHEMA,
         hash: hash(&lines),
         lines,
+        unread: (rows.iter())
+            .filter(|r| r.calls.is_err())
+            .map(|r| r.step.clone())
+            .collect(),
     }
+}
+
+/// Why an approved preview made at `made` may not run at `now` (`None`:
+/// it may): too old, or made in the future (a clock far off, or a forged
+/// time).
+pub fn expired(made: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    let valid = chrono::Duration::from_std(PREVIEW_VALID_FOR).unwrap_or_default();
+    let skew = chrono::Duration::minutes(5);
+    if made > now + skew {
+        return Some(format!(
+            "it says it was made at {made}, later than now ({now})"
+        ));
+    }
+    (now - made > valid).then(|| {
+        format!(
+            "it was made at {made}, more than {} ago: an approval holds for that long",
+            crate::plan::duration::format_duration(PREVIEW_VALID_FOR)
+        )
+    })
 }
 
 /// What changed from `approved` to `fresh`, line by line (pure): `- ` a
@@ -285,41 +420,88 @@ impl Engine {
         let Some(approved) = &opts.approved_preview else {
             return Ok(None);
         };
-        let (rows, gates) = self.preview(plans, opts).await?;
-        let fresh = identify(opts.kind, &opts.target, &rows, &gates);
-        let same = fresh.hash == approved.hash;
-        let what = approved.lines.as_deref().map(|l| changed(l, &fresh.lines));
+        let again = "review a fresh preview (`--dry-run --output json`), approve its hash, then run with --approve-preview again";
+        let now = Utc::now();
+        let made = made_of(&approved.hash);
+        let stale = match made {
+            None => Some(format!(
+                "{} is not a preview hash of schema {PREVIEW_SCHEMA}",
+                approved.hash
+            )),
+            Some(m) => expired(m, now),
+        };
+        let fresh = match made {
+            Some(m) if stale.is_none() => {
+                let (rows, gates) = self.preview(plans, opts).await?;
+                let context = self.preview_context(opts, m).await;
+                Some(identify(opts.kind, &opts.target, &rows, &gates, &context))
+            }
+            _ => None,
+        };
+        let what = (approved.lines.as_deref())
+            .zip(fresh.as_ref())
+            .map(|(l, f)| changed(l, &f.lines));
+        let refusal = match (&stale, &fresh) {
+            (Some(why), _) => Some(format!(
+                "the approved preview {} cannot run: {why}",
+                approved.hash
+            )),
+            (None, Some(f)) if !f.unread.is_empty() => Some(format!(
+                "the approved preview {} cannot be checked: the state of {} could not be read now, so what {} would do is not known",
+                approved.hash,
+                f.unread.join(", "),
+                if f.unread.len() == 1 { "it" } else { "they" }
+            )),
+            (None, Some(f)) if f.hash != approved.hash => {
+                let said = match &what {
+                    Some(c) if !c.is_empty() => format!("; what changed:\n  {}", c.join("\n  ")),
+                    _ => format!("; the run would now do:\n  {}", f.lines.join("\n  ")),
+                };
+                Some(format!(
+                    "the approved preview {} is not what this run would do now (a fresh preview is {}){said}",
+                    approved.hash, f.hash
+                ))
+            }
+            _ => None,
+        };
         for p in plans {
             j.append(Event::Gate {
                 plan: p.name().into(),
                 gate: GateName::Preview,
-                decision: if same {
+                decision: if refusal.is_none() {
                     Decision::Pass
                 } else {
                     Decision::Refuse
                 },
                 detail: json!({
                     "approved": approved.hash,
-                    "fresh": fresh.hash,
+                    "fresh": fresh.as_ref().map(|f| &f.hash),
                     "changed": what,
+                    "unread": fresh.as_ref().map(|f| &f.unread),
+                    "stale": stale,
                 }),
             })
             .await?;
         }
-        if same {
-            return Ok(None);
-        }
-        let said = match &what {
-            Some(c) if !c.is_empty() => format!("; what changed:\n  {}", c.join("\n  ")),
-            _ => format!("; the run would now do:\n  {}", fresh.lines.join("\n  ")),
+        Ok(refusal.map(|r| Refusal::new(r).hint(again)))
+    }
+
+    /// What a preview made at `made` for `opts` is made in
+    /// ([`PreviewContext`]): the deployment its journals are signed for,
+    /// the AWS account STS says it reads (or why not), the run's terms.
+    pub async fn preview_context(&self, opts: &RunOptions, made: DateTime<Utc>) -> PreviewContext {
+        let domain = &self.store.keys().domain;
+        let account = match self.clouds.identity.caller(&opts.target).await {
+            Ok(id) => Ok(id.account),
+            Err(e) => Err(e.summary()),
         };
-        Ok(Some(
-            Refusal::new(format!(
-                "the approved preview {} is not what this run would do now (a fresh preview is {}){said}",
-                approved.hash, fresh.hash
-            ))
-            .hint("review the fresh preview (`--dry-run --output json`), approve its hash, then run with --approve-preview again"),
-        ))
+        PreviewContext {
+            deployment: (!domain.is_empty()).then(|| domain.clone()),
+            account,
+            made: made.with_nanosecond(0).unwrap_or(made),
+            accept_data_loss: opts.accept_data_loss,
+            force_unlock: opts.force_unlock.then(|| opts.force_reason.clone()),
+        }
     }
 }
 

@@ -562,22 +562,31 @@ impl Action for Promote {
         };
         let once_ready = target.clone().map(|c| Candidate { ready: true, ..c });
         let decided = decide(&self.moving(about), once_ready.as_ref(), under_way.as_ref());
-        let (call, change, desired) = match decided {
-            Decision::Act { path, why } => (Self::call(about, path), true, why),
+        let (call, change, desired, path) = match decided {
+            Decision::Act { path, why } => (Self::call(about, path), true, why, Some(path)),
             Decision::Done { why, .. }
             | Decision::WaitReady { why }
             | Decision::Wait { why, .. }
-            | Decision::WaitOther { why, .. } => (about.promote_call, false, why),
-            Decision::Refuse { message, .. } => (about.promote_call, false, message),
+            | Decision::WaitOther { why, .. } => (about.promote_call, false, why, None),
+            Decision::Refuse { message, .. } => (about.promote_call, false, message, None),
         };
-        Ok(vec![Planned {
+        let current = target.as_ref().map_or("missing".into(), said);
+        let planned = |call: &str, desired: String, change: bool| Planned {
             call: call.into(),
             resource: self.instance.clone(),
             region: self.region.clone(),
-            current: target.as_ref().map_or("missing".into(), said),
+            current: current.clone(),
             desired,
             change,
-        }])
+        };
+        let mut rows = vec![planned(call, desired, change)];
+        // What it may do instead, if the move is refused: approved with it.
+        if let Some(fallback) = path.and_then(|p| role.may_fall_back(p)) {
+            let instead = format!("{fallback:?}").to_lowercase();
+            let desired = format!("only if {call} is refused: {instead} instead");
+            rows.push(planned(Self::call(about, fallback), desired, true));
+        }
+        Ok(rows)
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {

@@ -1149,3 +1149,27 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Issue 74, attack 4: a switchover drill's approval covered its
+/// failover alone, and the three runs that bring the plan home ran
+/// unapproved. A switchover drill refuses `--approve-preview` before it
+/// reads anything (exit 2), saying why and what to do instead.
+#[test]
+fn a_switchover_drill_refuses_an_approved_preview() {
+    let hash = "p2-20261129T101500Z-0123456789abcdef0123456789abcdef";
+    let o = drctl(&[
+        "drill",
+        "--plan",
+        "orders",
+        "--to",
+        "us-east-1",
+        "--depth",
+        "switchover",
+        "--approve-preview",
+        hash,
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(err.contains("its way back"), "{err}");
+    assert!(err.contains("--dry-run"), "{err}");
+}

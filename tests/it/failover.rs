@@ -853,7 +853,7 @@ async fn dry_run_changes_nothing() {
     let preview = o.json();
     assert_eq!(preview["dry_run"], true);
     // Its published shape (docs/preview.schema.json).
-    assert_eq!(preview["schema"], "drctl.preview/v1");
+    assert_eq!(preview["schema"], "drctl.preview/v2");
     crate::schema::assert_preview(&preview);
     // It also says how long the failover should take, and that it is a
     // forecast (docs/failover.md, `plan budget`).
@@ -990,7 +990,7 @@ async fn dry_run_changes_nothing() {
 /// what changed, line by line.
 async fn an_approved_preview_the_world_outdated_is_refused(fx: &Fixture, preview: &Value) {
     let hash = preview["preview"]["hash"].as_str().expect("a preview hash");
-    assert!(hash.starts_with("p1-"), "{preview:#}");
+    assert!(hash.starts_with("p2-"), "{preview:#}");
     let lines = preview["preview"]["lines"].as_array().expect("its lines");
     assert!(lines.iter().any(|l| {
         l.as_str()

@@ -464,7 +464,7 @@ fn every_notification_event_type_matches_its_published_schema() {
 /// step with a call, one whose read failed, both gates.
 fn a_preview() -> Value {
     json!({
-        "schema": "drctl.preview/v1",
+        "schema": "drctl.preview/v2",
         "dry_run": true,
         "kind": "failover",
         "target": "us-east-1",
@@ -487,13 +487,13 @@ fn a_preview() -> Value {
         "verified": {"payments": {"verified": false, "drill": null, "drilled_at": null,
                                   "staleness": null, "lag": "within", "differences": [],
                                   "reason": "no passing drill on record"}},
-        "preview": {"schema_version": 1, "hash": "p1-0bf57c344f89b7da97808bee9f1afb85",
-                    "lines": ["failover to us-east-1"]}
+        "preview": {"schema_version": 2, "hash": "p2-20261129T101500Z-0bf57c344f89b7da97808bee9f1afb85",
+                    "lines": ["failover to us-east-1"], "unread": ["payments/raise:payments-api"]}
     })
 }
 
 /// Issue 41: the dry run's JSON has a published schema, and it is strict:
-/// what a v1 preview never holds fails at its place (a `Result` leaked as
+/// what a v2 preview never holds fails at its place (a `Result` leaked as
 /// `{"Ok": [...]}`, a hash `--approve-preview` would refuse, a decision on
 /// the approval gate, a band that is not one).
 #[test]
@@ -519,11 +519,11 @@ fn the_preview_schema_takes_a_dry_run_and_rejects_what_it_never_holds() {
         "/steps/0/calls",
     );
     broken(
-        &|d| d["preview"]["hash"] = json!("p1-0123"),
+        &|d| d["preview"]["hash"] = json!("p1-0bf57c344f89b7da97808bee9f1afb85"),
         "/preview/hash",
     );
     broken(
-        &|d| d["preview"]["schema_version"] = json!(2),
+        &|d| d["preview"]["schema_version"] = json!(1),
         "/preview/schema_version",
     );
     broken(
@@ -534,7 +534,7 @@ fn the_preview_schema_takes_a_dry_run_and_rejects_what_it_never_holds() {
         &|d| d["verified"]["payments"]["lag"] = json!("fine"),
         "/verified/payments/lag",
     );
-    broken(&|d| d["schema"] = json!("drctl.preview/v2"), "/schema");
+    broken(&|d| d["schema"] = json!("drctl.preview/v1"), "/schema");
     broken(&|d| d["kind"] = json!("panic"), "/kind");
     broken(
         &|d| {

@@ -1,3 +1,5 @@
+use chrono::{DateTime, Utc};
+
 use super::super::tests::{engine, opts, payments, world};
 use super::*;
 use crate::cloud::fake::FakeCloud;
@@ -5,10 +7,34 @@ use crate::journal::JournalStore;
 use crate::journal::event::{Outcome, Record};
 
 async fn identity(f: &FakeCloud, o: &RunOptions) -> PreviewId {
+    identity_at(f, o, Utc::now()).await
+}
+
+/// The preview of `o` made at `made`.
+async fn identity_at(f: &FakeCloud, o: &RunOptions, made: DateTime<Utc>) -> PreviewId {
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(f, dir.path());
     let (rows, gates) = e.preview(&payments(), o).await.unwrap();
-    identify(o.kind, &o.target, &rows, &gates)
+    let context = e.preview_context(o, made).await;
+    identify(o.kind, &o.target, &rows, &gates, &context)
+}
+
+/// A run of `o` approved as `hash`: refused (why) or run.
+async fn run_approved(f: &FakeCloud, o: &RunOptions, hash: &str) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(f, dir.path());
+    let o = RunOptions {
+        approved_preview: Some(ApprovedPreview {
+            hash: hash.into(),
+            lines: None,
+        }),
+        ..o.clone()
+    };
+    match e.run(&payments(), &o).await {
+        Ok(r) => Ok(r.run_id),
+        Err(EngineError::Refused(r)) => Err(r.to_string()),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 fn records(text: &str) -> Vec<Record> {
@@ -24,7 +50,7 @@ async fn a_preview_hash_names_what_is_done_not_the_lag_or_who_approves() {
     let f = world();
     let a = identity(&f, &opts()).await;
     assert!(
-        a.hash.starts_with("p1-") && a.hash.len() == 35,
+        a.hash.starts_with("p2-") && is_hash(&a.hash) && a.hash.len() == 52,
         "{}",
         a.hash
     );
@@ -148,4 +174,138 @@ async fn a_preview_invalidated_by_a_world_change_is_refused_naming_the_change() 
             ..
         }
     )));
+}
+
+/// Issue 74, attack 4: what runs could differ from what was approved. The
+/// hash now names the data loss the run accepts, a lock taken over, and
+/// each step's order; the same options give the same hash.
+#[tokio::test]
+async fn the_hash_names_the_accepted_loss_a_takeover_and_the_order() {
+    let f = world();
+    let made = Utc::now();
+    let base = identity_at(&f, &opts(), made).await;
+    assert_eq!(identity_at(&f, &opts(), made).await.hash, base.hash);
+    let lossy = RunOptions {
+        accept_data_loss: Some(std::time::Duration::from_secs(3600)),
+        ..opts()
+    };
+    let forced = RunOptions {
+        force_unlock: true,
+        ..opts()
+    };
+    for (what, o) in [("accepted loss", lossy), ("a takeover", forced)] {
+        let other = identity_at(&f, &o, made).await;
+        assert_ne!(other.hash, base.hash, "{what}");
+        assert!(!changed(&base.lines, &other.lines).is_empty(), "{what}");
+    }
+    assert!(
+        base.lines
+            .iter()
+            .any(|l| l.starts_with("step ") && l.contains(" after ")),
+        "{:#?}",
+        base.lines
+    );
+}
+
+/// Issue 74, attack 4: a step whose state could not be read hashed as
+/// "could not be read" and then did whatever it found at run time. Such a
+/// preview is not approvable, and a run approved as a preview refuses
+/// when a step cannot be read at its gate.
+#[tokio::test]
+async fn a_preview_with_an_unread_step_is_not_approvable() {
+    let f = world();
+    let id = identity(&f, &opts()).await;
+    assert!(id.unread.is_empty(), "{:?}", id.unread);
+    f.state().dead_regions.insert("us-east-1".into());
+    let unread = identity(&f, &opts()).await;
+    assert!(!unread.unread.is_empty(), "{:#?}", unread.lines);
+    f.state().dead_regions.clear();
+    // Data loss accepted, so that the RPO gate passes an unknown lag and
+    // the preview gate is the one that judges.
+    let o = RunOptions {
+        accept_data_loss: Some(std::time::Duration::from_secs(3600)),
+        ..opts()
+    };
+    let fresh = identity(&f, &o).await;
+    f.state().dead_regions.insert("us-east-1".into());
+    let refused = run_approved(&f, &o, &fresh.hash).await.unwrap_err();
+    assert!(refused.contains("could not be read now"), "{refused}");
+}
+
+/// Issue 74, attack 5: an approval replayed. One made for another
+/// deployment (staging's, with its own signing domain), or long ago, or
+/// "in the future", does not pass this deployment's gate.
+#[tokio::test]
+async fn an_approval_is_bound_to_its_deployment_and_its_time() {
+    let f = world();
+    let now = Utc::now();
+    let day = chrono::Duration::from_std(PREVIEW_VALID_FOR).unwrap();
+    let fresh = identity_at(&f, &opts(), now).await;
+    assert_eq!(
+        made_of(&fresh.hash).map(|m| m.timestamp()),
+        Some(now.timestamp())
+    );
+    let old = identity_at(&f, &opts(), now - day - chrono::Duration::minutes(1)).await;
+    let refused = run_approved(&f, &opts(), &old.hash).await.unwrap_err();
+    assert!(refused.contains("an approval holds for"), "{refused}");
+    let ahead = identity_at(&f, &opts(), now + chrono::Duration::hours(1)).await;
+    let refused = run_approved(&f, &opts(), &ahead.hash).await.unwrap_err();
+    assert!(refused.contains("later than now"), "{refused}");
+    // Staging's preview: the same plans and world, another deployment.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut staging, mem, _) = engine(&f, dir.path());
+    let key = crate::sign::SecretKey::generate();
+    staging.store = std::sync::Arc::new(crate::journal::Keyed::new(
+        mem,
+        crate::journal::RunKeys::new(Some(key.clone()), vec![key.public()])
+            .bound("s3://drctl-state-staging", false),
+    ));
+    let (rows, gates) = staging.preview(&payments(), &opts()).await.unwrap();
+    let context = staging.preview_context(&opts(), now).await;
+    let theirs = identify(opts().kind, &opts().target, &rows, &gates, &context);
+    assert!(
+        theirs
+            .lines
+            .contains(&"deployment s3://drctl-state-staging".to_string())
+    );
+    let refused = run_approved(&f, &opts(), &theirs.hash).await.unwrap_err();
+    assert!(refused.contains("deployment"), "{refused}");
+    assert!(run_approved(&f, &opts(), &fresh.hash).await.is_ok());
+}
+
+/// Issue 74, attack 5: the gate was early, before the approval and RPO
+/// gates (an approval prompt can wait for minutes). It is journaled last,
+/// right before the first step.
+#[tokio::test]
+async fn the_preview_gate_is_the_last_before_the_first_step() {
+    let f = world();
+    let id = identity(&f, &opts()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        approved_preview: Some(ApprovedPreview {
+            hash: id.hash.clone(),
+            lines: None,
+        }),
+        ..opts()
+    };
+    let report = e.run(&payments(), &o).await.expect("it runs");
+    let text = store.read(&report.run_id).await.unwrap();
+    let order: Vec<String> = records(&text)
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::Gate { gate, .. } => Some(format!("{gate:?}")),
+            Event::StepStarted { .. } => Some("step".into()),
+            _ => None,
+        })
+        .collect();
+    let preview = order
+        .iter()
+        .position(|g| g == "Preview")
+        .expect("a preview gate");
+    let first_step = order.iter().position(|g| g == "step").expect("a step");
+    assert!(
+        order[..preview].iter().any(|g| g == "Rpo") && preview < first_step,
+        "{order:?}"
+    );
 }

@@ -646,6 +646,10 @@ impl Promoting for SqlPromoting {
         None
     }
 
+    fn may_fall_back(&self, _: MovePath) -> Option<MovePath> {
+        None
+    }
+
     async fn start(
         &self,
         clouds: &Clouds,

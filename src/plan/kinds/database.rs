@@ -394,6 +394,10 @@ impl Promoting for RdsPromoting {
         None
     }
 
+    fn may_fall_back(&self, _: MovePath) -> Option<MovePath> {
+        None
+    }
+
     async fn start(
         &self,
         clouds: &Clouds,

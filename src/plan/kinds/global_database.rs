@@ -521,8 +521,13 @@ impl Promoting for AuroraPromoting {
     /// support) detaches: a call that went unanswered fails the step, to be
     /// tried again, never an irreversible detach on a blip.
     fn fallback(&self, path: MovePath, refused: &CloudError) -> Option<MovePath> {
-        (path == MovePath::DrFailover && refused.kind == crate::cloud::ErrorKind::Client)
-            .then_some(MovePath::Detach)
+        (refused.kind == crate::cloud::ErrorKind::Client)
+            .then(|| self.may_fall_back(path))
+            .flatten()
+    }
+
+    fn may_fall_back(&self, path: MovePath) -> Option<MovePath> {
+        (path == MovePath::DrFailover).then_some(MovePath::Detach)
     }
 
     async fn start(

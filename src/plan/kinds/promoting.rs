@@ -407,6 +407,10 @@ pub trait Promoting: Sync {
     /// `refused` says (Aurora detaches a secondary whose managed failover
     /// is refused; `None`: the refusal fails the step).
     fn fallback(&self, path: MovePath, refused: &CloudError) -> Option<MovePath>;
+    /// The move a refusal of `path` may make it fall back to, whatever the
+    /// refusal ([`Promoting::fallback`] judges the refusal): what a preview
+    /// people approve names beside the move itself.
+    fn may_fall_back(&self, path: MovePath) -> Option<MovePath>;
     /// Makes the move `path` on the copy as `known` read it.
     async fn start(
         &self,

@@ -731,6 +731,22 @@ mod aurora {
 
     /// The promote step of a failover of orders to us-east-1.
     async fn run_step(clouds: &Clouds, planned: bool) -> Result<PromoteOutput, StepFailure> {
+        let v = with_step(clouds, planned, |step, cx| Box::pin(step.run(cx))).await?;
+        Ok(PromoteOutput::read(&v).expect("its outputs"))
+    }
+
+    /// `act` on the promote step of the global database, as a failover
+    /// (`planned`: a planned one) to us-east-1 compiles it.
+    async fn with_step<T>(
+        clouds: &Clouds,
+        planned: bool,
+        act: impl for<'a> FnOnce(
+            &'a crate::steps::promote::Promote,
+            &'a Cx<'a>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, StepFailure>> + Send + 'a>,
+        >,
+    ) -> Result<T, StepFailure> {
         let plan = orders();
         let mode = RunMode::Failover { planned };
         let g = crate::steps::graph::compile_mode(&plan, "us-east-1", &mode).unwrap();
@@ -749,8 +765,35 @@ mod aurora {
             poll: (Duration::from_millis(1), Duration::from_millis(2)),
             ..Cx::for_test(clouds, &plan, "us-east-1", &outputs, &g.steps)
         };
-        let v = step.run(&cx).await?;
-        Ok(PromoteOutput::read(&v).expect("its outputs"))
+        act(&step, &cx).await
+    }
+
+    /// Issue 74, attack 4: the preview people approve named the managed
+    /// failover only; when AWS refused it, the run detached the secondary
+    /// (`RemoveFromGlobalCluster`), which nobody approved. The fallback is
+    /// a row of the preview, so of its hash; a switchover has none.
+    #[tokio::test]
+    async fn the_preview_of_a_managed_failover_names_its_detach_fallback() {
+        let f = world();
+        let rows = with_step(&f.clouds(), false, |step, cx| Box::pin(step.preview(cx)))
+            .await
+            .unwrap();
+        let calls: Vec<&str> = rows.iter().map(|r| r.call.as_str()).collect();
+        assert_eq!(
+            calls,
+            ["rds:FailoverGlobalCluster", "rds:RemoveFromGlobalCluster"]
+        );
+        assert!(
+            rows[1]
+                .desired
+                .starts_with("only if rds:FailoverGlobalCluster is refused"),
+            "{rows:?}"
+        );
+        let planned = with_step(&f.clouds(), true, |step, cx| Box::pin(step.preview(cx)))
+            .await
+            .unwrap();
+        assert_eq!(planned.len(), 1, "{planned:?}");
+        assert!(f.state().writes.is_empty());
     }
 
     async fn writer(f: &FakeCloud) -> String {
