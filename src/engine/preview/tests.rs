@@ -37,6 +37,23 @@ async fn run_approved(f: &FakeCloud, o: &RunOptions, hash: &str) -> Result<Strin
     }
 }
 
+/// The journal of a failover of payments approved as `hash`, which ran
+/// and succeeded.
+async fn journal_of_approved(f: &FakeCloud, hash: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(f, dir.path());
+    let o = RunOptions {
+        approved_preview: Some(ApprovedPreview {
+            hash: hash.into(),
+            lines: None,
+        }),
+        ..opts()
+    };
+    let report = e.run(&payments(), &o).await.expect("it runs");
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    store.read(&report.run_id).await.unwrap()
+}
+
 fn records(text: &str) -> Vec<Record> {
     (text.lines())
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -87,18 +104,7 @@ fn what_changed_is_said_line_by_line() {
 async fn a_run_approved_as_its_fresh_preview_runs_and_journals_it() {
     let f = world();
     let id = identity(&f, &opts()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (e, store, _) = engine(&f, dir.path());
-    let o = RunOptions {
-        approved_preview: Some(ApprovedPreview {
-            hash: id.hash.clone(),
-            lines: None,
-        }),
-        ..opts()
-    };
-    let report = e.run(&payments(), &o).await.expect("it runs");
-    assert_eq!(report.outcome, Outcome::Succeeded);
-    let text = store.read(&report.run_id).await.unwrap();
+    let text = journal_of_approved(&f, &id.hash).await;
     let gate = records(&text).into_iter().find_map(|r| match r.event {
         Event::Gate {
             gate: GateName::Preview,
@@ -280,17 +286,7 @@ async fn an_approval_is_bound_to_its_deployment_and_its_time() {
 async fn the_preview_gate_is_the_last_before_the_first_step() {
     let f = world();
     let id = identity(&f, &opts()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (e, store, _) = engine(&f, dir.path());
-    let o = RunOptions {
-        approved_preview: Some(ApprovedPreview {
-            hash: id.hash.clone(),
-            lines: None,
-        }),
-        ..opts()
-    };
-    let report = e.run(&payments(), &o).await.expect("it runs");
-    let text = store.read(&report.run_id).await.unwrap();
+    let text = journal_of_approved(&f, &id.hash).await;
     let order: Vec<String> = records(&text)
         .into_iter()
         .filter_map(|r| match r.event {
