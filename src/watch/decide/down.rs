@@ -160,7 +160,7 @@ pub fn proposal_problem(
         ));
     }
     if let Some(onset) = onset
-        && p.created + skew < onset
+        && after(p.created, rules.interval) < onset
     {
         return Some(format!(
             "made {} by {}, before the outage began ({} by a quorum's first failures): made in advance",

@@ -225,6 +225,7 @@ pub struct Tally {
 /// the same clock as the report's `at`, before it; a passing view has no
 /// failures and a failing one at least one.
 pub fn incoherent(r: &Report) -> Option<String> {
+    let oldest = crate::plan::duration::before(r.at, OLDEST_REPORTED);
     for (region, v) in &r.regions {
         let times = [
             ("failing_since", v.failing_since),
@@ -237,6 +238,19 @@ pub fn incoherent(r: &Report) -> Option<String> {
         {
             return Some(format!(
                 "{region}: its {name} {t} is after the report's own time {}",
+                r.at
+            ));
+        }
+        // A failure far before the report says nothing any round can use,
+        // and arithmetic on it is where a forged year -262143 would
+        // overflow: not admitted. (A region may be healthy for years.)
+        if let Some((name, t)) = times[..2]
+            .iter()
+            .find_map(|(n, t)| t.filter(|t| *t < oldest).map(|t| (n, t)))
+        {
+            return Some(format!(
+                "{region}: its {name} {t} is more than {} before the report's own time {}",
+                format_duration(OLDEST_REPORTED),
                 r.at
             ));
         }
@@ -256,6 +270,11 @@ pub fn incoherent(r: &Report) -> Option<String> {
     }
     None
 }
+
+/// How long before its own time a report may say a region began failing
+/// (or was judged down): longer than any outage a round acts on, short of
+/// times no clock gives.
+pub const OLDEST_REPORTED: Duration = Duration::from_secs(366 * 24 * 3600);
 
 fn usable<'a>(r: &'a Report, rules: &WatchRules, now: DateTime<Utc>) -> Result<&'a Report, String> {
     // A report from more than an interval ahead was stamped by a clock that
@@ -368,10 +387,7 @@ pub fn tally(
     // other, so an earlier one is another fault (an observer's own, long
     // partitioned) or a lie, and would start the run's RTO clock early.
     t.detected_at = since.first().map(|first| match t.onset {
-        Some(onset) => {
-            let slack = chrono::Duration::from_std(rules.freshness).unwrap_or_default();
-            (*first).max(onset - slack)
-        }
+        Some(onset) => (*first).max(crate::plan::duration::before(onset, rules.freshness)),
         None => *first,
     });
     // When the quorum-th distinct place voted.
@@ -947,6 +963,34 @@ mod tests {
         let one = places(&[("a", "x"), ("b", "x"), ("c", "x")]);
         let v = judge(&r, &reports, &one, &Episode::default(), now);
         assert_eq!(v.decision, WatchDecision::Blind, "{}", v.why);
+    }
+
+    /// Issue 74, attack 10: for a quorum-1 plan, one listed observer's
+    /// signed report with `failing_since` in year -262143 made the onset's
+    /// `onset - freshness` panic in every observer's round. Such a time is
+    /// not admitted (the report is named, and does not vote), and the
+    /// arithmetic saturates whatever it is given.
+    #[test]
+    fn regression_a_report_from_year_minus_262143_panicked_every_watcher() {
+        let r = rules(WatchMode::Auto, 1);
+        let now = t(100);
+        let mut forged = report("a", true, DateTime::<Utc>::MIN_UTC, now);
+        let home = forged.regions.get_mut(HOME).unwrap();
+        home.down_since = Some(DateTime::<Utc>::MIN_UTC);
+        let reports = [forged, report("b", false, t(0), now)];
+        let v = judge(&r, &reports, &abc(), &Episode::default(), now);
+        assert!(v.tally.down.is_empty(), "{v:?}");
+        assert!(
+            (v.tally.ignored.iter())
+                .any(|i| i.starts_with("a (") && i.contains("before the report")),
+            "{:?}",
+            v.tally.ignored
+        );
+        // A year back is an outage's; a year and more is not admitted.
+        let old = report("a", true, now - chrono::Duration::days(365), now);
+        assert!(incoherent(&old).is_none(), "{old:?}");
+        let older = report("a", true, now - chrono::Duration::days(367), now);
+        assert!(incoherent(&older).is_some());
     }
 
     #[test]
