@@ -287,6 +287,40 @@ async fn open_store(
 /// ([`drctl::plan::Loaded::others_invalid`]), with a warning naming each
 /// and its first error: during an outage, a typo in an unrelated plan must
 /// not block a failover. `plan validate` stays strict (it loads apart).
+/// Writes `text` to the file `path` whole, as every command that writes a
+/// file the user names does (`report --out`, `status --html`): a
+/// temporary file beside it with a name nobody can guess, created
+/// exclusively (`O_EXCL`: an existing file or symlink there is an error,
+/// never followed), written, synced to disk, then renamed over `path`
+/// (which replaces a symlink planted there, never writes through it).
+/// A reader never sees half a file.
+pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.{:016x}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp);
+    created.and_then(|mut f| {
+        let done = std::io::Write::write_all(&mut f, text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if done.is_err() {
+            // Ours (created exclusively above): safe to remove.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
+    })
+}
+
 pub fn load_plans(
     settings: &drctl::config::Settings,
     only: &[String],

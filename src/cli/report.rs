@@ -181,36 +181,7 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<Exit, CliError> {
         out!("{text}");
         return Ok(Exit::Ok);
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    // A name nobody can guess, created exclusively (`O_EXCL`: an existing
-    // file or symlink there is an error, never followed), written, synced
-    // to disk, then renamed over the target (which replaces a symlink at
-    // the target, never writes through it).
-    let tmp = dir.join(format!(
-        ".{}.{}.{:016x}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("report"),
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp);
-    let written = created.and_then(|mut f| {
-        let done = std::io::Write::write_all(&mut f, text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, path));
-        if done.is_err() {
-            // Ours (created exclusively above): safe to remove.
-            let _ = std::fs::remove_file(&tmp);
-        }
-        done
-    });
+    let written = super::write_whole(path, text);
     if let Err(e) = written {
         return Err(
             CliError::invalid(format!("cannot write {}: {e}", path.display()))

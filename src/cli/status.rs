@@ -57,7 +57,7 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
     }
     if let Some(path) = &args.html {
         let page = drctl::status::matrix::html(&report, chrono::Utc::now());
-        std::fs::write(path, page).map_err(|e| {
+        super::write_whole(path, &page).map_err(|e| {
             CliError::invalid(format!(
                 "cannot write the readiness page to {}: {e}",
                 path.display()
@@ -441,5 +441,39 @@ fn render_db(o: &mut String, db: &DbStatus) {
     );
     for note in &db.notes {
         let _ = writeln!(o, "      note: {note}");
+    }
+}
+
+#[cfg(test)]
+mod html_tests {
+    /// Issue 74, attack 8: `status --html FILE` wrote with `std::fs::write`,
+    /// which follows a symlink planted at FILE: whoever could write the
+    /// directory had the readiness page overwrite any file the operator
+    /// may write. It writes as `report --out` does
+    /// (`super::super::write_whole`): the link is replaced, the file it
+    /// pointed at untouched.
+    #[cfg(unix)]
+    #[test]
+    fn regression_status_html_wrote_through_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let page = dir.path().join("readiness.html");
+        std::os::unix::fs::symlink(&victim, &page).unwrap();
+        super::super::write_whole(&page, "<html></html>").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let meta = std::fs::symlink_metadata(&page).unwrap();
+        assert!(meta.file_type().is_file(), "{meta:?}");
+        assert_eq!(std::fs::read_to_string(&page).unwrap(), "<html></html>");
+        let tmp = (std::fs::read_dir(dir.path()).unwrap())
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(tmp, 0, "nothing left behind");
     }
 }
