@@ -626,6 +626,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Refuses a secret file named on a command line (`watch --key-file`)
+    /// that lies under `[plan_notify] secrets_dir`, as the files drctl.toml
+    /// names are refused when it is read: a plan's sink may read any file
+    /// there. `what` says which file it is.
+    pub fn refuse_in_secrets_dir(&self, what: &str, path: &Path) -> Result<(), ConfigError> {
+        secrets_dir_holds_nothing_else(
+            self.sink_rules.secrets_dir.as_deref(),
+            &[(what, Some(path))],
+        )
+    }
+
     /// Resolves settings from `drctl.toml` (or `--config`), the process
     /// environment, an endpoints file, and flags.
     pub fn resolve(flags: &FlagSettings) -> Result<Self, ConfigError> {

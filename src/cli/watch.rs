@@ -118,6 +118,11 @@ fn observer_key(
     file: Option<&std::path::Path>,
 ) -> Result<Option<SecretKey>, CliError> {
     let w = &settings.watch;
+    if let Some(f) = file {
+        settings
+            .refuse_in_secrets_dir("the observer key file (--key-file)", f)
+            .map_err(|e| CliError::invalid(e.to_string()))?;
+    }
     let file = file.or(w.key_file.as_deref());
     drctl::sign::load_secret(&w.key_env, file).map_err(|e| {
         CliError::invalid(e.to_string()).hint(format!(

@@ -673,8 +673,8 @@ mod tests {
     fn regression_a_plans_sink_is_refused_host_secrets_when_it_sends() {
         let env: Env = Arc::new(|k| match k {
             "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEM".into()),
-            "DRCTL_NOTIFY_P_URL" => Some("https://hooks.example.com/x".into()),
-            "DRCTL_NOTIFY_P_PLAIN" => Some("http://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P__URL" => Some("https://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P__PLAIN" => Some("http://hooks.example.com/x".into()),
             _ => None,
         });
         let rules = SinkRules::default();
@@ -683,7 +683,7 @@ mod tests {
             plan: Some("p".into()),
             ..toml::from_str(text).unwrap()
         };
-        let stealing = "name = \"p.owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_P_URL\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"";
+        let stealing = "name = \"p.owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_P__URL\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"";
         let e = Sink::resolve(&spec(stealing, Origin::Plan), &env, &rules).unwrap_err();
         assert!(
             e.contains("AWS_SECRET_ACCESS_KEY") && !e.contains("wJalr"),
@@ -693,7 +693,7 @@ mod tests {
             Sink::resolve(&spec(stealing, Origin::Operators), &env, &rules).is_ok(),
             "the operators' own sinks keep their freedom"
         );
-        let plain = "name = \"p.owner\"\nkind = \"slack\"\nurl_env = \"DRCTL_NOTIFY_P_PLAIN\"";
+        let plain = "name = \"p.owner\"\nkind = \"slack\"\nurl_env = \"DRCTL_NOTIFY_P__PLAIN\"";
         let e = Sink::resolve(&spec(plain, Origin::Plan), &env, &rules).unwrap_err();
         assert!(e.contains("https"), "{e}");
         let file = "name = \"p.owner\"\nkind = \"slack\"\nurl_file = \"/etc/hostname\"";

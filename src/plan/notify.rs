@@ -272,10 +272,14 @@ pub enum Scope {
 pub const PLAN_ENV_PREFIX: &str = "DRCTL_NOTIFY_";
 
 /// The prefix of the variables plan `plan`'s sinks may read:
-/// `DRCTL_NOTIFY_<PLAN>_`, the plan's name upper case with `_` for `-`.
+/// `DRCTL_NOTIFY_<PLAN>__`, the plan's name upper case with `_` for `-`,
+/// then two underscores. With one, plan `orders` read `orders-gcp`'s
+/// `DRCTL_NOTIFY_ORDERS_GCP_HOOK`; the name after the two may not hold
+/// two in a row nor start with one ([`SinkRules::env_problem`]), so no
+/// plan's variable is another plan's, whatever hyphens the names hold.
 pub fn plan_env_prefix(plan: &str) -> String {
     format!(
-        "{PLAN_ENV_PREFIX}{}_",
+        "{PLAN_ENV_PREFIX}{}__",
         plan.to_ascii_uppercase().replace('-', "_")
     )
 }
@@ -320,13 +324,17 @@ pub struct Problem {
 impl SinkRules {
     /// Why plan `plan`'s sink may not read the environment variable `var`
     /// (`None`: it may): only variables named for the plan,
-    /// `DRCTL_NOTIFY_<PLAN>_<NAME>` (the host's other variables hold its
-    /// credentials, and another plan's hold that plan's secrets).
+    /// `DRCTL_NOTIFY_<PLAN>__<NAME>` (the host's other variables hold its
+    /// credentials, and another plan's hold that plan's secrets). `NAME`
+    /// neither starts with `_` nor holds `__`: so a variable of plan `a`
+    /// is never one of plan `a--b` (`DRCTL_NOTIFY_A__B__HOOK`).
     pub fn env_problem(&self, plan: &str, sink: &str, var: &str) -> Option<(String, String)> {
         let prefix = plan_env_prefix(plan);
-        let ok = var.len() > prefix.len()
-            && var.starts_with(&prefix)
-            && var
+        let name = var.strip_prefix(&prefix).unwrap_or_default();
+        let ok = !name.is_empty()
+            && !name.starts_with('_')
+            && !name.contains("__")
+            && name
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         (!ok).then(|| {
@@ -880,14 +888,21 @@ min_severity = "warning""#,
             ("DRCTL_RUN_KEY", false),
             ("DRCTL_NOTIFY_", false),
             ("DRCTL_NOTIFY_x", false),
-            ("DRCTL_NOTIFY_P_", false),
+            ("DRCTL_NOTIFY_P__", false),
             // Regression (issue 39): another plan's variable, its secret.
-            ("DRCTL_NOTIFY_PAYMENTS_HOOK", false),
+            ("DRCTL_NOTIFY_PAYMENTS__HOOK", false),
             ("DRCTL_NOTIFY_HOOK", false),
-            ("DRCTL_NOTIFY_P_HOOK", true),
+            ("DRCTL_NOTIFY_P__HOOK", true),
+            ("DRCTL_NOTIFY_P__WEB_HOOK", true),
+            // Issue 74 (attack 9): with one `_`, plan `p` read plan
+            // `p-gcp`'s variables; with two, nor those of plan `p--gcp`.
+            ("DRCTL_NOTIFY_P_GCP__HOOK", false),
+            ("DRCTL_NOTIFY_P__GCP__HOOK", false),
+            ("DRCTL_NOTIFY_P___HOOK", false),
+            ("DRCTL_NOTIFY_P_HOOK", false),
         ] {
             let s = sink(&format!(
-                "name = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_P_U\"\nsecret_env = \"{var}\""
+                "name = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_P__U\"\nsecret_env = \"{var}\""
             ));
             let p = s.rule_problems("p", &rules, &no_env());
             assert_eq!(p.is_empty(), ok, "{var}: {p:?}");
@@ -1018,8 +1033,8 @@ min_severity = "warning""#,
     #[test]
     fn the_url_a_plans_sink_would_use_is_checked_when_this_host_has_it() {
         let env: Env = Arc::new(|k| match k {
-            "DRCTL_NOTIFY_P_PLAIN" => Some("http://hooks.example.com/x".into()),
-            "DRCTL_NOTIFY_P_GOOD" => Some("https://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P__PLAIN" => Some("http://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P__GOOD" => Some("https://hooks.example.com/x".into()),
             _ => None,
         });
         let rules = SinkRules::default();
@@ -1029,10 +1044,13 @@ min_severity = "warning""#,
             ))
             .rule_problems("p", &rules, &env)
         };
-        assert_eq!(with("DRCTL_NOTIFY_P_PLAIN")[0].key, "url_env");
-        assert!(with("DRCTL_NOTIFY_P_GOOD").is_empty());
-        assert!(with("DRCTL_NOTIFY_P_UNSET").is_empty(), "checked when sent");
-        let pd = sink("name = \"pd\"\nkind = \"pagerduty\"\nsecret_env = \"DRCTL_NOTIFY_P_PD\"");
+        assert_eq!(with("DRCTL_NOTIFY_P__PLAIN")[0].key, "url_env");
+        assert!(with("DRCTL_NOTIFY_P__GOOD").is_empty());
+        assert!(
+            with("DRCTL_NOTIFY_P__UNSET").is_empty(),
+            "checked when sent"
+        );
+        let pd = sink("name = \"pd\"\nkind = \"pagerduty\"\nsecret_env = \"DRCTL_NOTIFY_P__PD\"");
         let listed = SinkRules {
             allowed_hosts: vec!["hooks.example.com".into()],
             ..SinkRules::default()

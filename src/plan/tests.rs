@@ -1149,7 +1149,7 @@ fn regression_a_symlink_loop_in_the_plans_folder_is_an_error_naming_it() {
 #[test]
 fn a_plan_may_name_its_own_sinks_but_never_hold_a_url() {
     let ok = format!(
-        "{}\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nevents = [\"dev.drctl.run.*\"]\n",
+        "{}\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS__HOOK\"\nevents = [\"dev.drctl.run.*\"]\n",
         payments()
     );
     let (loaded, _) = load_text("payments.toml", ok.as_bytes());
@@ -1212,18 +1212,18 @@ fn regression_a_plans_sink_cannot_reach_host_secrets() {
     std::fs::write(&outside, "[default]\n").unwrap();
     let cases = [
         (
-            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"",
+            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS__HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"",
             "secret_env",
-            "DRCTL_NOTIFY_PAYMENTS_*",
+            "DRCTL_NOTIFY_PAYMENTS__*",
         ),
         (
-            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_env = \"DRCTL_NOTIFY_LEDGER_SECRET\"",
+            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS__HOOK\"\nsecret_env = \"DRCTL_NOTIFY_LEDGER__SECRET\"",
             "secret_env",
             "another plan's its secrets",
         ),
         (
             &format!(
-                "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_file = \"{}\"",
+                "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS__HOOK\"\nsecret_file = \"{}\"",
                 outside.display()
             ),
             "secret_file",
@@ -1267,7 +1267,7 @@ fn regression_a_plans_sink_cannot_reach_host_secrets() {
     }
     for body in [
         "kind = \"slack\"\nurl_file = \"good-hook\"",
-        "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_file = \"whsec\"",
+        "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS__HOOK\"\nsecret_file = \"whsec\"",
         "sink = \"team-slack\"\nevents = [\"dev.drctl.run.*\"]",
     ] {
         let text = sink(body);
@@ -1319,7 +1319,7 @@ fn with_value(key: &str, value: &str) -> String {
         "retry" => {
             payments()
                 + &format!(
-                    "\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nretry = [\"1s\", {value}]\n"
+                    "\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS__HOOK\"\nretry = [\"1s\", {value}]\n"
                 )
         }
         watch => payments() + &format!("\n[watch]\n{watch} = {value}\n"),

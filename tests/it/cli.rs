@@ -639,7 +639,7 @@ fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
         "[plan_notify]\nsecrets_dir = \"secrets\"\nallowed_hosts = [\"hooks.example.com\"]\n",
     )
     .unwrap();
-    let sinks = "\n[[notify]]\nname = \"steal\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"\n\n[[notify]]\nname = \"file\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER_HOOK\"\nsecret_file = \"../drctl.toml\"\n\n[[notify]]\nname = \"plain\"\nkind = \"slack\"\nurl_file = \"plain\"\n\n[[notify]]\nname = \"far\"\nkind = \"slack\"\nurl_file = \"elsewhere\"\n\n[[notify]]\nname = \"other\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER_HOOK\"\nsecret_env = \"DRCTL_NOTIFY_PAYMENTS_SECRET\"\n";
+    let sinks = "\n[[notify]]\nname = \"steal\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER__HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"\n\n[[notify]]\nname = \"file\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER__HOOK\"\nsecret_file = \"../drctl.toml\"\n\n[[notify]]\nname = \"plain\"\nkind = \"slack\"\nurl_file = \"plain\"\n\n[[notify]]\nname = \"far\"\nkind = \"slack\"\nurl_file = \"elsewhere\"\n\n[[notify]]\nname = \"other\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER__HOOK\"\nsecret_env = \"DRCTL_NOTIFY_PAYMENTS__SECRET\"\n";
     let (plans, ledger) = plans_with_ledger_watch(dir.path(), "mode = \"observe\"\n");
     let ledger = ledger + sinks;
     std::fs::write(plans.join("ledger.toml"), &ledger).unwrap();
@@ -658,7 +658,7 @@ fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
         (
             "secret_env = \"DRCTL_NOTIFY_PAYMENTS",
             14,
-            "DRCTL_NOTIFY_LEDGER_*",
+            "DRCTL_NOTIFY_LEDGER__*",
         ),
     ] {
         let at = format!("{file}:{}:{col}", line_of(needle));
@@ -1172,4 +1172,39 @@ fn a_switchover_drill_refuses_an_approved_preview() {
     assert_eq!(o.status.code(), Some(2), "{out}{err}");
     assert!(err.contains("its way back"), "{err}");
     assert!(err.contains("--dry-run"), "{err}");
+}
+
+/// Issue 74, attack 9: `[plan_notify] secrets_dir` may not hold a key file
+/// drctl.toml names, but `watch --key-file` was not counted: an observer's
+/// key there was any plan's sink's to read and send away. It is refused
+/// (exit 2), naming the file, before the key is read.
+#[test]
+fn regression_watch_key_file_inside_the_secrets_dir_was_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("secrets")).unwrap();
+    let plans = dir.path().join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    for f in ["payments.toml", "tiers.toml"] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(f);
+        std::fs::copy(from, plans.join(f)).unwrap();
+    }
+    let keygen = drctl_in(dir.path(), &["watch", "keygen", "--out", "secrets/obs.key"]);
+    assert!(keygen.status.success(), "{:?}", text(&keygen));
+    std::fs::write(
+        dir.path().join("drctl.toml"),
+        "[plan_notify]\nsecrets_dir = \"secrets\"\n",
+    )
+    .unwrap();
+    let o = drctl_in(
+        dir.path(),
+        &["watch", "--once", "--key-file", "secrets/obs.key"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("secrets_dir") && err.contains("--key-file"),
+        "{err}"
+    );
 }
