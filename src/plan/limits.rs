@@ -51,6 +51,29 @@ pub const MAX_DEPTH: usize = 64;
 /// laughs") would replay hundreds of millions.
 pub const MAX_ALIAS_EVENTS: usize = 100_000;
 
+/// The most errors `plan validate` reports of one file: the first 50, then
+/// how many more. A generated file can hold thousands of one mistake (a
+/// fuzzer's 10,000 bad evidence destinations on one line took minutes and
+/// gigabytes); every observer loads every plan, so each file's report is
+/// bounded in time, memory and output.
+pub const MAX_ERRORS_PER_FILE: usize = 50;
+
+/// The most characters of a source line a diagnostic shows around its
+/// column: a plan's own lines are shorter; a 280 KB line is shown as the
+/// part that holds the mistake.
+pub const SNIPPET_CHARS: usize = 240;
+
+/// The most characters of a diagnostic's message: it quotes the value it
+/// is about, which a generated file can make any length.
+pub const MESSAGE_CHARS: usize = 300;
+
+/// The most evidence destinations a plan may name: a run writes its pack to
+/// each, and two or three (one per cloud or region) is what a plan needs.
+pub const MAX_DESTINATIONS: usize = 16;
+
+/// The most drill blackout windows a plan may name.
+pub const MAX_BLACKOUTS: usize = 32;
+
 /// The hint of the "nested too deeply" diagnostic.
 pub const DEPTH_HINT: &str = "a plan is at most 5 levels deep (database → [0] → regions → value); this is generated or corrupted input. drctl stops reading at 64 levels so that no file can exhaust its stack";
 

@@ -373,7 +373,7 @@ fn load_tiers(files: &[PathBuf], out: &mut Loaded) -> BTreeMap<String, PathBuf> 
                 broken_tiers.insert(name.clone(), f.clone());
             }
         }
-        out.diagnostics.extend(checker.diagnostics);
+        out.diagnostics.extend(checker.finish());
     }
     broken_tiers
 }
@@ -397,7 +397,7 @@ fn load_plan(
     };
     let mut checker = validate::Checker::new(&file);
     let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
-        out.diagnostics.extend(checker.diagnostics);
+        out.diagnostics.extend(checker.finish());
         // A file too broken to say its name is taken to be the plan its
         // file name says (`payments.toml`): a stale valid copy of that plan
         // elsewhere must not be run in its place.
@@ -425,13 +425,9 @@ fn load_plan(
         names.insert(spec.plan.name.clone(), f.to_path_buf());
     }
     // In file order, as `Loaded::diagnostics` promises.
-    checker.diagnostics.sort_by_key(|d| (d.line, d.column));
-    let ok = clean
-        && checker
-            .diagnostics
-            .iter()
-            .all(|d| d.severity != Severity::Error);
-    out.diagnostics.extend(checker.diagnostics);
+    let found = checker.finish();
+    let ok = clean && found.iter().all(|d| d.severity != Severity::Error);
+    out.diagnostics.extend(found);
     if let (true, Some(tier)) = (ok, tier) {
         let mut spec = spec;
         attach_sites(&mut spec);
@@ -550,8 +546,7 @@ fn not_utf8(path: &Path, bytes: &[u8], valid: usize) -> Diagnostic {
     d.line = line;
     d.column = column;
     d.len = 1;
-    d.source_line = Some(shown.trim_end_matches('\r').to_string());
-    d
+    d.with_source(shown.trim_end_matches('\r'))
 }
 
 /// Reads a file of at most [`limits::MAX_FILE_BYTES`]; `None` if it is

@@ -633,24 +633,73 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it.
     pub hint: Option<String>,
-    /// The source line, for rendering.
+    /// The source line, for rendering: the part of it around the column
+    /// ([`Diagnostic::with_source`]).
     #[serde(skip)]
     pub source_line: Option<String>,
+    /// The column within `source_line` the carets start at (from 1).
+    #[serde(skip)]
+    pub snippet_column: usize,
+}
+
+/// `message` cut to [`MESSAGE_CHARS`](super::limits::MESSAGE_CHARS)
+/// characters, `…` where cut: a message quotes the value it is about, and a
+/// value can be 17 KB long.
+fn clipped(message: String) -> String {
+    let most = super::limits::MESSAGE_CHARS;
+    match message.char_indices().nth(most) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message,
+    }
 }
 
 impl Diagnostic {
     /// An error at `pos` in `file`.
     pub fn error(file: &SourceFile, pos: Pos, message: impl Into<String>) -> Self {
-        Self {
+        let d = Self {
             severity: Severity::Error,
             file: file.path.clone(),
             line: pos.line,
             column: pos.col,
             len: pos.len,
-            message: message.into(),
+            message: clipped(message.into()),
             hint: None,
-            source_line: file.line_text(pos.line).map(str::to_string),
+            source_line: None,
+            snippet_column: 0,
+        };
+        match file.line_text(pos.line) {
+            Some(text) => d.with_source(text),
+            None => d,
         }
+    }
+
+    /// Shows `text`, its line, under it: the part of at most
+    /// [`SNIPPET_CHARS`](super::limits::SNIPPET_CHARS) characters around
+    /// its column (`…` where it is cut), its carets no longer than that. A
+    /// generated 280 KB line is not copied, nor printed, once per mistake.
+    pub fn with_source(mut self, text: &str) -> Self {
+        let most = super::limits::SNIPPET_CHARS;
+        let at = self.column.saturating_sub(1);
+        let count = text.chars().count();
+        let start = if count <= most {
+            0
+        } else {
+            at.saturating_sub(most / 3).min(count - most)
+        };
+        let end = (start + most).min(count);
+        let mut shown: String = if start > 0 {
+            "…".into()
+        } else {
+            String::new()
+        };
+        shown.extend(text.chars().skip(start).take(end - start));
+        if end < count {
+            shown.push('…');
+        }
+        self.snippet_column = at.saturating_sub(start) + 1 + usize::from(start > 0);
+        self.len = self.len.min((end.saturating_sub(at)).max(1));
+        self.source_line = Some(shown);
+        self
     }
 
     /// An error about a file as a whole (unreadable, unknown extension).
@@ -661,9 +710,10 @@ impl Diagnostic {
             line: 1,
             column: 1,
             len: 0,
-            message: message.into(),
+            message: clipped(message.into()),
             hint: None,
             source_line: None,
+            snippet_column: 0,
         }
     }
 
@@ -719,7 +769,7 @@ impl Diagnostic {
                 self.line,
                 clean(src)
             );
-            let under = " ".repeat(self.column.saturating_sub(1));
+            let under = " ".repeat(self.snippet_column.saturating_sub(1));
             let carets = "^".repeat(self.len.max(1));
             let _ = writeln!(out, "{pad} {blue}|{reset} {under}{c}{carets}{reset}");
         }

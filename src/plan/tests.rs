@@ -820,6 +820,62 @@ fn hostile_yaml_is_a_clear_error_at_its_place() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(5));
 }
 
+/// Issue 74, attack 13 (found by fuzzing): a 280 KB plan of 10,000 bad
+/// evidence destinations on one line kept `plan validate` busy for
+/// minutes and gigabytes, each error printing the whole line. A list a
+/// plan has no use for thousands of is refused as one error; the errors
+/// of one file stop at 50 and say how many more; and a snippet shows the
+/// part of its line around the mistake.
+#[test]
+fn regression_a_280_kb_line_of_bad_entries_kept_plan_validate_busy() {
+    let plan = payments();
+    let listed =
+        "destinations = [\"s3://drctl-evidence-use1/payments\", \"gs://drctl-evidence/payments\"]";
+    assert!(plan.contains(listed));
+    let bad = |n: usize, width: usize| -> String {
+        let entries: Vec<String> = (0..n).map(|i| format!("\"ftp://{i:0width$}\"")).collect();
+        plan.replace(listed, &format!("destinations = [{}]", entries.join(", ")))
+    };
+    let started = std::time::Instant::now();
+    let many = bad(10_000, 20);
+    assert!(many.len() > 280_000, "{}", many.len());
+    let errors = errors_of("payments.toml", &many);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("at most 16"),
+        "{}",
+        errors[0].message
+    );
+    // 16 bad entries, each 17 KB wide on the same 280 KB line: 16 errors,
+    // each shown by the part of the line that holds it.
+    let wide = bad(16, 17_000);
+    let errors = errors_of("payments.toml", &wide);
+    assert_eq!(errors.len(), 16, "{errors:?}");
+    let shown: usize = errors.iter().map(|d| d.render(false).len()).sum();
+    assert!(shown < 16 * 1_500, "{shown} bytes shown");
+    let last = errors.last().unwrap().render(false);
+    assert!(
+        last.contains("| …") && last.contains("\"ftp://") && last.contains('^'),
+        "{last}"
+    );
+    // Thousands of errors of another shape (one duplicate id, 3,000
+    // times): the first 50, and how many more.
+    let dup = "\n[[compute]]\nid = \"payments-api\"\nactive = { min = 1, desired = 1, max = 1 }\nstandby = { min = 0, desired = 0, max = 1 }\nregions = { us-west-2 = \"a\", us-east-1 = \"b\" }\n";
+    let dups = format!("{plan}{}", dup.repeat(3_000));
+    let errors = errors_of("payments.toml", &dups);
+    assert_eq!(errors.len(), 51, "{}", errors.len());
+    assert!(
+        (errors.last().unwrap().message).contains("more error(s) in this file"),
+        "{:?}",
+        errors.last()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn oversize_file_is_refused_before_reading() {
     let limit = usize::try_from(super::limits::MAX_FILE_BYTES).unwrap();

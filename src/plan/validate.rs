@@ -14,11 +14,15 @@ use super::tiers::Tier;
 use crate::cloud::ObjectUrl;
 use crate::path;
 
-/// Collects diagnostics for one file.
+/// Collects diagnostics for one file: at most
+/// [`MAX_ERRORS_PER_FILE`](super::limits::MAX_ERRORS_PER_FILE) errors, then
+/// a count of the rest ([`Checker::finish`]).
 pub struct Checker<'a> {
     file: &'a SourceFile,
     /// Findings so far.
     pub diagnostics: Vec<Diagnostic>,
+    /// Errors found past the cap: counted, not kept.
+    more: usize,
 }
 
 impl<'a> Checker<'a> {
@@ -27,11 +31,22 @@ impl<'a> Checker<'a> {
         Self {
             file,
             diagnostics: Vec::new(),
+            more: 0,
         }
+    }
+
+    /// Whether the cap is reached: the error is counted instead.
+    fn capped(&mut self) -> bool {
+        let full = self.diagnostics.len() >= super::limits::MAX_ERRORS_PER_FILE;
+        self.more += usize::from(full);
+        full
     }
 
     /// Reports an error at the value `path`.
     pub fn error(&mut self, path: Vec<Seg>, message: impl Into<String>, hint: impl Into<String>) {
+        if self.capped() {
+            return;
+        }
         let pos = self.file.locate(&path);
         self.diagnostics
             .push(Diagnostic::error(self.file, pos, message).hint(hint));
@@ -44,9 +59,31 @@ impl<'a> Checker<'a> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
+        if self.capped() {
+            return;
+        }
         let pos = self.file.locate_key(&path);
         self.diagnostics
             .push(Diagnostic::error(self.file, pos, message).hint(hint));
+    }
+
+    /// The findings in file order, and, past the cap, one error saying how
+    /// many more there are.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        self.diagnostics.sort_by_key(|d| (d.line, d.column));
+        if self.more > 0 {
+            let shown = self.diagnostics.len();
+            self.diagnostics.push(
+                Diagnostic::file_error(
+                    &self.file.path,
+                    format!("and {} more error(s) in this file, not shown", self.more),
+                )
+                .hint(format!(
+                    "the first {shown} are shown above; fix them and validate again"
+                )),
+            );
+        }
+        self.diagnostics
     }
 }
 
@@ -547,6 +584,18 @@ fn check_evidence(c: &mut Checker<'_>, spec: &PlanSpec) {
             RETENTION_HINT,
         );
     }
+    let most = super::limits::MAX_DESTINATIONS;
+    if ev.destinations.len() > most {
+        c.error(
+            path!["evidence", "destinations"],
+            format!(
+                "{} evidence destinations; a plan may name at most {most}",
+                ev.destinations.len()
+            ),
+            "a run writes its pack to each: name one or two per cloud",
+        );
+        return;
+    }
     if ev.destinations.is_empty() {
         c.error(
             path!["evidence", "destinations"],
@@ -588,6 +637,18 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
             ),
             Ok(_) => {}
         }
+    }
+    let most = super::limits::MAX_BLACKOUTS;
+    if drill.blackout.len() > most {
+        c.error(
+            path!["drill", "blackout"],
+            format!(
+                "{} blackout windows; a plan may name at most {most}",
+                drill.blackout.len()
+            ),
+            "merge windows that repeat on the same schedule",
+        );
+        return;
     }
     for (i, b) in drill.blackout.iter().enumerate() {
         if let Err(e) = parse_cron(&b.start) {
