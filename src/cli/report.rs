@@ -115,9 +115,12 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         keys: &keys,
     };
     let mut r = report::build(&req, &journals);
-    // An observer's journal counts only when a listed observer signed it:
-    // a writer of the state cannot add the watchers' decisions.
-    report::add_watch(&mut r, &super::read_runs(state.watch.as_ref()).await?.runs);
+    // An observer's journal counts only when a listed observer signed it
+    // (a writer of the state cannot add the watchers' decisions), and as
+    // the observer whose key signed it (one observer cannot speak for
+    // another).
+    let watchers = watcher_journals(settings, state.watch.as_ref()).await?;
+    report::add_watch(&mut r, &watchers);
     let text = match a.format {
         Format::Md => render::markdown(&r),
         Format::Json => render::json(&r),
@@ -190,6 +193,29 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<Exit, CliError> {
     }
     super::errln!("wrote {}", path.display());
     Ok(Exit::Ok)
+}
+
+/// The observers' journals of `store` that a listed observer signed, each
+/// left out (and said) where a record names an observer other than the
+/// one whose key signed it (`runs::watch::misattributed`).
+async fn watcher_journals(
+    settings: &Settings,
+    store: &dyn drctl::journal::JournalStore,
+) -> Result<Vec<(String, Vec<drctl::journal::Record>)>, CliError> {
+    let owners: std::collections::BTreeMap<String, String> = (settings.watch.observers.iter())
+        .flat_map(|o| o.keys.iter().map(|k| (k.id(), o.name.clone())))
+        .collect();
+    let mut kept = Vec::new();
+    for (id, records) in super::read_runs(store).await?.runs {
+        let text = store.read(&id).await?;
+        match drctl::runs::watch::misattributed(&text, &owners) {
+            None => kept.push((id, records)),
+            Some(why) => super::errln!(
+                "warning: watcher journal {id} is left out: {why} (one observer's key cannot speak for another)"
+            ),
+        }
+    }
+    Ok(kept)
 }
 
 /// Every journal of `store`, with its head: one listing, then the journals

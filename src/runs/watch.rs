@@ -5,6 +5,7 @@
 //! the same shared state reaches the same answers, which is what makes an
 //! outage *episode* a name they all agree on.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -328,7 +329,42 @@ pub struct DecisionRow {
     pub run_id: Option<String>,
 }
 
-/// Every decision in a watcher's journal, in order.
+/// Why a watcher's journal may not be read as its observer's (`None`: it
+/// may): a record naming an observer other than the one the key that
+/// signed its line is listed under (`owners`: key id to observer name,
+/// from `[[watch.observers]]`). Any listed observer's key verifies a
+/// watch journal, so without this a taken observer could write
+/// "drctl-watch-2 vetoed" into the compliance report. With no observers
+/// listed nothing is signed, and nothing is checked.
+pub fn misattributed(text: &str, owners: &BTreeMap<String, String>) -> Option<String> {
+    if owners.is_empty() {
+        return None;
+    }
+    for (i, line) in text.lines().enumerate() {
+        let Ok(r) = serde_json::from_str::<Record>(line) else {
+            continue;
+        };
+        let Event::Watch { observer, .. } = &r.event else {
+            continue;
+        };
+        let signer = crate::journal::keys::line_signer(line);
+        let owner = signer.as_deref().and_then(|k| owners.get(k));
+        if owner != Some(observer) {
+            return Some(format!(
+                "line {}: a record of observer {observer} signed by {}",
+                i + 1,
+                match (signer, owner) {
+                    (Some(k), Some(o)) => format!("{o}'s key {k}"),
+                    (Some(k), None) => format!("key {k}, no listed observer's"),
+                    (None, _) => "no key".into(),
+                }
+            ));
+        }
+    }
+    None
+}
+
+/// Every decision in a watcher's journal, in order./// Every decision in a watcher's journal, in order.
 pub fn decisions(records: &[Record]) -> Vec<DecisionRow> {
     records
         .iter()
@@ -553,5 +589,70 @@ mod tests {
             step("payments/switch-dns:example.com.", 80),
         ];
         assert_eq!(verify_started(&route53), Some(t(120)));
+    }
+
+    /// Issue 74, attack 12: watch decisions were attributed by the record,
+    /// not the signer: any listed observer's key could write "drctl-watch-2
+    /// vetoed" into the compliance report. A journal whose record names an
+    /// observer other than the one its signing key is listed under is not
+    /// that observer's; its own journal is.
+    #[tokio::test]
+    async fn regression_one_observers_key_wrote_another_observers_veto() {
+        use crate::journal::{Journal, Keyed, MemoryStore, RunKeys};
+        use crate::sign::SecretKey;
+        use std::sync::Arc;
+        let (one, two) = (SecretKey::generate(), SecretKey::generate());
+        let owners = BTreeMap::from([
+            (one.public().id(), "drctl-watch-1".to_string()),
+            (two.public().id(), "drctl-watch-2".to_string()),
+        ]);
+        let mem = Arc::new(MemoryStore::new());
+        let keys = RunKeys::new(Some(one.clone()), vec![one.public(), two.public()]);
+        let store: Arc<dyn crate::journal::JournalStore> = Arc::new(Keyed::new(mem.clone(), keys));
+        let write = |id: &'static str, observer: &'static str| {
+            let store = store.clone();
+            async move {
+                let mut j = Journal::create(store, id).await.unwrap();
+                j.append(Event::Watch {
+                    observer: observer.into(),
+                    plan: "payments".into(),
+                    fact: Box::new(WatchFact::Decided {
+                        episode: "payments/us-west-2/start/0".into(),
+                        decision: WatchDecision::Vetoed,
+                        why: "a person vetoed it".into(),
+                        region: None,
+                        target: None,
+                        command: None,
+                        deadline: None,
+                        detected_at: None,
+                        run_id: None,
+                    }),
+                })
+                .await
+                .unwrap();
+                j.flush().await.unwrap();
+            }
+        };
+        write("20261129T100000Z-watch-drctl-watch-1-a", "drctl-watch-1").await;
+        write("20261129T100000Z-watch-drctl-watch-1-b", "drctl-watch-2").await;
+        let text = |id: &str| mem.text(id).unwrap();
+        assert_eq!(
+            misattributed(&text("20261129T100000Z-watch-drctl-watch-1-a"), &owners),
+            None
+        );
+        let why = misattributed(&text("20261129T100000Z-watch-drctl-watch-1-b"), &owners)
+            .expect("not drctl-watch-2's");
+        assert!(
+            why.contains("drctl-watch-2") && why.contains("drctl-watch-1's key"),
+            "{why}"
+        );
+        // With no observers listed nothing is signed, and nothing checked.
+        assert_eq!(
+            misattributed(
+                &text("20261129T100000Z-watch-drctl-watch-1-b"),
+                &BTreeMap::new()
+            ),
+            None
+        );
     }
 }
