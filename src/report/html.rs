@@ -532,7 +532,11 @@ fn run_facts(run: &RunRow) -> Vec<(&'static str, String)> {
     facts.push((
         "Journal",
         if run.chain.ok {
-            format!("{} records, hash chain verified", run.chain.records)
+            format!(
+                "{} records, {}",
+                run.chain.records,
+                super::chain_words(&run.chain)
+            )
         } else {
             format!(
                 r#"{} records, hash chain <span class="badge fail">BROKEN</span> {}"#,

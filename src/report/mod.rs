@@ -419,10 +419,26 @@ pub struct Emergency {
 pub struct Chain {
     /// The chain and head verified.
     pub ok: bool,
+    /// And every record and the head were signed by a listed run key:
+    /// without keys listed a chain is only consistent (anyone can write
+    /// one), never authenticated.
+    #[serde(default)]
+    pub authenticated: bool,
     /// Records read.
     pub records: usize,
     /// Where and why it broke.
     pub problem: Option<String>,
+}
+
+/// What a verified chain is, in words: signed by a listed run key, or,
+/// with none listed, only consistent (anyone with the bucket can write a
+/// consistent one).
+pub fn chain_words(c: &Chain) -> &'static str {
+    if c.authenticated {
+        "hash chain verified, signed by a listed run key"
+    } else {
+        "hash chain consistent, not authenticated (no run keys listed)"
+    }
 }
 
 /// What a report is asked for.
@@ -467,7 +483,10 @@ fn read<'a>(journal: &'a JournalText, keys: &crate::journal::RunKeys) -> ReadRun
     // (a retroactive approval, a delivery), when it names a point of it.
     let late = crate::journal::late::anchored(&journal.text, &journal.late);
     let records = crate::runs::late::merge(&records, &late);
-    let problem = v.unbelieved(keys.checks()).map(|b| {
+    // A tail past the head (lines appended that are not the run's) is
+    // named too: its records stand for every reader that acts, and an
+    // auditor sees it.
+    let problem = (v.unbelieved(keys.checks()).or_else(|| v.tail.clone())).map(|b| {
         format!(
             "line {}{}: {}",
             b.line,
@@ -479,6 +498,7 @@ fn read<'a>(journal: &'a JournalText, keys: &crate::journal::RunKeys) -> ReadRun
         journal,
         chain: Chain {
             ok: v.ok && problem.is_none(),
+            authenticated: v.authenticated && problem.is_none(),
             records: count,
             problem,
         },

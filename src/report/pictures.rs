@@ -170,7 +170,7 @@ fn multiple(o: &mut String, plan: &str, what: &str, goal: u64, points: &[Point<'
 /// (at most [`TREND_RUNS`]), each against its target.
 pub fn trends(o: &mut String, p: &PlanSection) {
     let runs: Vec<&RunRow> = (p.runs.iter())
-        .filter(|r| !matches!(r.verdict, Verdict::Refused(_)))
+        .filter(|r| !matches!(r.verdict, Verdict::Refused(_)) && r.chain.ok)
         .collect();
     if runs.is_empty() {
         return;
@@ -452,6 +452,15 @@ pub fn cell(drills: &[&RunRow], start: DateTime<Utc>, now: DateTime<Utc>, interv
     }
 }
 
+/// The drills the calendar counts for plan section `p`: those whose
+/// journal verifies. One that does not is no drill here (a forged UNKNOWN
+/// one would turn a week F); the findings name it.
+pub fn calendar_drills(p: &PlanSection) -> Vec<&RunRow> {
+    (p.runs.iter())
+        .filter(|r| r.kind == RunKind::Drill && r.chain.ok)
+        .collect()
+}
+
 /// The drill calendar: plans by weeks, each cell what the week's drills
 /// came to (its letter, its word on hover and in the legend).
 pub fn calendar(o: &mut String, r: &Report) {
@@ -472,9 +481,7 @@ pub fn calendar(o: &mut String, r: &Report) {
     }
     let _ = writeln!(o, "</tr></thead><tbody>");
     for p in &r.plans {
-        let drills: Vec<&RunRow> = (p.runs.iter())
-            .filter(|r| r.kind == RunKind::Drill)
-            .collect();
+        let drills = calendar_drills(p);
         let _ = write!(o, r#"<tr data-plan="{0}"><th>{0}</th>"#, x(&p.plan));
         for w in &weeks {
             let c = cell(&drills, *w, r.window.to, p.cadence.interval_seconds);

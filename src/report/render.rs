@@ -515,13 +515,13 @@ fn md_record(o: &mut String, run: &RunRow) {
     let _ = writeln!(o, "- Evidence: {}", evidence_text_with(run, md));
     let _ = writeln!(
         o,
-        "- Journal: {} records, hash chain {}",
+        "- Journal: {} records, {}",
         run.chain.records,
         if run.chain.ok {
-            "verified".to_string()
+            super::chain_words(&run.chain).to_string()
         } else {
             format!(
-                "BROKEN ({})",
+                "hash chain BROKEN ({})",
                 md(run.chain.problem.as_deref().unwrap_or("unknown"))
             )
         }

@@ -1445,9 +1445,7 @@ fn the_drill_calendar_says_what_each_week_came_to() {
     assert_eq!(w.last().unwrap().format("%F").to_string(), "2026-11-23");
     let cells = |plan: &str| -> Vec<Cell> {
         let p = r.plans.iter().find(|p| p.plan == plan).unwrap();
-        let drills: Vec<&RunRow> = (p.runs.iter())
-            .filter(|r| r.kind == RunKind::Drill)
-            .collect();
+        let drills = super::pictures::calendar_drills(p);
         (w.iter())
             .map(|m| cell(&drills, *m, r.window.to, p.cadence.interval_seconds))
             .collect()
@@ -1470,6 +1468,55 @@ fn the_drill_calendar_says_what_each_week_came_to() {
     );
 }
 
+/// Issue 74, attack 7: journals whose chain does not verify still filled
+/// the drill calendar: a forged drill in a week payments passed (its
+/// verdict UNKNOWN, as every unverified run's) turned a week F. It is
+/// left out of the calendar and the trends, and named by the findings.
+#[test]
+fn regression_a_forged_drill_turned_a_week_failed() {
+    let plans = plans();
+    let mut js = journals();
+    let forged_id = "20261123T030000Z-payments-ffff";
+    let mut j = J::new(forged_id, "2026-11-23T03:00:00Z");
+    let flags = json!({"drill": {"depth": "shadow"}});
+    j.at(
+        0.0,
+        started(forged_id, RunKind::Drill, "payments", flags, None, &[]),
+    )
+    .at(60.0, finished(Outcome::Failed));
+    let mut forged = j.build();
+    // Written by hand: its chain does not verify.
+    forged.text = forged.text.replacen("ops-1", "ops-9", 1);
+    js.push(forged);
+    let r = build(&request(&plans), &js);
+    let p = r.plans.iter().find(|p| p.plan == "payments").unwrap();
+    let forged = p
+        .runs
+        .iter()
+        .find(|x| x.run_id == forged_id)
+        .expect("listed");
+    assert!(!forged.chain.ok, "{:?}", forged.chain);
+    let html = super::html::html(&r);
+    let said = r#"data-week="2026-11-16" data-cell="passed""#;
+    assert_eq!(html.matches(said).count(), 1, "payments' week passed");
+    let week = (html.split(r#"<section id="calendar">"#).nth(1))
+        .and_then(|cal| {
+            cal.split(r#"data-plan="payments"><th>payments</th>"#)
+                .nth(1)
+        })
+        .and_then(|row| row.split(r#"data-week="2026-11-23""#).nth(1))
+        .and_then(|cell| cell.split('"').nth(1))
+        .unwrap_or_default();
+    assert_eq!(week, "not due", "the week after the passed drill: {week}");
+    let trend = format!(r#"data-run="{forged_id}" data-seconds"#);
+    assert_eq!(html.matches(&trend).count(), 0, "not a point of the trends");
+    assert!(
+        (r.findings.iter()).any(|f| f.run.as_deref() == Some(forged_id)),
+        "{:?}",
+        r.findings
+    );
+}
+
 /// Each plan's small multiples draw every run's own figure against the
 /// target; an unknown figure is drawn unknown, never as zero.
 #[test]
@@ -1478,7 +1525,7 @@ fn the_small_multiples_draw_each_runs_figure_and_unknown_as_unknown() {
     let r = build(&request(&plans), &journals());
     let html = super::html::html(&r);
     let p = r.plans.iter().find(|p| p.plan == "payments").unwrap();
-    for run in &p.runs {
+    for run in p.runs.iter().filter(|r| r.chain.ok) {
         let secs = run
             .rto
             .seconds
@@ -1487,9 +1534,15 @@ fn the_small_multiples_draw_each_runs_figure_and_unknown_as_unknown() {
         let point = format!(r#"data-run="{}" data-seconds="{secs}""#, run.run_id);
         assert!(html.contains(&point), "{point}");
     }
-    // The tampered journal's figures are unknown: hollow, on the band.
-    let unknown = r#"<circle class="point unknown" data-run="20260920T120000Z-payments-f006" data-seconds="""#;
-    assert_eq!(html.matches(unknown).count(), 2, "its RTO and its RPO");
+    // The tampered journal is not drawn (issue 74, attack 7: a forged run
+    // would be a point of the trend); the findings name it.
+    let tampered = r#"data-run="20260920T120000Z-payments-f006" data-seconds"#;
+    assert_eq!(html.matches(tampered).count(), 0, "left out of the trends");
+    assert!(
+        (r.findings.iter()).any(|f| f.run.as_deref() == Some("20260920T120000Z-payments-f006")),
+        "{:?}",
+        r.findings
+    );
     for (what, goal) in [("RTO", p.rto_target_seconds), ("RPO", p.rpo_target_seconds)] {
         let chart = format!(r#"data-plan="payments" data-what="{what}" data-target="{goal}""#);
         assert_eq!(html.matches(&chart).count(), 1, "{chart}");
