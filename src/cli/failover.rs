@@ -245,6 +245,7 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
         let forecast =
             super::budget::forecast_for(settings, &plans, &to, plans.len(), opts.parallelism)?;
         let verified = super::status::verified_now(settings, &plans, &engine.clouds).await;
+        let verified = for_target(verified, &to);
         let extra = Extra {
             forecast: Some(&forecast),
             verified: verified.as_deref(),
@@ -259,7 +260,22 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
         Ok(_) => super::status::verified_at_start(settings, &plans, &engine.clouds, began).await,
         Err(_) => None,
     };
+    let verified = for_target(verified, &to);
     finish_judged(result, a.run.output, verified.as_deref())
+}
+
+/// Each plan's verified state for a failover to `target`: a drill to
+/// another standby proved nothing of this one
+/// (`runs::verified::Verified::for_target`).
+fn for_target(
+    verified: Option<Vec<(String, drctl::status::verified::Verified)>>,
+    target: &str,
+) -> Option<Vec<(String, drctl::status::verified::Verified)>> {
+    verified.map(|all| {
+        (all.into_iter())
+            .map(|(plan, v)| (plan, v.for_target(target)))
+            .collect()
+    })
 }
 
 /// Runs (or previews) a run and prints its outcome.

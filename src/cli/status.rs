@@ -255,9 +255,17 @@ pub fn render_verified(o: &mut String, v: &verified::Verified) {
             .unwrap_or_default()
     };
     if v.verified {
+        // What the drill proved: a failover to its target, at its depth.
+        let proved = (v.proved.as_ref())
+            .filter(|p| !p.target.is_empty())
+            .map(|p| {
+                let depth = if p.depth.is_empty() { "a" } else { p.depth.as_str() };
+                format!(", {depth} drill to {}", p.target)
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             o,
-            "  verified: the plan and the world match drill {} ({}), within the interval",
+            "  verified: the plan and the world match drill {} ({}{proved}), within the interval",
             v.drill.as_deref().unwrap_or_default(),
             when(&v.drilled_at)
         );

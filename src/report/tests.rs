@@ -1701,6 +1701,8 @@ fn the_report_says_whether_each_plan_is_verified_from_its_definition() {
         outcome: Outcome::Succeeded,
         verdict: Verdict::Pass,
         inventory: Some(inventory),
+        target: "us-east-1".into(),
+        depth: "shadow".into(),
     };
     let cadence = crate::runs::schedule::cadence(std::slice::from_ref(plan), &[drill], now);
     let v = crate::runs::verified::by_definition(plan, &cadence[0], now);
@@ -1755,6 +1757,8 @@ fn passing_drill(
         outcome: Outcome::Succeeded,
         verdict: Verdict::Pass,
         inventory: Some(inventory),
+        target: "us-east-1".into(),
+        depth: "shadow".into(),
     }
 }
 

@@ -35,6 +35,14 @@ pub struct DrillRun {
     /// (`None`: it journaled none), what `status` compares the plan with.
     #[serde(skip)]
     pub inventory: Option<BTreeMap<String, String>>,
+    /// The region it drilled a failover to: what it proved is a failover
+    /// there, not to another standby.
+    #[serde(default)]
+    pub target: String,
+    /// How deep (`shadow`, `switchover`; empty when its journal did not
+    /// say): what it proved.
+    #[serde(default)]
+    pub depth: String,
 }
 
 /// The cadence of one plan.
@@ -85,12 +93,20 @@ pub fn drill_runs(
     records: &[Record],
     targets: &BTreeMap<String, (u64, u64)>,
 ) -> Vec<DrillRun> {
-    let Some((started, plans)) = records.iter().find_map(|r| match &r.event {
+    let Some((started, plans, target, depth)) = records.iter().find_map(|r| match &r.event {
         Event::RunStarted {
             kind: RunKind::Drill,
             plans,
+            target,
+            flags,
             ..
-        } => Some((r.at, plans.clone())),
+        } => {
+            let depth = (crate::journal::payload::RunFlags::of(flags).ok())
+                .and_then(|f| f.drill_depth())
+                .map(|d| d.as_str().to_string())
+                .unwrap_or_default();
+            Some((r.at, plans.clone(), target.clone(), depth))
+        }
         _ => None,
     }) else {
         return Vec::new();
@@ -117,6 +133,8 @@ pub fn drill_runs(
                 outcome,
                 verdict,
                 inventory,
+                target: target.clone(),
+                depth: depth.clone(),
             }
         })
         .collect()
@@ -327,6 +345,8 @@ mod tests {
             outcome: Outcome::Succeeded,
             verdict,
             inventory: None,
+            target: "us-east-1".into(),
+            depth: "shadow".into(),
         }
     }
 

@@ -87,12 +87,54 @@ pub struct Verified {
     pub differences: Vec<String>,
     /// Why it is not verified, in one line (`None` when it is).
     pub reason: Option<String>,
+    /// Where the drill failed over to, and how deep it went (`shadow`,
+    /// `switchover`): what it proved, and so what `verified` claims. A
+    /// failover elsewhere is judged by [`Verified::for_target`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proved: Option<Proved>,
 }
 
-/// A short digest of `value` (pure).
+/// What a drill proved: a failover to `target`, at `depth`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Proved {
+    /// The region it failed over to.
+    pub target: String,
+    /// How deep (`shadow`, `switchover`; empty: not said).
+    pub depth: String,
+}
+
+impl Verified {
+    /// This state, for a failover to `target`: a drill to another standby
+    /// proved nothing of this one (a three-region plan drilled to B is not
+    /// verified for a failover to C).
+    pub fn for_target(mut self, target: &str) -> Self {
+        let Some(p) = &self.proved else {
+            return self;
+        };
+        if !p.target.is_empty() && p.target != target && self.verified {
+            self.verified = false;
+            self.reason = Some(format!(
+                "the last passing drill, {}, failed over to {}, not to {target}: nothing proves a failover to {target}",
+                self.drill.as_deref().unwrap_or("?"),
+                p.target
+            ));
+        }
+        self
+    }
+}
+
+/// The digest of `value`: SHA-256, whole (pure). Drills journaled
+/// 64-bit digests before; those are no proof of an entry now
+/// ([`differences`]).
 fn digest(value: &serde_json::Value) -> String {
-    let h = Sha256::digest(value.to_string().as_bytes());
-    hex::encode(&h[..8])
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+/// Whether a fact's value says it could not be read (a region that did not
+/// answer, a read that failed): such a fact proves nothing, at the drill or
+/// now.
+fn unread(value: &str) -> bool {
+    matches!(value, "unreadable" | "does not answer")
 }
 
 /// The facts of the plan's definition: one digest per entry of each table
@@ -145,6 +187,20 @@ pub fn differences(then: &Inventory, now: &Inventory) -> Vec<String> {
     for (key, was) in then {
         let entry = key.strip_prefix(PLAN);
         match (now.get(key), entry) {
+            // Unread at the drill or now: nothing says it is as it was.
+            (Some(is), None) if unread(was) || unread(is) => out.push(format!(
+                "{key} {}: was {was}, now {is}",
+                if unread(was) {
+                    "was not read at the drill"
+                } else {
+                    "cannot be read now"
+                }
+            )),
+            // A 64-bit digest journaled by an older drill proves nothing
+            // against the full one.
+            (Some(is), Some(e)) if e != "tier" && was.len() != is.len() => out.push(format!(
+                "plan `{e}` was journaled with a short digest by the drill: drill again to compare"
+            )),
             (Some(is), _) if is == was => {}
             (Some(_), Some("tier")) => out.push(format!(
                 "plan changed: its tier was {was}, now {}",
@@ -203,6 +259,7 @@ pub fn judge(
             lag,
             differences: Vec::new(),
             reason: Some("no passing drill on record".into()),
+            proved: None,
         };
     };
     let interval = plan.tier.drill_interval.as_secs_f64();
@@ -249,5 +306,9 @@ pub fn judge(
         lag,
         differences,
         reason,
+        proved: Some(Proved {
+            target: drill.target.clone(),
+            depth: drill.depth.clone(),
+        }),
     }
 }

@@ -39,6 +39,8 @@ fn passed(plan: &Plan, at: DateTime<Utc>, inventory: Option<Inventory>) -> Caden
         outcome: Outcome::Succeeded,
         verdict: Verdict::Pass,
         inventory,
+        target: "us-east-1".into(),
+        depth: "shadow".into(),
     };
     cadence(std::slice::from_ref(plan), &[drill], at)
         .into_iter()
@@ -191,13 +193,79 @@ async fn a_region_that_does_not_answer_is_not_verified() {
     let now_read = read(&f, &plan).await;
     let d = differences(&then, &inventory(&plan, &now_read));
     assert!(
-        d.contains(&"region us-east-1 was answers, now does not answer".to_string()),
+        d.contains(
+            &"region us-east-1 cannot be read now: was answers, now does not answer".to_string()
+        ),
         "{d:?}"
     );
     assert!(
-        d.contains(&"payments-api max in us-east-1 was 8, now unreadable".to_string()),
+        d.contains(
+            &"payments-api max in us-east-1 cannot be read now: was 8, now unreadable".to_string()
+        ),
         "{d:?}"
     );
+}
+
+/// Issue 74, attack 6: a fact unreadable at the drill and unreadable now
+/// counted as unchanged, so nothing had proved it; plan entries were
+/// compared by 64-bit digests. Both are differences now.
+#[test]
+fn a_fact_unread_at_the_drill_and_now_is_a_difference_and_digests_are_whole() {
+    let then = Inventory::from([
+        (
+            "payments-api max in us-east-1".to_string(),
+            "unreadable".to_string(),
+        ),
+        (
+            "region eu-west-1".to_string(),
+            "does not answer".to_string(),
+        ),
+        (
+            "plan [[compute]] payments-api".to_string(),
+            "0123456789abcdef".to_string(),
+        ),
+    ]);
+    let mut now = then.clone();
+    now.insert(
+        "plan [[compute]] payments-api".into(),
+        definition(&payments())["plan [[compute]] payments-api"].clone(),
+    );
+    assert_eq!(
+        now["plan [[compute]] payments-api"].len(),
+        64,
+        "SHA-256, whole"
+    );
+    let d = differences(&then, &now);
+    assert_eq!(d.len(), 3, "{d:?}");
+    assert!(
+        d.iter().any(|x| x.contains("was not read at the drill")),
+        "{d:?}"
+    );
+    assert!(d.iter().any(|x| x.contains("short digest")), "{d:?}");
+}
+
+/// Issue 74, attack 6: the last passing drill was any passing drill of
+/// the plan: a drill to one standby made the plan verified for a failover
+/// to another. What a drill proved is its target and depth; for another
+/// target it proves nothing.
+#[test]
+fn a_drill_to_one_standby_does_not_verify_a_failover_to_another() {
+    let plan = payments();
+    let now = Utc::now();
+    let own = definition(&plan);
+    let c = passed(&plan, now - chrono::Duration::hours(1), Some(own.clone()));
+    let v = crate::runs::verified::by_definition(&plan, &c, now);
+    assert!(v.verified, "{v:?}");
+    let proved = v.proved.clone().expect("what it proved");
+    assert_eq!(
+        (proved.target.as_str(), proved.depth.as_str()),
+        ("us-east-1", "shadow")
+    );
+    assert!(v.clone().for_target("us-east-1").verified);
+    let elsewhere = v.for_target("eu-west-1");
+    assert!(!elsewhere.verified);
+    let why = elsewhere.reason.unwrap();
+    assert!(why.contains("not to eu-west-1"), "{why}");
 }
 
 /// The lag of the standby copies is banded against the RPO; unknown lag
