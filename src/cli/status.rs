@@ -259,7 +259,11 @@ pub fn render_verified(o: &mut String, v: &verified::Verified) {
         let proved = (v.proved.as_ref())
             .filter(|p| !p.target.is_empty())
             .map(|p| {
-                let depth = if p.depth.is_empty() { "a" } else { p.depth.as_str() };
+                let depth = if p.depth.is_empty() {
+                    "a"
+                } else {
+                    p.depth.as_str()
+                };
                 format!(", {depth} drill to {}", p.target)
             })
             .unwrap_or_default();

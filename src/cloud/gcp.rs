@@ -491,15 +491,32 @@ impl GcsStore {
                             answered: header("date").as_deref().and_then(http_date),
                             resolution: Duration::from_secs(1),
                         };
-                        let body = resp.bytes().await.map_err(|e| {
-                            let why = crate::cloud::error::body_words(&e);
-                            err(
-                                OP,
-                                url,
-                                ErrorKind::Connection,
-                                format!("reading the body: {why}"),
-                            )
-                        })?;
+                        if let Some(why) = resp
+                            .content_length()
+                            .and_then(crate::cloud::object_too_large)
+                        {
+                            return Err(err(OP, url, ErrorKind::Client, why));
+                        }
+                        let mut resp = resp;
+                        let mut read = Vec::new();
+                        loop {
+                            let chunk = resp.chunk().await.map_err(|e| {
+                                let why = crate::cloud::error::body_words(&e);
+                                err(
+                                    OP,
+                                    url,
+                                    ErrorKind::Connection,
+                                    format!("reading the body: {why}"),
+                                )
+                            })?;
+                            let Some(chunk) = chunk else { break };
+                            let so_far = (read.len() + chunk.len()) as u64;
+                            if let Some(why) = crate::cloud::object_too_large(so_far) {
+                                return Err(err(OP, url, ErrorKind::Client, why));
+                            }
+                            read.extend_from_slice(&chunk);
+                        }
+                        let body = Bytes::from(read);
                         Ok(Some(Versioned {
                             body,
                             version: generation.to_string(),

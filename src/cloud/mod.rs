@@ -69,6 +69,25 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use capacity::{Compute, EcsServices, NodeGroups, Workloads};
+
+/// The largest object drctl reads from a bucket: 64 MiB. Every object it
+/// reads is one it writes (a journal record or head, a board object, an
+/// evidence manifest), each far smaller; a bigger one is someone else's,
+/// and read whole it would take every watcher's memory (each reads the
+/// state every round). Refused by its declared length before its body is
+/// read, and while reading when no length is declared or it lies.
+pub const MAX_OBJECT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why an object of `len` bytes (declared, or read so far) is not read
+/// (`None`: it may be).
+pub fn object_too_large(len: u64) -> Option<String> {
+    (len > MAX_OBJECT_BYTES).then(|| {
+        format!(
+            "the object is larger than the {} MiB drctl reads ({len} bytes or more): not one drctl wrote",
+            MAX_OBJECT_BYTES / (1024 * 1024)
+        )
+    })
+}
 pub use error::{CloudError, ErrorKind};
 pub use router::ObjectRouter;
 pub use settings::CloudSettings;

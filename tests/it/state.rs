@@ -1119,3 +1119,56 @@ async fn lock_status_shows_the_clocks_against_the_store_on_gcs() {
     crate::needs_emulators!();
     lock_status_shows_the_clocks_against_the_store("gs").await;
 }
+
+/// Issue 74, attack 11: S3 and GCS bodies were read whole, and the
+/// project's bucket policy forbids deleting under `runs/`, so one large
+/// object a writer of the state put there took every watcher's memory,
+/// every round. An object larger than drctl reads (64 MiB) is refused by
+/// its declared length before its body is read, on S3 and on GCS; one at
+/// the limit is read.
+#[tokio::test]
+async fn regression_one_large_object_was_read_whole_by_every_watcher() {
+    crate::needs_emulators!();
+    let clouds = world::clouds().await;
+    let limit = usize::try_from(drctl::cloud::MAX_OBJECT_BYTES).unwrap();
+    for scheme in ["s3", "gs"] {
+        let base = crate::fixture::shared_state(&world::unique("large"), Some(scheme))
+            .await
+            .expect("a bucket");
+        let at = |name: &str| ObjectUrl::parse(&format!("{base}/runs/{name}")).expect("url");
+        let (big, fits) = (at("big.jsonl"), at("fits.jsonl"));
+        let put = |url: ObjectUrl, len: usize| {
+            let objects = clouds.objects.clone();
+            async move {
+                let body = bytes::Bytes::from(vec![b'x'; len]);
+                if url.scheme == drctl::cloud::ObjectScheme::Gcs {
+                    // The emulator answers a resumable upload of this size
+                    // with a Location that lacks its port: one simple upload
+                    // to it directly, as a writer of the bucket would.
+                    let endpoint = world::gcs_endpoint();
+                    let to = format!("{endpoint}/upload/storage/v1/b/{}/o", url.bucket);
+                    let sent = reqwest::Client::new()
+                        .post(to)
+                        .query(&[("uploadType", "media"), ("name", url.key.as_str())])
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("upload");
+                    assert!(sent.status().is_success(), "{}", sent.status());
+                    return;
+                }
+                (objects
+                    .put(STANDBY, &url, body, drctl::cloud::PutMode::Overwrite)
+                    .await)
+                    .expect("put");
+            }
+        };
+        put(big.clone(), limit + 1).await;
+        put(fits.clone(), limit).await;
+        let e = clouds.objects.get(STANDBY, &big).await.unwrap_err();
+        assert_eq!(e.kind, drctl::cloud::ErrorKind::Client, "{scheme}: {e}");
+        assert!(e.to_string().contains("64 MiB"), "{scheme}: {e}");
+        let read = clouds.objects.get(STANDBY, &fits).await.expect("read");
+        assert_eq!(read.map(|b| b.len()), Some(limit), "{scheme}");
+    }
+}

@@ -441,12 +441,26 @@ impl crate::cloud::ObjectStore for S3Store {
                             answered: date.get(),
                             resolution: HTTP_DATE_RESOLUTION,
                         };
-                        let body = out.body.collect().await.map_err(|e| {
-                            let why = crate::cloud::error::body_words(&e);
-                            c.error(ErrorKind::Connection, format!("reading the body: {why}"))
-                        })?;
+                        let declared = out.content_length().and_then(|n| u64::try_from(n).ok());
+                        if let Some(why) = declared.and_then(crate::cloud::object_too_large) {
+                            return Err(c.error(ErrorKind::Client, why));
+                        }
+                        let mut stream = out.body;
+                        let mut body = Vec::new();
+                        loop {
+                            let chunk = stream.try_next().await.map_err(|e| {
+                                let why = crate::cloud::error::body_words(&e);
+                                c.error(ErrorKind::Connection, format!("reading the body: {why}"))
+                            })?;
+                            let Some(chunk) = chunk else { break };
+                            let read = (body.len() + chunk.len()) as u64;
+                            if let Some(why) = crate::cloud::object_too_large(read) {
+                                return Err(c.error(ErrorKind::Client, why));
+                            }
+                            body.extend_from_slice(&chunk);
+                        }
                         Ok(Some(Versioned {
-                            body: body.into_bytes(),
+                            body: Bytes::from(body),
                             version,
                             times,
                         }))
