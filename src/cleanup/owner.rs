@@ -365,7 +365,7 @@ pub async fn scalers_since(
     for (id, why) in &read.left_out {
         let said = crate::journal::runs::read_leniently(store, id).await;
         let may_scale = match &said {
-            Ok(records) => records.is_empty() || scaler(records, steps, region).is_some(),
+            Ok(records) => may_have_scaled(records, steps, region),
             Err(crate::journal::JournalError::NotFound { .. }) => false,
             Err(_) => true,
         };
@@ -380,6 +380,22 @@ pub async fn scalers_since(
         found.extend(scaler(records, steps, region));
     }
     Later::Read(found)
+}
+
+/// Whether a journal that does not verify, read for what it says, may have
+/// scaled the group: unless every start it holds is shown to be of
+/// something else. Every start is judged, not only the first, since a
+/// writer of the state can put a start of its own in front of a real one;
+/// a journal with no start that parses says nothing, and is in doubt.
+fn may_have_scaled(records: &[Record], steps: &[StepName], region: &str) -> bool {
+    let starts: Vec<usize> = (records.iter().enumerate())
+        .filter(|(_, r)| matches!(r.event, Event::RunStarted { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    starts.is_empty()
+        || starts
+            .iter()
+            .any(|i| scaler(&records[*i..], steps, region).is_some())
 }
 
 #[cfg(test)]
@@ -833,10 +849,30 @@ mod tests {
         let runs: Vec<&str> = found.iter().map(|s| s.run_id.as_str()).collect();
         assert_eq!(runs, [signed]);
         let forged = "20261122T100500Z-payments-ffff";
-        write(plain, forged, scale).await;
+        write(plain.clone(), forged, scale).await;
         let Later::Unreadable(why) = owners().await else {
             panic!("in doubt")
         };
         assert!(why.contains(forged), "{why}");
+        // A start of another group put in front of a real failover's
+        // (review): every start is judged, and the owner stays in doubt.
+        let fronted = "20261122T100700Z-payments-bbbb";
+        write(keyed.clone(), fronted, scale).await;
+        let text = mem.text(fronted).unwrap();
+        let fake = serde_json::to_string(&started(
+            fronted,
+            RunKind::Failover,
+            at(7),
+            &["payments/scale:web"],
+        ))
+        .unwrap();
+        mem.set_text(fronted, &format!("{fake}\n{text}"));
+        // (The forged one now of another group, so that the fronted one
+        // is the one in doubt.)
+        mem.set_text(forged, &format!("{fake}\n"));
+        let Later::Unreadable(why) = owners().await else {
+            panic!("in doubt")
+        };
+        assert!(why.contains(fronted), "{why}");
     }
 }

@@ -208,7 +208,8 @@ async fn watcher_journals(
     let mut kept = Vec::new();
     for (id, records) in super::read_runs(store).await?.runs {
         let text = store.read(&id).await?;
-        match drctl::runs::watch::misattributed(&text, &owners) {
+        // The records read are those its head covers (authenticated).
+        match drctl::runs::watch::misattributed(&text, records.len(), &owners) {
             None => kept.push((id, records)),
             Some(why) => super::errln!(
                 "warning: watcher journal {id} is left out: {why} (one observer's key cannot speak for another)"

@@ -247,9 +247,12 @@ fn context_lines(c: &PreviewContext) -> Vec<String> {
             Some(d) => format!("deployment {d}"),
             None => "deployment none (a local state)".into(),
         },
+        // Unread, without the error's words: they vary from one read to
+        // the next, and a preview made while STS does not answer must
+        // match one made the same way.
         match &c.account {
             Ok(a) => format!("aws account {a}"),
-            Err(why) => format!("aws account unread ({why})"),
+            Err(_) => "aws account unread".into(),
         },
         format!(
             "made {}, approvable until {}",
@@ -332,9 +335,11 @@ pub fn hash(lines: &[String]) -> String {
 /// Whether `s` is a preview hash as [`hash`] writes it (case aside).
 pub fn is_hash(s: &str) -> bool {
     made_of(s).is_some()
-        && s.rsplit('-')
-            .next()
-            .is_some_and(|x| x.len() == 32 && x.bytes().all(|b| b.is_ascii_hexdigit()))
+        && s.rsplit('-').next().is_some_and(|x| {
+            x.len() == 32
+                && x.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// When the preview of hash `hash` was made (`None`: not a hash of this

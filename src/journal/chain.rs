@@ -333,12 +333,15 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
     }
     if !torn.is_empty() {
         let (seq, reason) = torn_break(torn);
-        return finish(
-            records,
-            last_hash,
-            End::Broken(broken(n + 1, seq, reason)),
-            head_check,
-        );
+        let b = broken(n + 1, seq, reason);
+        // A verified head over every complete line: the torn rest is a
+        // tail (a write cut short, or bytes a writer of the state added),
+        // and the records stand.
+        let end = match head_check {
+            HeadCheck::Matched | HeadCheck::Behind => End::Tail(b),
+            _ => End::Broken(b),
+        };
+        return finish(records, last_hash, end, head_check);
     }
     finish(records, last_hash, End::Clean, head_check)
 }

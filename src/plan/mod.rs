@@ -618,6 +618,20 @@ fn deserialize<T: DeserializeOwned>(
     let mut placed: Vec<(source::Pos, &Vec<Seg>)> =
         unknown.iter().map(|p| (file.locate_key(p), p)).collect();
     placed.sort_by_key(|(pos, _)| (pos.line, pos.col));
+    // At most a file's cap of them is made into a diagnostic (each shows
+    // its line); the rest are counted in one more.
+    let most = limits::MAX_ERRORS_PER_FILE;
+    if placed.len() > most {
+        let more = placed.len() - most;
+        placed.truncate(most);
+        diags.push(
+            Diagnostic::file_error(
+                &file.path,
+                format!("and {more} more unknown key(s) in this file, not shown"),
+            )
+            .hint("the first ones are shown; fix them and validate again"),
+        );
+    }
     for (pos, path) in placed {
         let key = match path.last() {
             Some(Seg::Key(k)) => k.clone(),

@@ -180,8 +180,14 @@ impl SourceFile {
     /// nesting deeper than [`limits::MAX_DEPTH`], duplicate YAML keys (TOML
     /// parsers report those themselves). Empty for a sound file.
     pub fn structural_errors(&self) -> Vec<Diagnostic> {
-        self.findings
+        // At most a file's cap of them is made (each shows its line), the
+        // rest counted in one more.
+        let most = limits::MAX_ERRORS_PER_FILE;
+        let more = self.findings.len().saturating_sub(most);
+        let mut out: Vec<Diagnostic> = self
+            .findings
             .iter()
+            .take(most)
             .map(|f| match f {
                 Finding::TooDeep(pos) => Diagnostic::error(
                     self,
@@ -214,7 +220,17 @@ impl SourceFile {
                 )
                 .hint("write the key itself: a key named through an alias could repeat another and silently replace its value"),
             })
-            .collect()
+            .collect();
+        if more > 0 {
+            out.push(
+                Diagnostic::file_error(
+                    &self.path,
+                    format!("and {more} more error(s) of the file's structure, not shown"),
+                )
+                .hint("the first ones are shown; fix them and validate again"),
+            );
+        }
+        out
     }
 
     /// Position of the value at `path`, or of the deepest ancestor that exists.

@@ -869,6 +869,22 @@ fn regression_a_280_kb_line_of_bad_entries_kept_plan_validate_busy() {
         "{:?}",
         errors.last()
     );
+    // Thousands of duplicate keys on one long YAML line (review): the
+    // file's structure errors stop at the cap too, each shown by its part
+    // of the line.
+    let dup_keys = format!(
+        "plan:\n  name: p\nzz: {{{}}}\n",
+        vec!["a: 1"; 20_000].join(", ")
+    );
+    let errors = errors_of("p.yaml", &dup_keys);
+    assert_eq!(errors.len(), 51, "{}", errors.len());
+    assert!(
+        (errors.iter()).any(|e| e
+            .message
+            .contains("19949 more error(s) of the file's structure")),
+        "{:?}",
+        errors.first()
+    );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(2),
         "{:?}",

@@ -535,7 +535,7 @@ fn run_facts(run: &RunRow) -> Vec<(&'static str, String)> {
             format!(
                 "{} records, {}",
                 run.chain.records,
-                super::chain_words(&run.chain)
+                x(&super::chain_words(&run.chain))
             )
         } else {
             format!(

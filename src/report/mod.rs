@@ -424,6 +424,10 @@ pub struct Chain {
     /// one), never authenticated.
     #[serde(default)]
     pub authenticated: bool,
+    /// Lines after the records its head covers that are not the run's
+    /// (where they start, and why): left out of its figures, named here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
     /// Records read.
     pub records: usize,
     /// Where and why it broke.
@@ -433,11 +437,15 @@ pub struct Chain {
 /// What a verified chain is, in words: signed by a listed run key, or,
 /// with none listed, only consistent (anyone with the bucket can write a
 /// consistent one).
-pub fn chain_words(c: &Chain) -> &'static str {
-    if c.authenticated {
+pub fn chain_words(c: &Chain) -> String {
+    let said = if c.authenticated {
         "hash chain verified, signed by a listed run key"
     } else {
         "hash chain consistent, not authenticated (no run keys listed)"
+    };
+    match &c.tail {
+        Some(t) => format!("{said}; after its head, not the run's: {t}"),
+        None => said.to_string(),
     }
 }
 
@@ -473,9 +481,11 @@ fn read<'a>(journal: &'a JournalText, keys: &crate::journal::RunKeys) -> ReadRun
         keys,
     );
     // Leniently parsed: a broken journal is still listed (with no figure).
-    let records: Vec<Record> = journal
-        .text
-        .lines()
+    // With a tail past its head, only the records the head covers: a line
+    // appended by a writer of the state is not the run's, and one that
+    // parses must not change its figures.
+    let covered = v.tail.as_ref().map_or(usize::MAX, |_| v.records);
+    let records: Vec<Record> = (journal.text.lines().take(covered))
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     let count = records.len();
@@ -483,22 +493,25 @@ fn read<'a>(journal: &'a JournalText, keys: &crate::journal::RunKeys) -> ReadRun
     // (a retroactive approval, a delivery), when it names a point of it.
     let late = crate::journal::late::anchored(&journal.text, &journal.late);
     let records = crate::runs::late::merge(&records, &late);
-    // A tail past the head (lines appended that are not the run's) is
-    // named too: its records stand for every reader that acts, and an
-    // auditor sees it.
-    let problem = (v.unbelieved(keys.checks()).or_else(|| v.tail.clone())).map(|b| {
+    let said = |b: &crate::journal::chain::Broken| {
         format!(
             "line {}{}: {}",
             b.line,
             b.seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
             b.reason
         )
-    });
+    };
+    let problem = v.unbelieved(keys.checks()).as_ref().map(said);
+    // A tail past the head (lines appended that are not the run's): the
+    // records the head covers stand, as for every reader that acts (one
+    // junk line hides no run); the tail is named for the auditor.
+    let tail = v.tail.as_ref().map(said);
     ReadRun {
         journal,
         chain: Chain {
-            ok: v.ok && problem.is_none(),
+            ok: (v.ok || tail.is_some()) && problem.is_none(),
             authenticated: v.authenticated && problem.is_none(),
+            tail,
             records: count,
             problem,
         },

@@ -518,7 +518,7 @@ fn md_record(o: &mut String, run: &RunRow) {
         "- Journal: {} records, {}",
         run.chain.records,
         if run.chain.ok {
-            super::chain_words(&run.chain).to_string()
+            md(&super::chain_words(&run.chain))
         } else {
             format!(
                 "hash chain BROKEN ({})",

@@ -1468,6 +1468,37 @@ fn the_drill_calendar_says_what_each_week_came_to() {
     );
 }
 
+/// Issue 74 (attack 3, through the report; review): one line appended
+/// after a drill's head, parseable and saying the run failed, took the
+/// drill out of the report (and, read leniently, would have turned it
+/// FAIL). The records the head covers stand: its verdict and figures are
+/// the run's, and the tail is named.
+#[test]
+fn a_line_appended_after_a_drills_head_changes_nothing_and_is_named() {
+    let plans = plans();
+    let mut js = journals();
+    let id = "20261117T030000Z-payments-c003";
+    let j = js.iter_mut().find(|j| j.run_id == id).unwrap();
+    let junk = Record {
+        seq: 99,
+        at: t("2026-11-17T04:00:00Z"),
+        prev: "0".repeat(64),
+        event: finished(Outcome::Failed),
+        fence: Default::default(),
+        late: None,
+    };
+    j.text.push_str(&serde_json::to_string(&junk).unwrap());
+    j.text.push('\n');
+    let r = build(&request(&plans), &js);
+    let p = r.plans.iter().find(|p| p.plan == "payments").unwrap();
+    let row = p.runs.iter().find(|x| x.run_id == id).unwrap();
+    assert_eq!(row.verdict, Verdict::Pass, "{:?}", row.verdict);
+    assert!(row.chain.ok, "{:?}", row.chain);
+    let tail = row.chain.tail.as_deref().expect("the tail is named");
+    assert!(tail.starts_with("line "), "{tail}");
+    assert!(super::html::html(&r).contains("after its head, not the run"));
+}
+
 /// Issue 74, attack 7: journals whose chain does not verify still filled
 /// the drill calendar: a forged drill in a week payments passed (its
 /// verdict UNKNOWN, as every unverified run's) turned a week F. It is

@@ -336,11 +336,18 @@ pub struct DecisionRow {
 /// watch journal, so without this a taken observer could write
 /// "drctl-watch-2 vetoed" into the compliance report. With no observers
 /// listed nothing is signed, and nothing is checked.
-pub fn misattributed(text: &str, owners: &BTreeMap<String, String>) -> Option<String> {
+/// Only the first `covered` lines are judged: the records its signed head
+/// covers (lines appended after it are not the journal's, and one of them
+/// must not take the journal's real decisions out of the report).
+pub fn misattributed(
+    text: &str,
+    covered: usize,
+    owners: &BTreeMap<String, String>,
+) -> Option<String> {
     if owners.is_empty() {
         return None;
     }
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in text.lines().take(covered).enumerate() {
         let Ok(r) = serde_json::from_str::<Record>(line) else {
             continue;
         };
@@ -637,19 +644,30 @@ mod tests {
         write("20261129T100000Z-watch-drctl-watch-1-b", "drctl-watch-2").await;
         let text = |id: &str| mem.text(id).unwrap();
         assert_eq!(
-            misattributed(&text("20261129T100000Z-watch-drctl-watch-1-a"), &owners),
+            misattributed(&text("20261129T100000Z-watch-drctl-watch-1-a"), 9, &owners),
             None
         );
-        let why = misattributed(&text("20261129T100000Z-watch-drctl-watch-1-b"), &owners)
+        let why = misattributed(&text("20261129T100000Z-watch-drctl-watch-1-b"), 9, &owners)
             .expect("not drctl-watch-2's");
         assert!(
             why.contains("drctl-watch-2") && why.contains("drctl-watch-1's key"),
             "{why}"
         );
+        // A record appended past the head (review) is not the journal's:
+        // judged are only the lines the head covers (here, one).
+        let own = text("20261129T100000Z-watch-drctl-watch-1-a");
+        let forged = own.replace("drctl-watch-1\"", "drctl-watch-2\"");
+        let appended = format!("{own}{}", forged.lines().next().unwrap());
+        assert!(
+            misattributed(&appended, 2, &owners).is_some(),
+            "all lines judged"
+        );
+        assert_eq!(misattributed(&appended, 1, &owners), None);
         // With no observers listed nothing is signed, and nothing checked.
         assert_eq!(
             misattributed(
                 &text("20261129T100000Z-watch-drctl-watch-1-b"),
+                9,
                 &BTreeMap::new()
             ),
             None
