@@ -94,7 +94,8 @@ locals {
 # an observer. The deny holds even where the trusted principal is a whole
 # account (`arn:aws:iam::<account>:root`, any principal the account lets
 # assume it): an observer host, or a session of the read-only observer role,
-# is still refused. tests/it/iam.rs evaluates both trust policies and fails
+# is still refused. A chain through a third role an observer may assume is
+# not: trust one role, not the account root. tests/it/iam.rs evaluates both trust policies and fails
 # if any principal can assume both roles
 # (`regression_an_observer_could_assume_the_failover_role`).
 data "aws_iam_policy_document" "drctl_assume" {
