@@ -83,10 +83,22 @@ pub const MAX_OBJECT_BYTES: u64 = 64 * 1024 * 1024;
 pub fn object_too_large(len: u64) -> Option<String> {
     (len > MAX_OBJECT_BYTES).then(|| {
         format!(
-            "the object is larger than the {} MiB drctl reads ({len} bytes or more): not one drctl wrote",
+            "{TOO_LARGE} {} MiB drctl reads ({len} bytes or more): not one drctl wrote",
             MAX_OBJECT_BYTES / (1024 * 1024)
         )
     })
+}
+
+/// How [`object_too_large`]'s refusal begins ([`CloudError::is_too_large`]).
+const TOO_LARGE: &str = "the object is larger than the";
+
+impl CloudError {
+    /// Whether this is the refusal of an object larger than drctl reads
+    /// ([`object_too_large`]): not a failure to reach the store, but an
+    /// object that is not drctl's.
+    pub fn is_too_large(&self) -> bool {
+        self.kind == ErrorKind::Client && self.message.starts_with(TOO_LARGE)
+    }
 }
 pub use error::{CloudError, ErrorKind};
 pub use router::ObjectRouter;

@@ -39,6 +39,9 @@ pub async fn read_listed(store: &dyn JournalStore, id: &str) -> Result<Listed, J
         return match super::read_authenticated(store, id).await {
             Ok(records) => Ok(Listed::Read(records)),
             Err(JournalError::Broken(b)) => Ok(Listed::LeftOut(b.to_string())),
+            // Damaged (a record object larger than drctl reads): left out
+            // and named, so that it does not stop every reader of runs.
+            Err(e @ JournalError::Corrupt { .. }) => Ok(Listed::LeftOut(e.to_string())),
             Err(JournalError::NotFound { .. }) => Ok(Listed::Gone),
             Err(e) => Err(e),
         };
@@ -46,6 +49,7 @@ pub async fn read_listed(store: &dyn JournalStore, id: &str) -> Result<Listed, J
     match read_leniently(store, id).await {
         Ok(records) => Ok(Listed::Read(records)),
         Err(JournalError::NotFound { .. }) => Ok(Listed::Gone),
+        Err(e @ JournalError::Corrupt { .. }) => Ok(Listed::LeftOut(e.to_string())),
         Err(e) => Err(e),
     }
 }

@@ -140,8 +140,11 @@ impl ObjectJournalStore {
             .into_iter()
             .filter_map(|k| {
                 let name = k.strip_prefix(&prefix.key)?;
-                let seq = name.strip_suffix(".json")?.parse().ok()?;
-                Some((seq, k))
+                let seq: u64 = name.strip_suffix(".json")?.parse().ok()?;
+                // Only the spelling drctl writes: `+5.json` or
+                // `00000000005.json` would sort before the real record and
+                // break the journal in front of its head (issue 74).
+                (name == format!("{seq:010}.json")).then_some((seq, k))
             })
             .collect();
         keys.sort();
@@ -229,6 +232,12 @@ impl JournalStore for ObjectJournalStore {
                     Ok(Some(b)) => Ok(b),
                     // Listed, then gone: the chain check reports the gap.
                     Ok(None) => Ok(Bytes::new()),
+                    // Not a record drctl wrote: the journal is damaged
+                    // (its readers leave it out and name it), not unread.
+                    Err(e) if e.is_too_large() => Err(JournalError::Corrupt {
+                        run_id: run_id.to_string(),
+                        detail: format!("{}: {}", url, e.message),
+                    }),
                     Err(e) => Err(cloud(e)),
                 }
             }
@@ -451,6 +460,33 @@ mod tests {
             pid: 1,
             dropped_torn_line: None,
         }
+    }
+
+    /// Issue 74 (attack 3, on the object stores; review): a writer of the
+    /// state put a record under a key drctl does not spell
+    /// (`+0000000001.json`, `00000000001.json`), which sorted before the
+    /// real one and broke the journal in front of its head, hiding the run
+    /// from every authenticated reader. Only the spelling drctl writes is a
+    /// record; the others are not read.
+    #[tokio::test]
+    async fn a_record_key_drctl_does_not_spell_is_not_a_record() {
+        let fake = FakeCloud::default();
+        let s = store(&fake);
+        let mut j = Journal::create(s.clone(), "r1").await.unwrap();
+        for _ in 0..3 {
+            j.append(resumed()).await.unwrap();
+        }
+        j.flush().await.unwrap();
+        for bogus in ["+000000001.json", "00000000001.json", "1.json"] {
+            let url = ObjectUrl::parse(&format!("s3://state/team/runs/r1/{bogus}")).unwrap();
+            let body = Bytes::from_static(b"{\"junk\":true}");
+            (fake
+                .put("us-east-1", &url, body, crate::cloud::PutMode::Overwrite)
+                .await)
+                .unwrap();
+        }
+        let records = crate::journal::read(s.as_ref(), "r1").await.unwrap();
+        assert_eq!(records.len(), 3);
     }
 
     #[tokio::test]

@@ -1170,5 +1170,36 @@ async fn regression_one_large_object_was_read_whole_by_every_watcher() {
         assert!(e.to_string().contains("64 MiB"), "{scheme}: {e}");
         let read = clouds.objects.get(STANDBY, &fits).await.expect("read");
         assert_eq!(read.map(|b| b.len()), Some(limit), "{scheme}");
+        // As a journal's record: the journal is left out and named by
+        // every reader of runs, which goes on (it does not fail every
+        // round: the object cannot be deleted under `runs/`).
+        let store: Arc<dyn JournalStore> = Arc::new(ObjectJournalStore::new(
+            clouds.objects.clone(),
+            STANDBY,
+            ObjectUrl::parse(&base).expect("url"),
+        ));
+        let (ok, large) = ("20261129T000000Z-large-0001", "20261129T000000Z-large-0002");
+        for run in [ok, large] {
+            let mut j = Journal::create(store.clone(), run).await.expect("create");
+            j.append(Event::RunFinished {
+                outcome: drctl::journal::Outcome::Succeeded,
+                summary: serde_json::Value::Null,
+            })
+            .await
+            .expect("append");
+            j.flush().await.expect("flush");
+        }
+        put(at(&format!("{large}/0000000001.json")), limit + 1).await;
+        let runs = drctl::journal::runs::read_runs(store.as_ref(), |_| true)
+            .await
+            .expect("the other runs are read");
+        let read: Vec<&str> = runs.runs.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(read, [ok], "{scheme}");
+        assert_eq!(runs.left_out.len(), 1, "{scheme}: {:?}", runs.left_out);
+        assert!(
+            runs.left_out[0].1.contains("64 MiB"),
+            "{scheme}: {:?}",
+            runs.left_out
+        );
     }
 }
