@@ -573,6 +573,27 @@ fn retention_message(days: u32) -> String {
     format!("an evidence retention of {days} days (accepted: 1 to {MAX_RETENTION_DAYS})")
 }
 
+/// Reports a list of `n` entries at `path` longer than a plan has use for
+/// (`most` of `what`) as one error, instead of one per entry: whether it
+/// did (the entries are then not checked one by one).
+fn too_many(
+    c: &mut Checker<'_>,
+    path: Vec<Seg>,
+    n: usize,
+    most: usize,
+    what: &str,
+    hint: &str,
+) -> bool {
+    if n > most {
+        c.error(
+            path,
+            format!("{n} {what}; a plan may name at most {most}"),
+            hint,
+        );
+    }
+    n > most
+}
+
 fn check_evidence(c: &mut Checker<'_>, spec: &PlanSpec) {
     let Some(ev) = &spec.evidence else { return };
     if let Some(r) = &ev.retention
@@ -584,16 +605,14 @@ fn check_evidence(c: &mut Checker<'_>, spec: &PlanSpec) {
             RETENTION_HINT,
         );
     }
-    let most = super::limits::MAX_DESTINATIONS;
-    if ev.destinations.len() > most {
-        c.error(
-            path!["evidence", "destinations"],
-            format!(
-                "{} evidence destinations; a plan may name at most {most}",
-                ev.destinations.len()
-            ),
-            "a run writes its pack to each: name one or two per cloud",
-        );
+    if too_many(
+        c,
+        path!["evidence", "destinations"],
+        ev.destinations.len(),
+        super::limits::MAX_DESTINATIONS,
+        "evidence destinations",
+        "a run writes its pack to each: name one or two per cloud",
+    ) {
         return;
     }
     if ev.destinations.is_empty() {
@@ -638,16 +657,14 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
             Ok(_) => {}
         }
     }
-    let most = super::limits::MAX_BLACKOUTS;
-    if drill.blackout.len() > most {
-        c.error(
-            path!["drill", "blackout"],
-            format!(
-                "{} blackout windows; a plan may name at most {most}",
-                drill.blackout.len()
-            ),
-            "merge windows that repeat on the same schedule",
-        );
+    if too_many(
+        c,
+        path!["drill", "blackout"],
+        drill.blackout.len(),
+        super::limits::MAX_BLACKOUTS,
+        "blackout windows",
+        "merge windows that repeat on the same schedule",
+    ) {
         return;
     }
     for (i, b) in drill.blackout.iter().enumerate() {
