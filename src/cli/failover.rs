@@ -29,7 +29,9 @@ pub struct RunArgs {
     /// (then a refusal says what changed, line by line). A fresh preview,
     /// made under the run's locks right before the first step, must match,
     /// and the approved one be less than a day old, or the run is refused
-    /// (exit 3) and changes nothing.
+    /// (exit 3) and changes nothing. With --force-unlock, give the file:
+    /// the takeover comes before the gate, and only the approved lines say
+    /// whether it was approved.
     #[arg(long, value_name = "HASH|FILE", value_parser = parse_approved_preview)]
     pub approve_preview: Option<drctl::engine::ApprovedPreview>,
     /// Accept losing up to this much data (covers replica lag above the RPO, or unknown lag).

@@ -320,6 +320,9 @@ impl Engine {
         // A drill's inventory is read before its clock starts: the read is
         // not part of the recovery the drill measures.
         let inventory = self.read_inventory(plans, opts).await;
+        // A takeover acts before the preview gate: it must be approved
+        // before it happens.
+        preview::takeover_approved(opts).map_err(EngineError::Refused)?;
         // Locks first: two runs must never both pass the gates.
         let (locks, taken_over) = self.lock_run(plans, opts, &me).await?;
         let operator = self.operator(&opts.target).await;

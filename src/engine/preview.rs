@@ -266,12 +266,44 @@ fn context_lines(c: &PreviewContext) -> Vec<String> {
             ),
             None => "data loss accepted: none".into(),
         },
-        match &c.force_unlock {
-            Some(Some(why)) => format!("lock: taken over (--force-unlock: {why})"),
-            Some(None) => "lock: taken over from a dead holder (--force-unlock)".into(),
-            None => "lock: not taken over".into(),
-        },
+        lock_line(&c.force_unlock),
     ]
+}
+
+/// The line of a preview that says whether its run takes over a lock
+/// (`--force-unlock`, and why).
+fn lock_line(force_unlock: &Option<Option<String>>) -> String {
+    match force_unlock {
+        Some(Some(why)) => format!("lock: taken over (--force-unlock: {why})"),
+        Some(None) => "lock: taken over from a dead holder (--force-unlock)".into(),
+        None => "lock: not taken over".into(),
+    }
+}
+
+/// Whether a run of `opts` may take its locks: a takeover (`--force-unlock`)
+/// happens when the locks are taken, before the preview gate can compare
+/// a fresh preview with the approved one, so a run approved as a preview
+/// takes over only when the approver's lines (a saved `--dry-run --output
+/// json`) say it does, in the same words; a hash alone cannot say it.
+/// `Err`: the refusal (exit 3), before any lock, journal or write.
+pub(super) fn takeover_approved(opts: &RunOptions) -> Result<(), Refusal> {
+    let Some(approved) = opts.approved_preview.as_ref().filter(|_| opts.force_unlock) else {
+        return Ok(());
+    };
+    let ours = lock_line(&Some(opts.force_reason.clone()));
+    let said = match &approved.lines {
+        Some(lines) if lines.contains(&ours) => return Ok(()),
+        Some(lines) => match lines.iter().find(|l| l.starts_with("lock: ")) {
+            Some(theirs) => format!("it says `{theirs}`, this run would say `{ours}`"),
+            None => format!("it says nothing of a lock, this run would say `{ours}`"),
+        },
+        None => "a hash alone does not say whether the approver saw a takeover".into(),
+    };
+    Err(Refusal::new(format!(
+        "the approved preview {} does not cover taking over a lock (--force-unlock): {said}; nothing was taken over",
+        approved.hash
+    ))
+    .hint("make the preview with the same --force-unlock, have it approved, and give the saved file (`--dry-run --output json > preview.json`, then --approve-preview preview.json)"))
 }
 
 /// What a run of `kind` to `target` would do, one fact a line (pure; see

@@ -305,3 +305,71 @@ async fn the_preview_gate_is_the_last_before_the_first_step() {
         "{order:?}"
     );
 }
+
+/// Issue 74, attack 4: `--force-unlock` took the lock over when the locks
+/// were taken, before the preview gate found that the approved preview
+/// did not take one over. A run approved as a preview now takes over only
+/// when the approver's lines say so: otherwise it is refused before any
+/// lock, journal or write.
+#[tokio::test]
+async fn a_takeover_the_approved_preview_does_not_show_is_refused_before_the_lock() {
+    let f = world();
+    let plain = identity(&f, &opts()).await;
+    let forced = RunOptions {
+        force_unlock: true,
+        force_reason: Some("holder's host is gone".into()),
+        ..opts()
+    };
+    for approved in [
+        // The approver saw no takeover.
+        ApprovedPreview {
+            hash: plain.hash.clone(),
+            lines: Some(plain.lines.clone()),
+        },
+        // A hash alone cannot say whether the approver saw one.
+        ApprovedPreview {
+            hash: plain.hash.clone(),
+            lines: None,
+        },
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, store, _) = engine(&f, dir.path());
+        let o = RunOptions {
+            approved_preview: Some(approved.clone()),
+            ..forced.clone()
+        };
+        let Err(EngineError::Refused(r)) = e.run(&payments(), &o).await else {
+            panic!(
+                "a takeover nobody approved ran ({:?})",
+                approved.lines.is_some()
+            );
+        };
+        let r = r.to_string();
+        assert!(r.contains("does not cover taking over a lock"), "{r}");
+        assert!(r.contains("nothing was taken over"), "{r}");
+        assert!(
+            store.list().await.unwrap().is_empty(),
+            "journaled before refusing"
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "a lock was taken"
+        );
+    }
+    // The approver's lines say the same takeover: it runs.
+    let approved = identity(&f, &forced).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        approved_preview: Some(ApprovedPreview {
+            hash: approved.hash.clone(),
+            lines: Some(approved.lines.clone()),
+        }),
+        ..forced
+    };
+    let report = e
+        .run(&payments(), &o)
+        .await
+        .expect("an approved takeover runs");
+    assert_eq!(report.outcome, Outcome::Succeeded);
+}
