@@ -40,9 +40,15 @@ pub async fn cadence_at(
     let state = super::open_state(settings, via, clouds).await?;
     let targets = targets(settings);
     let mut drills = Vec::new();
-    for (id, records) in super::read_runs(state.journals.as_ref()).await?.runs {
+    let read = super::read_runs(state.journals.as_ref()).await?;
+    for (id, records) in read.runs {
         if schedule::usable(&records) {
-            drills.extend(schedule::drill_runs(&id, &records, &targets));
+            drills.extend(schedule::drill_runs(
+                &id,
+                &records,
+                read.authenticated,
+                &targets,
+            ));
         }
     }
     drills.retain(|d| d.started < at);

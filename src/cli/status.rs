@@ -273,6 +273,14 @@ pub fn render_verified(o: &mut String, v: &verified::Verified) {
             v.drill.as_deref().unwrap_or_default(),
             when(&v.drilled_at)
         );
+        // Without run keys listed, any writer of the state could have
+        // written that drill's journal: what it proves is unauthenticated.
+        if v.proved.as_ref().is_some_and(|p| !p.authenticated) {
+            let _ = writeln!(
+                o,
+                "    unauthenticated: no run key is listed, so anyone who can write the state could have written that drill's journal (docs/security.md, run keys)"
+            );
+        }
     } else if v.differences.is_empty() {
         let _ = writeln!(
             o,
@@ -453,6 +461,49 @@ fn render_db(o: &mut String, db: &DbStatus) {
     );
     for note in &db.notes {
         let _ = writeln!(o, "      note: {note}");
+    }
+}
+
+#[cfg(test)]
+mod verified_tests {
+    use drctl::runs::verified::{Band, Proved, Verified};
+
+    /// Issue 74, attack 6: without run keys listed, every drill journal is
+    /// read as it reads, so a "verified" any writer of the state could
+    /// have made said nothing of it; it now says it is unauthenticated.
+    #[test]
+    fn a_verified_plan_says_when_its_drill_is_unauthenticated() {
+        let verified = |authenticated| {
+            let v = Verified {
+                verified: true,
+                drill: Some("20261101T100000Z-drill-a1".into()),
+                drilled_at: Some(chrono::Utc::now()),
+                staleness: Some(Band::Within),
+                lag: Some(Band::Within),
+                differences: Vec::new(),
+                reason: None,
+                proved: Some(Proved {
+                    target: "us-east-1".into(),
+                    depth: "shadow".into(),
+                    authenticated,
+                }),
+            };
+            let mut o = String::new();
+            super::render_verified(&mut o, &v);
+            o
+        };
+        let keyed = verified(true);
+        assert!(
+            keyed.contains("verified: the plan and the world match"),
+            "{keyed}"
+        );
+        assert!(keyed.contains("shadow drill to us-east-1"), "{keyed}");
+        assert!(!keyed.contains("unauthenticated"), "{keyed}");
+        let open = verified(false);
+        assert!(
+            open.contains("unauthenticated: no run key is listed"),
+            "{open}"
+        );
     }
 }
 

@@ -664,6 +664,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
     let drctl::journal::runs::Runs {
         runs,
         left_out: unverified,
+        ..
     } = drctl::journal::runs::read_runs(state.journals.as_ref(), |_| true).await?;
     let switches = drctl::runs::watch::switches(&runs);
     let now = Utc::now();

@@ -76,6 +76,9 @@ pub struct Runs {
     /// Each journal that does not verify against the listed keys: its id
     /// and why.
     pub left_out: Vec<(String, String)>,
+    /// Whether the runs were read against listed run keys (`false`: none
+    /// is listed, and every journal that parses was read, believed or not).
+    pub authenticated: bool,
 }
 
 impl Runs {
@@ -115,7 +118,10 @@ pub async fn read_runs(
         .buffered(16)
         .collect()
         .await;
-    let mut out = Runs::default();
+    let mut out = Runs {
+        authenticated: store.keys().checks(),
+        ..Runs::default()
+    };
     for (id, listed) in read {
         match listed? {
             Listed::Read(records) => out.runs.push((id, records)),

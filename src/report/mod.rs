@@ -616,6 +616,7 @@ fn drills(read_runs: &[ReadRun<'_>], targets: &BTreeMap<String, (u64, u64)>) -> 
             drills.extend(crate::runs::schedule::drill_runs(
                 &r.journal.run_id,
                 &r.records,
+                r.chain.authenticated,
                 targets,
             ));
         }

@@ -1734,6 +1734,7 @@ fn the_report_says_whether_each_plan_is_verified_from_its_definition() {
         inventory: Some(inventory),
         target: "us-east-1".into(),
         depth: "shadow".into(),
+        authenticated: true,
     };
     let cadence = crate::runs::schedule::cadence(std::slice::from_ref(plan), &[drill], now);
     let v = crate::runs::verified::by_definition(plan, &cadence[0], now);
@@ -1790,6 +1791,7 @@ fn passing_drill(
         inventory: Some(inventory),
         target: "us-east-1".into(),
         depth: "shadow".into(),
+        authenticated: true,
     }
 }
 

@@ -43,6 +43,11 @@ pub struct DrillRun {
     /// say): what it proved.
     #[serde(default)]
     pub depth: String,
+    /// Whether its journal was read against listed run keys: `false`, no
+    /// key is listed, and anyone who can write the state could have
+    /// written it (so a "verified" it makes says so).
+    #[serde(default)]
+    pub authenticated: bool,
 }
 
 /// The cadence of one plan.
@@ -87,10 +92,12 @@ impl Cadence {
 }
 
 /// Summarises a run's records as drills of its plans (none when the run is
-/// not a drill).
+/// not a drill); `authenticated`: whether they were read against listed
+/// run keys ([`DrillRun::authenticated`]).
 pub fn drill_runs(
     run_id: &str,
     records: &[Record],
+    authenticated: bool,
     targets: &BTreeMap<String, (u64, u64)>,
 ) -> Vec<DrillRun> {
     let Some((started, plans, target, depth)) = records.iter().find_map(|r| match &r.event {
@@ -135,6 +142,7 @@ pub fn drill_runs(
                 inventory,
                 target: target.clone(),
                 depth: depth.clone(),
+                authenticated,
             }
         })
         .collect()
@@ -347,6 +355,7 @@ mod tests {
             inventory: None,
             target: "us-east-1".into(),
             depth: "shadow".into(),
+            authenticated: true,
         }
     }
 
@@ -514,12 +523,12 @@ mod tests {
             fence: Default::default(),
             late: None,
         };
-        assert!(drill_runs("r", std::slice::from_ref(&rec), &BTreeMap::new()).is_empty());
+        assert!(drill_runs("r", std::slice::from_ref(&rec), true, &BTreeMap::new()).is_empty());
         let mut drill = rec;
         if let Event::RunStarted { kind, .. } = &mut drill.event {
             *kind = RunKind::Drill;
         }
-        let runs = drill_runs("r", &[drill], &BTreeMap::new());
+        let runs = drill_runs("r", &[drill], true, &BTreeMap::new());
         assert_eq!(runs.len(), 1);
         assert!(matches!(runs[0].verdict, Verdict::Unknown(_)), "{runs:?}");
     }

@@ -101,6 +101,10 @@ pub struct Proved {
     pub target: String,
     /// How deep (`shadow`, `switchover`; empty: not said).
     pub depth: String,
+    /// Whether the drill's journal was read against listed run keys
+    /// (`false`: none is listed, and anyone who can write the state could
+    /// have written it: "verified" is then unauthenticated, and said so).
+    pub authenticated: bool,
 }
 
 impl Verified {
@@ -309,6 +313,7 @@ pub fn judge(
         proved: Some(Proved {
             target: drill.target.clone(),
             depth: drill.depth.clone(),
+            authenticated: drill.authenticated,
         }),
     }
 }

@@ -271,9 +271,10 @@ impl Watcher {
     /// Drill age and overdue per plan, from the drill runs.
     fn drill_metrics(&self, runs: &[(String, Vec<Record>)], now: DateTime<Utc>) {
         let targets = crate::runs::measure::targets(&self.plans);
+        let authenticated = self.state.journals.keys().checks();
         let drills: Vec<_> = runs
             .iter()
-            .flat_map(|(id, r)| crate::runs::schedule::drill_runs(id, r, &targets))
+            .flat_map(|(id, r)| crate::runs::schedule::drill_runs(id, r, authenticated, &targets))
             .collect();
         for c in crate::runs::schedule::cadence(&self.plans, &drills, now) {
             let label = WatchMetrics::plan(&c.plan);

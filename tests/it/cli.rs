@@ -549,6 +549,10 @@ async fn a_forged_drill_journal_is_no_drill_when_keys_are_listed() {
     // Without keys nothing can be authenticated: it is read, as it reads.
     let o = list(None);
     assert_eq!(last(&o), run.as_str(), "{}", text(&o).1);
+    // Issue 74, attack 6: and it is said to be unauthenticated (what a
+    // passing one proves is said so too: `proved.authenticated`).
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["plans"][0]["last"]["authenticated"], false, "{v:#}");
     // With keys listed: left out, and named.
     let key = drctl::sign::SecretKey::generate();
     let o = list(Some(key.public().to_text()));

@@ -41,6 +41,7 @@ fn passed(plan: &Plan, at: DateTime<Utc>, inventory: Option<Inventory>) -> Caden
         inventory,
         target: "us-east-1".into(),
         depth: "shadow".into(),
+        authenticated: true,
     };
     cadence(std::slice::from_ref(plan), &[drill], at)
         .into_iter()
@@ -358,6 +359,6 @@ async fn a_drill_journals_the_plans_inventory_before_its_steps_act() {
     );
     assert_eq!(items["payments-api max in us-east-1"], "8");
     let targets = BTreeMap::from([("payments".to_string(), (900, 300))]);
-    let runs = crate::runs::schedule::drill_runs(&id, &records, &targets);
+    let runs = crate::runs::schedule::drill_runs(&id, &records, true, &targets);
     assert_eq!(runs[0].inventory.as_ref(), Some(items));
 }
