@@ -26,7 +26,8 @@ use async_trait::async_trait;
 
 use crate::journal::JournalError;
 use crate::journal::store::{
-    JournalStore, check_line, check_torn_cut, late_exists, torn_tail_error, validate_run_id,
+    JournalStore, MAX_JOURNAL_BYTES, MAX_RECORDS, check_line, check_torn_cut, late_exists,
+    too_long, torn_tail_error, validate_run_id,
 };
 
 /// Journals as files: `<state_dir>/runs/<run_id>.jsonl`, with the head
@@ -280,8 +281,18 @@ impl JournalStore for FileStore {
         let path = self.journal_path(run_id);
         let run_id = run_id.to_string();
         blocking(path.clone(), move || {
-            let bytes =
-                std::fs::read(&path).map_err(|e| not_found_as(&run_id, "read", &path, e))?;
+            let file = File::open(&path).map_err(|e| not_found_as(&run_id, "read", &path, e))?;
+            // Read no more than the bound: a larger file is judged by its
+            // length, not loaded whole first.
+            let mut bytes = Vec::new();
+            (file.take(MAX_JOURNAL_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(|e| not_found_as(&run_id, "read", &path, e))?;
+            if bytes.len() as u64 > MAX_JOURNAL_BYTES {
+                return Err(too_long(&run_id, format!("over {MAX_JOURNAL_BYTES} bytes")));
+            }
+            if bytes.iter().filter(|b| **b == b'\n').count() > MAX_RECORDS {
+                return Err(too_long(&run_id, format!("over {MAX_RECORDS} records")));
+            }
             Ok(match String::from_utf8(bytes) {
                 Ok(text) => text,
                 Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -502,6 +513,34 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["a-run.head", "a-run.jsonl", "b-run.jsonl"]);
+    }
+
+    /// Issue 74, attack 11: a journal file was read whole, whatever its
+    /// length, by every reader of runs. One of more records or bytes than
+    /// drctl reads is damaged: judged by its length, left out and named.
+    #[tokio::test]
+    async fn a_journal_file_of_more_records_or_bytes_than_drctl_reads_is_left_out() {
+        use crate::journal::runs::{Listed, read_listed};
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        store.create("r1").await.unwrap();
+        let path = dir.path().join("runs/r1.jsonl");
+        std::fs::write(&path, "{}\n".repeat(MAX_RECORDS + 1)).unwrap();
+        let Listed::LeftOut(why) = read_listed(&store, "r1").await.unwrap() else {
+            panic!("read a journal of {} lines", MAX_RECORDS + 1);
+        };
+        assert!(
+            why.contains("records") && why.contains("more than drctl reads"),
+            "{why}"
+        );
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_JOURNAL_BYTES + 1).unwrap();
+        let Listed::LeftOut(why) = read_listed(&store, "r1").await.unwrap() else {
+            panic!("read a journal of {} bytes", MAX_JOURNAL_BYTES + 1);
+        };
+        assert!(why.contains("bytes"), "{why}");
+        std::fs::write(&path, "{}\n".repeat(MAX_RECORDS)).unwrap();
+        assert_eq!(store.read("r1").await.unwrap().lines().count(), MAX_RECORDS);
     }
 
     #[tokio::test]

@@ -26,7 +26,9 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
-use crate::journal::store::{late_exists, validate_run_id};
+use crate::journal::store::{
+    MAX_JOURNAL_BYTES, MAX_RECORDS, late_exists, too_long, validate_run_id,
+};
 use crate::journal::{JournalError, JournalStore};
 
 /// How many record reads are in flight at once when reading a run.
@@ -219,6 +221,9 @@ impl JournalStore for ObjectJournalStore {
                 run_id: run_id.to_string(),
             });
         }
+        if keys.len() > MAX_RECORDS {
+            return Err(too_long(run_id, format!("{} records", keys.len())));
+        }
         let objects = &self.objects;
         let via = self.via.as_str();
         let base = &self.base;
@@ -243,8 +248,21 @@ impl JournalStore for ObjectJournalStore {
             }
         }))
         .buffered(READ_CONCURRENCY)
-        .try_collect()
-        .await?;
+        // Stops reading once the bodies pass the bound: a journal of many
+        // large objects is not read whole before it is judged.
+        .try_fold(
+            (Vec::new(), 0u64),
+            |(mut bodies, total), b: Bytes| async move {
+                let total = total + b.len() as u64;
+                if total > MAX_JOURNAL_BYTES {
+                    return Err(too_long(run_id, format!("over {total} bytes")));
+                }
+                bodies.push(b);
+                Ok((bodies, total))
+            },
+        )
+        .await?
+        .0;
         let mut text = String::new();
         for b in bodies.iter().filter(|b| !b.is_empty()) {
             text.push_str(&String::from_utf8_lossy(b));
@@ -487,6 +505,48 @@ mod tests {
         }
         let records = crate::journal::read(s.as_ref(), "r1").await.unwrap();
         assert_eq!(records.len(), 3);
+    }
+
+    /// Issue 74, attack 11: every record of a journal was read, however
+    /// many a writer of the state put under it, by every reader of runs in
+    /// every round. A journal of more records, or more bytes, than drctl
+    /// reads is damaged: not read whole, left out and named by every
+    /// reader of many runs, which goes on.
+    #[tokio::test]
+    async fn a_journal_of_more_records_or_bytes_than_drctl_reads_is_left_out() {
+        use crate::journal::runs::{Listed, read_listed};
+        let fake = FakeCloud::default();
+        let s = store(&fake);
+        let mut j = Journal::create(s.clone(), "r1").await.unwrap();
+        j.append(resumed()).await.unwrap();
+        j.flush().await.unwrap();
+        let put = |seq: usize, body: Bytes| {
+            let url = format!("s3://state/team/runs/r1/{seq:010}.json");
+            fake.state().objects.insert(url, body);
+        };
+        let junk = Bytes::from_static(b"{\"junk\":true}");
+        for seq in 1..=MAX_RECORDS {
+            put(seq, junk.clone());
+        }
+        let Listed::LeftOut(why) = read_listed(s.as_ref(), "r1").await.unwrap() else {
+            panic!("read a journal of {} records", MAX_RECORDS + 1);
+        };
+        assert!(
+            why.contains("records") && why.contains("more than drctl reads"),
+            "{why}"
+        );
+        // Few records, many bytes: read no further than the bound.
+        fake.state().objects.retain(|k, _| {
+            !k.contains("/runs/r1/") || k.ends_with("0000000000.json") || k.ends_with(".head")
+        });
+        let big = Bytes::from(vec![b' '; 17 * 1024 * 1024]);
+        for seq in 1..=4 {
+            put(seq, big.clone());
+        }
+        let Listed::LeftOut(why) = read_listed(s.as_ref(), "r1").await.unwrap() else {
+            panic!("read a journal of 68 MiB");
+        };
+        assert!(why.contains("bytes"), "{why}");
     }
 
     #[tokio::test]

@@ -65,6 +65,16 @@ use crate::plan::Plan;
 use crate::runs::watch::{PlanHistory, Switch, history, started_by_watch, switches};
 use crate::state::State;
 
+/// How long a journal left out stays left out before watch reads it again
+/// (issue 74, attack 11): junk a writer of the state put under `runs/`,
+/// which the bucket policy keeps, is read once an hour, not every round; a
+/// journal made whole again (a repaired tail) comes back within the hour.
+pub const LEFT_OUT_RECHECK: chrono::Duration = chrono::Duration::hours(1);
+
+/// The records of one watcher's journal before its facts go on in a new
+/// one: half of what drctl reads of a journal.
+const WATCH_JOURNAL_RECORDS: u64 = (crate::journal::store::MAX_RECORDS / 2) as u64;
+
 /// Starts a failover that watch decided (the CLI builds the engine).
 #[async_trait]
 pub trait Starter: Send + Sync {
@@ -162,6 +172,10 @@ pub struct Watcher {
     /// they do not verify (a writer of the state forged or rewrote them):
     /// id and why.
     unverified: Vec<(String, String)>,
+    /// The journals left out, by id: when they were last read and why
+    /// they were left out. Read again only after [`LEFT_OUT_RECHECK`]: a
+    /// writer of the state's junk is not read whole every round.
+    left_out: BTreeMap<String, (DateTime<Utc>, String)>,
     /// What the board held that does not count, warned of once.
     warned: std::collections::BTreeSet<String>,
     /// Each plan's current proposal's digest (`shared::proposal_digest`),
@@ -207,6 +221,7 @@ impl Watcher {
             warned: Default::default(),
             proposal_digests: BTreeMap::new(),
             unverified: Vec::new(),
+            left_out: BTreeMap::new(),
             round: 0,
             now: Utc::now(),
         }
@@ -222,7 +237,8 @@ impl Watcher {
         self.journal.as_ref().map(Journal::run_id)
     }
 
-    /// Every run's records, reading only journals not known to have ended.
+    /// Every run's records, reading only journals not known to have ended,
+    /// nor left out within the last [`LEFT_OUT_RECHECK`].
     /// As every reader of runs reads them ([`crate::journal::runs`]): with
     /// run keys listed, only journals whose records and head are signed by
     /// one of them; a journal a writer of the state forged or rewrote is
@@ -237,14 +253,24 @@ impl Watcher {
                 runs.push((id, r.clone()));
                 continue;
             }
+            if let Some((read, why)) = self.left_out.get(&id)
+                && self.now.signed_duration_since(*read) < LEFT_OUT_RECHECK
+            {
+                unverified.push((id, why.clone()));
+                continue;
+            }
             let records = match crate::journal::runs::read_listed(self.state.journals.as_ref(), &id)
                 .await?
             {
-                crate::journal::runs::Listed::Read(records) => records,
+                crate::journal::runs::Listed::Read(records) => {
+                    self.left_out.remove(&id);
+                    records
+                }
                 crate::journal::runs::Listed::LeftOut(why) => {
                     if self.warned.insert(format!("journal {id}")) {
                         tracing::warn!(run = %id, "watch: journal left out: it does not verify ({why})");
                     }
+                    self.left_out.insert(id.clone(), (self.now, why.clone()));
                     unverified.push((id, why));
                     continue;
                 }
@@ -328,6 +354,11 @@ impl Watcher {
             if let Err(e) = r {
                 tracing::warn!("watch: cannot journal: {e}");
                 // The journal's end is unknown: start a new one next time.
+                self.journal = None;
+            } else if j.next_seq() >= WATCH_JOURNAL_RECORDS {
+                // A watcher runs for months: its facts go on in a new
+                // journal long before one holds more than a reader of
+                // runs reads (`journal::store::MAX_RECORDS`).
                 self.journal = None;
             }
         }

@@ -1640,3 +1640,64 @@ async fn a_plan_without_data_hears_a_dead_region_through_any_capacity_kind() {
     let down = api("us-east-1").unwrap_err();
     assert!(down.contains("ecs"), "{down}");
 }
+
+/// Issue 74, attack 11: a journal left out (junk a writer of the state put
+/// under `runs/`, which the bucket policy keeps) was read again, whole, in
+/// every round of every observer. It is remembered as left out and read
+/// again only after `LEFT_OUT_RECHECK`, still named every round; made
+/// whole again, it comes back then.
+#[tokio::test]
+async fn a_journal_left_out_is_not_read_again_every_round() {
+    let plan = plan_with("payments", spec(WatchMode::Auto));
+    let mut m = Matrix::new(1, vec![plan], 2.0, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(crate::state::files::FileStore::new(dir.path()));
+    m.watchers[0].state.journals = files.clone();
+    let id = "20261129T100000Z-junk-0001";
+    files.create(id).await.unwrap();
+    let path = dir.path().join(format!("runs/{id}.jsonl"));
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(crate::journal::store::MAX_JOURNAL_BYTES + 1)
+        .unwrap();
+    let named = |w: &Watcher| w.unverified().iter().any(|(i, _)| i == id);
+    let t0 = m.now();
+    m.watchers[0].round_at(t0).await;
+    assert!(named(&m.watchers[0]), "{:?}", m.watchers[0].unverified());
+    // Made whole: within the hour it is not read again, and still named.
+    std::fs::write(&path, "").unwrap();
+    let later = t0 + chrono::Duration::minutes(30);
+    m.watchers[0].round_at(later).await;
+    assert!(named(&m.watchers[0]), "read again within the hour");
+    let after = t0 + super::LEFT_OUT_RECHECK + chrono::Duration::seconds(1);
+    m.watchers[0].round_at(after).await;
+    assert!(!named(&m.watchers[0]), "{:?}", m.watchers[0].unverified());
+}
+
+/// Issue 74, attack 11: with a cap on the records drctl reads of a
+/// journal, a watcher that ran for months would write a journal no reader
+/// reads. Its facts go on in a new journal after `WATCH_JOURNAL_RECORDS`.
+#[tokio::test]
+async fn a_watchers_journal_goes_on_in_a_new_one_before_the_cap() {
+    use crate::journal::watch::WatchFact;
+    let plan = plan_with("payments", spec(WatchMode::Auto));
+    let mut m = Matrix::new(1, vec![plan], 2.0, 5);
+    let w = &mut m.watchers[0];
+    let fact = |n: u64| WatchFact::Observed {
+        region: "us-west-2".into(),
+        ok: n.is_multiple_of(2),
+        failures: 0,
+        detail: "healthy".into(),
+    };
+    for n in 0..super::WATCH_JOURNAL_RECORDS {
+        w.journal("payments", fact(n)).await;
+    }
+    let ids = w.state.watch.list().await.unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for id in &ids {
+        let n = crate::journal::read(w.state.watch.as_ref(), id)
+            .await
+            .unwrap()
+            .len();
+        assert!(n <= super::WATCH_JOURNAL_RECORDS as usize, "{id}: {n}");
+    }
+}
