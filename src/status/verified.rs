@@ -57,9 +57,12 @@ pub fn inventory(plan: &Plan, status: &PlanStatus) -> Inventory {
         };
         out.insert(format!("region {at}"), answers);
         for d in &r.databases {
-            let role = match &d.source {
-                Some(src) => format!("{} {} of {src}", d.instance, d.role),
-                None => format!("{} {}", d.instance, d.role),
+            let role = match (&d.source, d.role.as_str()) {
+                // A copy whose read failed proves nothing, at the drill or
+                // now: its own value, never a role.
+                (_, "unreachable" | "unknown") => "unreadable".to_string(),
+                (Some(src), _) => format!("{} {} of {src}", d.instance, d.role),
+                (None, _) => format!("{} {}", d.instance, d.role),
             };
             out.insert(format!("{} copy in {at}", d.id), role);
             if d.role == "replica" {
@@ -86,6 +89,13 @@ pub fn inventory(plan: &Plan, status: &PlanStatus) -> Inventory {
         let mut values = d.values.clone();
         values.sort();
         out.insert(format!("{} record {}", d.id, d.name), values.join(", "));
+    }
+    // A record whose read failed has no row: it is an entry all the same,
+    // unreadable, so that a record unread at the drill and now is a
+    // difference, not two absences that match.
+    for p in crate::steps::placement::records(plan) {
+        let (name, _, _) = p.names();
+        (out.entry(format!("{} record {name}", p.id()))).or_insert_with(|| "unreadable".into());
     }
     for c in &status.controls {
         let said = match &c.said {

@@ -362,3 +362,33 @@ async fn a_drill_journals_the_plans_inventory_before_its_steps_act() {
     let runs = crate::runs::schedule::drill_runs(&id, &records, true, &targets);
     assert_eq!(runs[0].inventory.as_ref(), Some(items));
 }
+
+/// Issue 74, attack 6 (what was left): a record or a database whose read
+/// failed made no entry of the inventory, so unread at the drill and unread
+/// now matched as two absences. Each is an entry all the same,
+/// `unreadable`, and such a drill proves nothing of them.
+#[tokio::test]
+async fn a_record_or_copy_unread_at_the_drill_and_now_is_a_difference() {
+    let (f, plan) = (world(), payments());
+    let refused = ("rds".to_string(), "DescribeDBInstances".to_string());
+    (f.state().refused).insert(refused, "AccessDenied".into());
+    // Route 53's API, which the fake places in `global`, does not answer.
+    f.state().dead_regions.insert("global".into());
+    let st = read(&f, &plan).await;
+    let items = inventory(&plan, &st);
+    let unread: Vec<&String> = (items.iter())
+        .filter(|(k, v)| (k.contains(" record ") || k.contains(" copy in ")) && *v == "unreadable")
+        .map(|(k, _)| k)
+        .collect();
+    assert!(unread.iter().any(|k| k.contains(" record ")), "{items:#?}");
+    assert!(unread.iter().any(|k| k.contains(" copy in ")), "{items:#?}");
+    let now = Utc::now();
+    let c = passed(&plan, now - chrono::Duration::hours(1), Some(items));
+    let v = judge(&plan, &st, Some(&c), now);
+    assert!(!v.verified, "{v:#?}");
+    assert!(
+        (v.differences.iter()).any(|d| d.contains("was not read at the drill")),
+        "{:#?}",
+        v.differences
+    );
+}
