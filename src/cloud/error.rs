@@ -148,13 +148,19 @@ pub struct CloudError {
     /// Operation (`PromoteReadReplica`, ...).
     pub operation: &'static str,
     /// The resource acted on (instance id, record name, bucket URL, ...).
-    pub resource: String,
-    /// The region the call went to (`global` for Route 53).
-    pub region: String,
+    /// Boxed, as `code`.
+    pub resource: Box<str>,
+    /// The region the call went to (`global` for Route 53). Boxed, as
+    /// `code`.
+    pub region: Box<str>,
     /// Classification.
     pub kind: ErrorKind,
     /// Provider error code, when there is one (`DBInstanceNotFound`, ...).
-    pub code: Option<String>,
+    /// Boxed, as `resource` and `region`: every result of the adapters and
+    /// the steps carries this error, and boxed strings keep it (and the
+    /// steps' error around it) under clippy's bound for an error's size
+    /// (`result_large_err`) without an exception at each of them.
+    pub code: Option<Box<str>>,
     /// Provider message, or a description of the transport failure.
     pub message: String,
 }
@@ -180,8 +186,8 @@ impl CloudError {
         Self {
             service,
             operation,
-            resource: resource.into(),
-            region: region.into(),
+            resource: resource.into().into_boxed_str(),
+            region: region.into().into_boxed_str(),
             kind,
             code: None,
             message: message.into(),
@@ -190,7 +196,7 @@ impl CloudError {
 
     /// Sets the provider error code.
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.code = Some(code.into().into_boxed_str());
         self
     }
 

@@ -190,8 +190,6 @@ fn err(
 /// right before each transmission attempt: the storage crate has no hook
 /// between its attempts, so a fenced write is sent by drctl's own retry
 /// loop only (the crate's retries are turned off for it).
-// Its callers return `CloudError` too.
-#[allow(clippy::result_large_err)]
 fn on_wire(operation: &'static str, url: &ObjectUrl) -> Result<(), CloudError> {
     super::wire::check_before_transmit(operation)
         .map_err(|f| err(operation, url, ErrorKind::Fenced, f.detail))
@@ -547,8 +545,6 @@ impl GcsStore {
 }
 
 /// The credentials' headers for one JSON API request.
-// Its callers return `CloudError` too.
-#[allow(clippy::result_large_err)]
 async fn auth_headers(
     inner: &Inner,
     op: &'static str,

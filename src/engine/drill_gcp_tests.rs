@@ -525,7 +525,7 @@ async fn regression_a_sweep_says_a_region_cloud_sql_could_not_list() {
     let said = (errors.iter())
         .find(|e| e.operation == "instances.list")
         .unwrap_or_else(|| panic!("the unlisted region said: {errors:?}"));
-    assert_eq!(said.region, region);
+    assert_eq!(&*said.region, region.as_str());
     assert!(said.message.contains("REGION_UNREACHABLE"), "{said:?}");
     f.state().dead_regions.remove(&region);
     let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;

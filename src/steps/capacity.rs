@@ -121,8 +121,6 @@ impl Driver<'_, '_> {
         }
     }
 
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     pub(crate) async fn fenced(&self, what: &str, region: &str) -> Result<(), StepFailure> {
         if let Self::Step(cx) = self {
             cx.fenced(what, region).await?;
@@ -497,8 +495,6 @@ impl Raising {
     }
 
     /// The group, through its kind's role.
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     pub fn at(&self) -> Result<Group<'_>, StepFailure> {
         Group::of(self.of, &self.region, &self.group)
     }
@@ -714,8 +710,6 @@ impl std::fmt::Display for Group<'_> {
 impl<'a> Group<'a> {
     /// Group `name` of kind `of` in `region`, reached through its kind's
     /// role (refused when the kind has none: a journal of another drctl).
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     pub fn of(of: ResourceKind, region: &'a str, name: &'a str) -> Result<Self, StepFailure> {
         let scaling = of.scaling().ok_or_else(|| {
             StepFailure::state(

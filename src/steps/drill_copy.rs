@@ -376,7 +376,6 @@ impl DrillCopy {
     }
 
     /// Its kind's role (every step is compiled from a kind that has one).
-    #[allow(clippy::result_large_err)]
     fn role(&self) -> Result<&'static dyn Drilling, StepFailure> {
         self.of.drilling().ok_or_else(|| {
             StepFailure::state(

@@ -166,7 +166,6 @@ impl DrillDns {
     /// The drill records this run makes: one per plan record name (a
     /// weighted record's drill copy is a plain record with the target's
     /// value).
-    #[allow(clippy::result_large_err)] // StepFailure, the steps' error
     async fn wanted(
         &self,
         cx: &Cx<'_>,

@@ -308,8 +308,6 @@ pub fn marked(read: &Reading) -> Option<(String, Size)> {
 
 /// A cleanup's failure: a cloud error is an error, anything else the
 /// cleanup's result.
-// The cleanup functions' own error type.
-#[allow(clippy::result_large_err)]
 fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
     match e {
         StepFailure::Cloud(e) => Err(e),
@@ -371,8 +369,6 @@ async fn not_the_drills(
 /// whether the drill may lower it: a failover's group keeps its size and
 /// loses the drill's marks ([`CleanupResult::Kept`]); an owner in doubt
 /// leaves both ([`CleanupResult::Failed`], saying why).
-// A cleanup's failure is a result of its own; only a cloud error is an error.
-#[allow(clippy::result_large_err)]
 pub async fn restore(
     clouds: &Clouds,
     at: (ResourceKind, &str, &str),
@@ -390,8 +386,6 @@ pub async fn restore(
 /// drctl's `drill-nodes` and `drill-mig`): the same rules, but for the
 /// marks, which were never there to be taken off by a failover; whose
 /// owner it is rests on `owner` (the journals and the lock) alone.
-// A cleanup's failure is a result of its own; only a cloud error is an error.
-#[allow(clippy::result_large_err)]
 pub async fn restore_unmarked(
     clouds: &Clouds,
     at: (ResourceKind, &str, &str),
@@ -439,8 +433,6 @@ fn left_alone(
     })
 }
 
-// A cleanup's failure is a result of its own; only a cloud error is an error.
-#[allow(clippy::result_large_err)]
 async fn restore_as(
     clouds: &Clouds,
     (of, region, group): (ResourceKind, &str, &str),
@@ -506,8 +498,6 @@ async fn restore_as(
 /// returns it under the same rules. A group with no drill mark was never
 /// raised or was returned before; one whose restore mark does not read as
 /// a size is left as it is.
-// A cleanup's failure is a result of its own; only a cloud error is an error.
-#[allow(clippy::result_large_err)]
 pub async fn restore_from_marks(
     clouds: &Clouds,
     (of, region, group): (ResourceKind, &str, &str),

@@ -249,8 +249,6 @@ fn pack_files(cx: &Cx<'_>, journal: String, others: &Value) -> Vec<(&'static str
 
 /// Sorts each destination's result into the packs stored (after `kept`)
 /// and the destinations missing theirs; a lost lease ends the run instead.
-// The error of `Action::run`, which returns what this gives.
-#[allow(clippy::result_large_err)]
 fn sort_results(
     kept: Vec<StoredPack>,
     dests: &[&String],

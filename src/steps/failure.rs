@@ -61,7 +61,7 @@ impl From<CloudError> for StepFailure {
         if e.kind == crate::cloud::ErrorKind::Fenced {
             Self::Fenced {
                 what: format!("{}:{} of {}", e.service, e.operation, e.resource),
-                region: e.region.clone(),
+                region: e.region.to_string(),
                 detail: e.message,
             }
         } else {
@@ -116,8 +116,8 @@ impl StepFailure {
             Self::Cloud(e) => (
                 ErrorClass::from(e.kind),
                 e.is_transient(),
-                Some(e.resource.clone()),
-                Some(e.region.clone()),
+                Some(e.resource.to_string()),
+                Some(e.region.to_string()),
             ),
             Self::Timeout { .. } => (ErrorClass::Timeout, true, None, None),
             Self::State {

@@ -639,8 +639,6 @@ impl Cx<'_> {
     /// wire: the executor runs every step inside its plan's
     /// [`crate::cloud::wire::WireFence`], asked again right before each
     /// transmission attempt (docs/state.md says what window remains).
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     pub async fn fenced(&self, what: &str, region: &str) -> Result<Option<u64>, StepFailure> {
         let Some(fence) = &self.fence else {
             return Ok(None);
@@ -661,8 +659,6 @@ impl Cx<'_> {
     /// right before the change that `temp` records how to undo; without a
     /// journal (or when the append fails) it refuses, and the step must
     /// change nothing.
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     pub async fn journal_temp(
         &self,
         temp: crate::journal::Temp,
@@ -752,8 +748,6 @@ pub trait StepOutput: Serialize + DeserializeOwned {
     }
 
     /// The JSON the engine journals.
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     fn to_output(&self) -> Result<Value, StepFailure> {
         serde_json::to_value(self).map_err(|e| {
             StepFailure::state(

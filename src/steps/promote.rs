@@ -259,8 +259,6 @@ impl Promote {
     }
 
     /// Its kind's data role.
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     fn role(&self) -> Result<&'static dyn Promoting, StepFailure> {
         self.of.promoting().ok_or_else(|| {
             StepFailure::state(

@@ -86,7 +86,6 @@ pub(super) async fn desired(
 /// A record with no value for the target fails every step that would
 /// write it (a switch, a drill's copy, and their previews), naming it: an
 /// empty record set is never sent.
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) fn no_value(want: &[DnsRecord], target: &str) -> Result<(), StepFailure> {
     match (want.iter()).find(|w| w.values.is_empty() && w.routing.is_none()) {
         Some(w) => Err(StepFailure::state(
@@ -127,7 +126,6 @@ pub(super) fn swaps(
 /// Sends `swapped` as zone `z`'s one change, fenced first: a failover's
 /// switch through the run's queue (`queued`: several plans' changes to one
 /// Route 53 zone go together), a drill's records alone.
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) async fn send(
     cx: &Cx<'_>,
     (z, found): (Zone<'_>, &ZoneFound),
@@ -153,7 +151,6 @@ pub(super) async fn send(
 
 /// Waits, at the run's pace, until each of zone `z`'s changes `ids` is in
 /// effect.
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) async fn await_changes(
     cx: &Cx<'_>,
     z: Zone<'_>,
@@ -213,7 +210,6 @@ pub(super) fn show(r: &Option<DnsRecord>) -> String {
 
 /// The records `ids` of `plan` (every one: a record the plan no longer
 /// has fails the step, naming it).
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) fn records_of<'p>(
     plan: &'p Plan,
     ids: &[String],

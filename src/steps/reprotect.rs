@@ -227,8 +227,6 @@ fn refused((why, hint): (String, String), (resource, region): (&str, &str)) -> S
 }
 
 impl Reprotect {
-    // The steps' error type, which every step returns.
-    #[allow(clippy::result_large_err)]
     fn role(&self) -> Result<&'static dyn Reprotecting, StepFailure> {
         self.of.reprotecting().ok_or_else(|| {
             StepFailure::state(

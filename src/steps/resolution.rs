@@ -182,8 +182,6 @@ pub(super) async fn resolve_record(
 /// `switch-control` and `verify-resolution` act on. A record the plan no
 /// longer has fails the step, naming it, rather than being skipped (a
 /// check of nothing would stop the RTO clock).
-// StepFailure is the steps' error.
-#[allow(clippy::result_large_err)]
 pub(super) fn records_of<'p>(
     plan: &'p Plan,
     ids: &[String],

@@ -176,8 +176,6 @@ pub fn standby_problems(
 
 impl Restore {
     /// Its kind's data role.
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
     fn role(&self) -> Result<&'static dyn Restoring, StepFailure> {
         self.of.restoring().ok_or_else(|| {
             StepFailure::state(

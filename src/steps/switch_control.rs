@@ -146,7 +146,6 @@ impl SwitchControl {
     }
 
     /// Its records, through their traffic roles, in plan order.
-    #[allow(clippy::result_large_err)] // StepFailure, the steps' error
     fn roles<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p dyn Resolving>, StepFailure> {
         records_of(plan, &self.records, &self.region)
     }

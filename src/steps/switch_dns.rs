@@ -130,7 +130,6 @@ impl SwitchDns {
     }
 
     /// Its records, through their traffic roles, in plan order.
-    #[allow(clippy::result_large_err)] // StepFailure, the steps' error
     pub(super) fn roles<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p dyn Switching>, StepFailure> {
         records_of(plan, &self.ids, &self.zone)
     }
@@ -235,7 +234,6 @@ pub(super) fn judge_refusal(
 /// (this run's own send whose answer was lost: said in the log, counted
 /// in the step's output); otherwise the step's failure: another writer
 /// moved a set (a refusal), or the provider's own error.
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) async fn after_refusal(
     clouds: &crate::cloud::Clouds,
     (z, found): (Zone<'_>, &ZoneFound),
@@ -292,7 +290,6 @@ pub(super) async fn after_refusal(
 /// run's queue where it has one. A change refused or unanswered is judged
 /// by a read ([`after_refusal`]): `Ok` with the error kept when it was this
 /// run's own change whose answer was lost, else the step's failure.
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) async fn submit_swaps(
     cx: &Cx<'_>,
     (z, found): (Zone<'_>, &ZoneFound),

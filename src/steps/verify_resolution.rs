@@ -138,7 +138,6 @@ impl VerifyResolution {
 
     /// Its records, through their traffic roles, in plan order; one the
     /// plan no longer has fails the step, naming it.
-    #[allow(clippy::result_large_err)] // StepFailure, the steps' error
     fn roles<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p dyn Resolving>, StepFailure> {
         records_of(plan, &self.records, "global")
     }

@@ -1588,7 +1588,7 @@ async fn closed_ports_fail_as_connection_errors_after_bounded_retries() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connection, "{err}");
-    assert_eq!(err.region, HOME);
+    assert_eq!(&*err.region, HOME);
     let err = clouds.dns.find_zone("example.com").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connection, "{err}");
     let err = clouds.identity.caller("us-east-1").await.unwrap_err();

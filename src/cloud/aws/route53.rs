@@ -478,7 +478,6 @@ fn from_config(id: &str, reference: &str, cfg: &HealthCheckConfig) -> HealthChec
 
 /// A change as Route 53 answered it (its id without `/change/`, whether it
 /// is in sync); an answer without one is a server's error.
-#[allow(clippy::result_large_err)]
 fn change_of(
     c: Call<'_>,
     info: Option<&aws_sdk_route53::types::ChangeInfo>,

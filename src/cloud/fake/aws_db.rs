@@ -617,7 +617,6 @@ impl GlobalDatabases for FakeCloud {
 
 impl FakeCloud {
     /// Starts moving `global`'s writer to `target_arn` (see the impl).
-    #[allow(clippy::result_large_err)] // the adapters' own error type
     fn start_move(
         &self,
         op: &'static str,

@@ -186,8 +186,6 @@ pub(super) fn settle_service(s: &mut EcsService) {
 }
 
 /// The fake's ECS service of ARN `arn` (what tags go on), or ECS's error.
-// The adapters' error type, which the fake's calls return.
-#[allow(clippy::result_large_err)]
 fn ecs_by_arn<'s>(
     s: &'s mut FakeState,
     op: &'static str,
@@ -649,8 +647,6 @@ impl FakeCloud {
     /// Starts a Compute operation on group `(project, region, group)`:
     /// recorded as a write, not done; a request id seen before answers the
     /// operation it made.
-    // Its callers return `CloudError` too.
-    #[allow(clippy::result_large_err)]
     fn mig_start(
         &self,
         (project, region, group): (&str, &str, &str),

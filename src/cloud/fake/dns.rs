@@ -173,8 +173,6 @@ impl FakeState {
     /// What `resourceRecordSets.list` of `zone` in `project` answers before
     /// it lists (for `res`): an unreachable API, or a zone that does not
     /// exist, as Cloud DNS names it.
-    // The adapters' own error type.
-    #[allow(clippy::result_large_err)]
     fn zone_listed(&self, (project, zone): (&str, &str), res: &str) -> Result<(), CloudError> {
         self.reach("clouddns", "resourceRecordSets.list", res, "global")?;
         if self

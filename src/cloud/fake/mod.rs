@@ -300,7 +300,6 @@ impl FakeState {
 
 impl FakeState {
     /// An error when `region` is dead (its endpoints do not answer).
-    #[allow(clippy::result_large_err)] // the adapters' own error type
     fn reach(
         &self,
         service: &'static str,

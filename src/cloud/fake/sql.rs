@@ -196,7 +196,6 @@ impl FakeCloud {
         s.start_sql_op(project, target, kind, effect)
     }
 
-    #[allow(clippy::result_large_err)]
     fn sql_replica(
         s: &FakeState,
         region: &str,

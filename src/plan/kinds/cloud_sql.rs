@@ -386,8 +386,6 @@ pub const SQL_RESTORE: RestoreAbout = RestoreAbout {
 /// `example.com:proj`, taken too: split at the last `/`), or an error
 /// naming `call`: what a journal handed the role is checked before any
 /// call.
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 fn sql_names<'a>(
     address: &'a str,
     (call, region): (&'static str, &str),

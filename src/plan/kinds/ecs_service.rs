@@ -54,8 +54,6 @@ pub fn split(value: &str) -> Option<(&str, &str)> {
 }
 
 /// `cluster/service` as the two names ([`super::scaling::group_names`]).
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 fn names<'a>(
     group: &'a str,
     (call, region): (&'static str, &str),

@@ -323,8 +323,6 @@ const AURORA_PROMOTE: PromoteAbout = PromoteAbout {
 };
 
 /// `global/cluster` as its two names, or an error naming `call`.
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 fn global_names<'a>(
     address: &'a str,
     (call, region): (&'static str, &str),
@@ -925,7 +923,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn a_secondary_fails_over_unplanned_and_switches_over_planned_and_a_writer_is_done() {
         let secondary = || Ok(Some(global(false, None)));
         let act = |d: Decision| match d {
@@ -970,7 +967,6 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::result_large_err)]
     fn an_unanswered_global_read_tries_the_managed_failover_and_a_planned_run_refuses() {
         let unanswered = || Err(error(ErrorKind::Connection));
         let d = decided(cluster(Some("g")), unanswered(), false);

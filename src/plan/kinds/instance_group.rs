@@ -254,8 +254,6 @@ const OPERATION: &str = "compute:regionOperations.get";
 const AUTOSCALER_PATCH: &str = "compute:regionAutoscalers.patch";
 
 /// `project/group` as the two names ([`super::scaling::group_names`]).
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 fn names<'a>(
     group: &'a str,
     (call, region): (&'static str, &str),

@@ -313,8 +313,6 @@ pub struct KubeScaling;
 
 /// The workload a group names, or an error naming `call` (checked before
 /// any call: a journal or a mark handed it).
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 fn workload(group: &str, call: &'static str, region: &str) -> Result<WorkloadRef, CloudError> {
     WorkloadRef::parse(group).ok_or_else(|| {
         let (service, operation) = super::call_parts(call);

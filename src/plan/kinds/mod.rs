@@ -918,8 +918,6 @@ pub fn no_copy(call: &'static str, resource: &str, region: &str, why: String) ->
 /// A delete's answer as a drill copy's removal takes it: asked for, or
 /// the copy `address` gone already (the provider's `NotFound`, named by
 /// `provider`).
-// The error is the adapter's own, passed on as every call passes it.
-#[allow(clippy::result_large_err)]
 pub fn gone_or_asked(
     deleted: Result<(), CloudError>,
     address: &str,

@@ -213,8 +213,6 @@ pub struct NodeScaling;
 
 /// `cluster/nodegroup` as the two names ([`super::scaling::group_names`];
 /// EKS names are at most 100 characters).
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 fn names<'a>(
     group: &'a str,
     (call, region): (&'static str, &str),

@@ -349,8 +349,6 @@ pub fn parked_warning(id: &str, region: &str, parked: &str) -> String {
 
 /// `m`'s payload as the kind's own type, or an error naming the call
 /// (a move the kind did not make: never from a step).
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 pub fn payload_of<T: serde::de::DeserializeOwned>(m: &Move) -> Result<T, CloudError> {
     serde_json::from_value(m.payload.clone()).map_err(|e| {
         CloudError::new(

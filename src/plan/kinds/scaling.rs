@@ -136,8 +136,6 @@ pub struct ScalingCalls {
 /// there is another drctl's journal or a forged mark, and nothing is
 /// guessed from it. The steps refuse a size of another shape before any
 /// write (`steps::capacity::decide_size`); this is the kind's own guard.
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 pub fn bounds_of(
     size: Size,
     (call, group, region): (&'static str, &str, &str),
@@ -163,8 +161,6 @@ pub fn bounds_of(
 /// [`super::split_pair`]), or an error naming the value and `call` (a
 /// model label, `ecs:UpdateService`) in `region`: what a journal or a
 /// mark handed the role is checked before any call.
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
 pub fn group_names<'a>(
     group: &'a str,
     max: usize,

@@ -412,8 +412,6 @@ pub fn reference(plan: &str, d: &DnsSpec, region: &str) -> String {
 
 /// A region's control URL from the plan, as an error of the control's
 /// write when it does not parse.
-// The adapters' error type, which `dns prepare` returns.
-#[allow(clippy::result_large_err)]
 fn control_url(url: &str, region: &str) -> Result<ObjectUrl, CloudError> {
     ObjectUrl::parse(url).map_err(|e| {
         CloudError::new(
