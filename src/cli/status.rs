@@ -350,6 +350,9 @@ pub fn render(report: &StatusReport) -> String {
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_else(|| " (no region matches)".into())
             );
+            if let Some(why) = &d.switch_depends {
+                let _ = writeln!(o, "    its switch depends on one region: {why}");
+            }
         }
         for r in &p.regions {
             render_region(&mut o, r);

@@ -112,6 +112,10 @@ pub trait Dns: Send + Sync {
     /// trailing dot). `Ok(None)` when no such zone exists.
     async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError>;
 
+    /// The zone's features (`GetHostedZone`): whether its changes resume
+    /// without us-east-1's control plane (accelerated recovery).
+    async fn zone_features(&self, zone: &HostedZone) -> Result<ZoneFeatures, CloudError>;
+
     /// Reads every record set named `name` of type `rtype` in the zone
     /// (several for weighted or failover records, told apart by set identifier).
     async fn read_records(

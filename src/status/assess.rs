@@ -58,6 +58,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         evidence,
         checks,
         controls,
+        depends,
     } = reading;
     let mut faults = Faults::default();
     let dbs: Vec<(String, DbStatus)> = dbs
@@ -67,7 +68,11 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
     let mut dns_rows = Vec::new();
     for (d, read) in placement::records(plan).zip(dns) {
         match dns_row(plan, d, read, &dbs) {
-            Ok(s) => dns_rows.push(s),
+            Ok(mut s) => {
+                s.switch_depends = (d.switching())
+                    .and_then(|sw| depends.get(&sw.zone().subject()).cloned().flatten());
+                dns_rows.push(s)
+            }
             Err(e) => faults.problems.push(e),
         }
     }
@@ -376,6 +381,7 @@ fn dns_row(
         name: name.to_string(),
         values,
         points_to,
+        switch_depends: None,
     })
 }
 
@@ -527,6 +533,7 @@ mod tests {
             evidence: Vec::new(),
             checks: [(e.to_string(), Vec::new())].into(),
             controls: Vec::new(),
+            depends: BTreeMap::new(),
         }
     }
 

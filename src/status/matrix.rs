@@ -110,6 +110,20 @@ fn control(p: &PlanStatus, c: &ControlReading) -> Option<(Mark, Option<String>)>
 
 fn traffic(p: &PlanStatus) -> Cell {
     let controls = p.controls.iter().filter_map(|c| control(p, c));
+    // A switch that needs one region's control plane (Route 53's in
+    // us-east-1, without accelerated recovery) is said in the cell, plainly,
+    // without failing it: traffic goes where it should today.
+    let depends = (p.dns.iter())
+        .filter_map(|d| Some((d, d.switch_depends.as_ref()?)))
+        .map(|(d, why)| {
+            (
+                Mark::Ok,
+                Some(format!(
+                    "{}: its switch depends on one region: {why}",
+                    d.name
+                )),
+            )
+        });
     let marks = (p.dns.iter())
         .map(|d| match &d.points_to {
             Some(r) if *r == p.active_region => (Mark::Ok, None),
@@ -123,6 +137,7 @@ fn traffic(p: &PlanStatus) -> Cell {
             ),
         })
         .chain(controls)
+        .chain(depends)
         .collect();
     cell("traffic", marks)
 }

@@ -115,6 +115,13 @@ pub struct DnsStatus {
     pub values: Vec<String>,
     /// Region it points to, when recognisable.
     pub points_to: Option<String>,
+    /// Why its switch needs a control plane that one region's outage
+    /// takes down (a Route 53 zone without accelerated recovery, switched
+    /// by records, needs us-east-1's): said beside the switch, never a
+    /// reason it is not ready. `None`: it does not (a data-plane switch, a
+    /// zone whose changes resume without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch_depends: Option<String>,
 }
 
 /// One region of a plan.
@@ -288,6 +295,65 @@ mod tests {
             "{problems:?}"
         );
         assert!(!report.all_ready());
+    }
+
+    /// Issue 75: a switch by records on a Route 53 zone without
+    /// accelerated recovery needs us-east-1's control plane; `status` and
+    /// the readiness matrix say so beside the switch (never a reason it is
+    /// not ready), and stop saying it once the zone has it. A data-plane
+    /// switch (checkout's) changes no record: nothing is said of it.
+    #[tokio::test]
+    async fn a_switch_by_records_says_when_it_needs_us_east_1() {
+        let world = reference_world();
+        let plans = plans();
+        let report = status(&world.clouds(), &plans, &StatusOptions::default()).await;
+        let payments = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        assert!(payments.ready, "{payments:#?}");
+        for d in &payments.dns {
+            let why = d.switch_depends.as_deref().unwrap_or_default();
+            assert!(
+                why.contains("no accelerated recovery (not reported by GetHostedZone)")
+                    && why.contains("us-east-1")
+                    && why.contains("--enable-accelerated-recovery"),
+                "{d:#?}"
+            );
+        }
+        let row = matrix::rows(&report)
+            .into_iter()
+            .find(|r| r.plan == "payments")
+            .unwrap();
+        let traffic = row.cells.iter().find(|c| c.check == "traffic").unwrap();
+        assert_eq!(traffic.mark, matrix::Mark::Ok, "{traffic:?}");
+        assert!(
+            traffic
+                .why
+                .iter()
+                .any(|w| w.contains("depends on one region")),
+            "{traffic:?}"
+        );
+        let checkout = report.plans.iter().find(|p| p.plan == "checkout").unwrap();
+        assert!(
+            checkout.dns.iter().all(|d| d.switch_depends.is_none()),
+            "{checkout:#?}"
+        );
+        // The zone's accelerated recovery enabled: nothing to say.
+        {
+            let mut s = world.state();
+            let ids: Vec<String> = s.zones.values().map(|z| z.id.clone()).collect();
+            for id in ids {
+                let f = crate::cloud::ZoneFeatures {
+                    accelerated_recovery: Some("ENABLED".into()),
+                    failure: None,
+                };
+                s.zone_features.insert(id, f);
+            }
+        }
+        let report = status(&world.clouds(), &plans, &StatusOptions::default()).await;
+        let payments = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        assert!(
+            payments.dns.iter().all(|d| d.switch_depends.is_none()),
+            "{payments:#?}"
+        );
     }
 
     /// Maintenance AWS will apply to a standby replica (an RDS instance,

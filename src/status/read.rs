@@ -15,6 +15,7 @@ use super::StatusOptions;
 use crate::cloud::{CloudError, Clouds, ComputeGroup, DbRole, DnsRecord, LagReading, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
+use crate::plan::kinds::traffic;
 use crate::plan::kinds::{self, Copies, CopyState, Groups, RpoSource, Shown};
 use crate::steps::Finding;
 use crate::steps::placement::{self, bounded};
@@ -39,6 +40,11 @@ pub(super) struct PlanReading {
     /// Each data-plane control, each through its own region (as `watch`
     /// reads them: [`placement::controls`]).
     pub controls: Vec<placement::ControlReading>,
+    /// Each records-mode zone of the plan ([`traffic::ZoneApi::subject`]): why its
+    /// switch needs a control plane one region's outage takes down
+    /// ([`traffic::ZoneApi::depends`]; `None`: it does not), or why that could not
+    /// be read.
+    pub depends: BTreeMap<String, Option<String>>,
 }
 
 /// One copy of a resource's data in one region (a database instance),
@@ -118,13 +124,18 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
             read_checks(clouds, plan, region, limit).await,
         )
     });
-    let (dbs, groups, dns, evidence, checks, controls) = futures::join!(
+    let zones = traffic::by_zone(traffic::switching(plan));
+    let depends = (zones.into_iter())
+        .filter_map(|(subject, records)| Some((subject, records.first()?.zone())))
+        .map(|(subject, zone)| async move { (subject, read_depends(clouds, limit, zone).await) });
+    let (dbs, groups, dns, evidence, checks, controls, depends) = futures::join!(
         join_all(dbs),
         join_all(groups),
         join_all(dns),
         join_all(evidence),
         join_all(checks),
-        placement::controls(clouds, plan, limit)
+        placement::controls(clouds, plan, limit),
+        join_all(depends)
     );
     PlanReading {
         dbs,
@@ -133,7 +144,36 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
         evidence,
         checks: checks.into_iter().collect(),
         controls,
+        depends: depends.into_iter().collect(),
     }
+}
+
+/// Why a records-mode switch of `zone` needs a control plane that one
+/// region's outage takes down ([`traffic::ZoneApi::depends`]), bounded; a read that
+/// failed is said as such (what it would have said is not known).
+async fn read_depends(clouds: &Clouds, limit: Duration, zone: traffic::Zone<'_>) -> Option<String> {
+    let api = zone.api;
+    let find = bounded(
+        limit,
+        ("dns", "zone", zone.name, "global"),
+        api.find(clouds, zone),
+    );
+    let read = match find.await {
+        Ok(Some(found)) => {
+            let depends = api.depends(clouds, zone, &found);
+            bounded(limit, ("dns", "zone", zone.name, "global"), depends).await
+        }
+        // A missing zone is said by its records' rows.
+        Ok(None) => return None,
+        Err(e) => Err(e),
+    };
+    read.unwrap_or_else(|e| {
+        Some(format!(
+            "whether a switch of zone {} needs one region's control plane could not be read: {}",
+            zone.name,
+            e.summary()
+        ))
+    })
 }
 
 /// One group of a capacity resource in one region (its read's call, for

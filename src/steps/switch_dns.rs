@@ -509,6 +509,12 @@ mod tests {
         async fn find_zone(&self, n: &str) -> Result<Option<HostedZone>, CloudError> {
             self.inner.find_zone(n).await
         }
+        async fn zone_features(
+            &self,
+            z: &HostedZone,
+        ) -> Result<crate::cloud::ZoneFeatures, CloudError> {
+            self.inner.zone_features(z).await
+        }
         async fn read_records(
             &self,
             z: &HostedZone,

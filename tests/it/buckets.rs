@@ -256,3 +256,34 @@ async fn a_missing_target_bucket_stops_the_failover_at_preflight() {
     );
     assert_eq!(fx.snapshot().await, before, "nothing changed");
 }
+
+/// Issue 75: payments switches by records (`upsert`) on a Route 53 zone
+/// whose `GetHostedZone` answer carries no accelerated recovery (the
+/// emulator's, as a zone that never had it): `status` says, beside each
+/// record, that its switch needs us-east-1's control plane, and how to
+/// lift that; the plan stays ready (the record points where it should).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_a_switch_by_records_needs_us_east_1_without_accelerated_recovery() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("arec").await;
+    let text = fx.drctl(&["status", "--plan", "payments"]).await;
+    assert!(
+        text.out.contains("its switch depends on one region")
+            && text.out.contains("not reported by GetHostedZone")
+            && text.out.contains("--enable-accelerated-recovery"),
+        "{}",
+        text.all()
+    );
+    let json = fx
+        .drctl(&["status", "--plan", "payments", "--output", "json"])
+        .await;
+    let plan = &json.json()["plans"][0];
+    let dns = plan["dns"].as_array().cloned().unwrap_or_default();
+    assert!(!dns.is_empty(), "{plan:#}");
+    for d in &dns {
+        assert!(
+            d["switch_depends"].to_string().contains("us-east-1"),
+            "{d:#}"
+        );
+    }
+}

@@ -46,6 +46,7 @@ use crate::world::{self, HOME, STANDBY};
 fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
     Some(match label {
         "route53:ListHostedZonesByName" => &["route53:ListHostedZonesByName"],
+        "route53:GetHostedZone" => &["route53:GetHostedZone"],
         "route53:ListResourceRecordSets" => &["route53:ListResourceRecordSets"],
         "route53:ChangeResourceRecordSets" => &["route53:ChangeResourceRecordSets"],
         "route53:GetChange" => &["route53:GetChange"],

@@ -12,7 +12,7 @@ use super::{Call, ROUTE53_REGION, Sdk, call};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     ChangeInfo, CloudError, DnsChange, DnsRecord, ErrorKind, FailoverRole, HealthCheck, HostedZone,
-    Routing,
+    Routing, ZoneFeatures,
 };
 
 const SERVICE: &str = "route53";
@@ -219,6 +219,22 @@ impl crate::cloud::Dns for Route53Dns {
             id: strip_prefix(z.id(), "/hostedzone/").to_string(),
             name: normalize_name(z.name()),
         }))
+    }
+
+    async fn zone_features(&self, zone: &HostedZone) -> Result<ZoneFeatures, CloudError> {
+        let c = Call::new(SERVICE, "GetHostedZone", &zone.name, GLOBAL);
+        let out = call(&self.retry, c, || {
+            self.client.get_hosted_zone().id(&zone.id).send()
+        })
+        .await?;
+        let features = out.hosted_zone().and_then(|z| z.features());
+        Ok(ZoneFeatures {
+            accelerated_recovery: (features.and_then(|f| f.accelerated_recovery_status()))
+                .map(|s| s.as_str().to_string()),
+            failure: (features.and_then(|f| f.failure_reasons()))
+                .and_then(|r| r.accelerated_recovery())
+                .map(str::to_string),
+        })
     }
 
     async fn list_records(

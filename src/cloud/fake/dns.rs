@@ -15,6 +15,14 @@ impl Dns for FakeCloud {
         Ok(s.zones.get(&fqdn(zone_name)).cloned())
     }
 
+    async fn zone_features(&self, zone: &HostedZone) -> Result<ZoneFeatures, CloudError> {
+        let s = (self.enter("route53:GetHostedZone", "global", &zone.name)).await?;
+        if !s.zones.values().any(|z| z.id == zone.id) {
+            return Err(not_found("route53", "GetHostedZone", &zone.name, "global"));
+        }
+        Ok(s.zone_features.get(&zone.id).cloned().unwrap_or_default())
+    }
+
     async fn read_records(
         &self,
         zone: &HostedZone,

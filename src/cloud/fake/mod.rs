@@ -42,6 +42,9 @@ pub struct FakeState {
     pub zones: BTreeMap<String, HostedZone>,
     /// Records by zone id.
     pub records: BTreeMap<String, Vec<DnsRecord>>,
+    /// Hosted zones' features by zone id (absent: none reported, as the
+    /// emulators answer).
+    pub zone_features: BTreeMap<String, ZoneFeatures>,
     /// Database instances by (region, id).
     pub databases: BTreeMap<(String, String), DbInstance>,
     /// Compute groups by (region, name).

@@ -23,6 +23,27 @@ pub struct HostedZone {
     pub name: String,
 }
 
+/// A Route 53 hosted zone's features, as `GetHostedZone` answers them
+/// (`HostedZone.Features`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneFeatures {
+    /// Its accelerated recovery's status, in Route 53's words (`ENABLED`,
+    /// `ENABLING`, `DISABLED`, `ENABLE_FAILED`, ...); `None`: the answer
+    /// carries none (a zone that never had the feature, or an emulator).
+    pub accelerated_recovery: Option<String>,
+    /// Why enabling or disabling it failed, when Route 53 says.
+    pub failure: Option<String>,
+}
+
+impl ZoneFeatures {
+    /// Whether the zone's changes resume without us-east-1's control plane
+    /// (about an hour after an impairment of it): accelerated recovery is
+    /// enabled.
+    pub fn recovers_without_us_east_1(&self) -> bool {
+        self.accelerated_recovery.as_deref() == Some("ENABLED")
+    }
+}
+
 /// One DNS record set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsRecord {

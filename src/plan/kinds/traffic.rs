@@ -436,6 +436,19 @@ pub trait ZoneApi: Sync {
     fn manual_delete(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String;
     /// Finds the zone (`None`: it does not exist).
     async fn find(&self, clouds: &Clouds, zone: Zone<'_>) -> Result<Option<ZoneFound>, CloudError>;
+    /// Why a records-mode switch of the zone needs a control plane that
+    /// lives in one region, which an outage of it takes down (Route 53's,
+    /// in us-east-1, for a zone without accelerated recovery): said by
+    /// `status` and the readiness matrix beside the switch, before an
+    /// outage does. `None`: its changes go on without one (Cloud DNS's
+    /// control plane is global; a Route 53 zone with accelerated recovery
+    /// enabled resumes changes within about an hour).
+    async fn depends(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        found: &ZoneFound,
+    ) -> Result<Option<String>, CloudError>;
     /// The record sets as they are now, one for each of `want` (matched
     /// by name, type and set identifier; `None`: absent). A set with a
     /// routing policy a plain record does not have is read with `routing`.
@@ -777,6 +790,13 @@ mod bound_tests {
                 id: "Z1".into(),
                 name: name.into(),
             }))
+        }
+        async fn zone_features(
+            &self,
+            _: &HostedZone,
+        ) -> Result<crate::cloud::ZoneFeatures, CloudError> {
+            tokio::time::sleep(self.records).await;
+            Ok(crate::cloud::ZoneFeatures::default())
         }
         async fn read_records(
             &self,

@@ -135,6 +135,17 @@ impl ZoneApi for CloudDnsZones {
         }))
     }
 
+    async fn depends(
+        &self,
+        _: &Clouds,
+        _: Zone<'_>,
+        _: &ZoneFound,
+    ) -> Result<Option<String>, CloudError> {
+        // Cloud DNS's control plane is global: no one region's outage
+        // stops a change.
+        Ok(None)
+    }
+
     async fn read(
         &self,
         clouds: &Clouds,

@@ -154,6 +154,27 @@ impl ZoneApi for Route53Zones {
         }))
     }
 
+    async fn depends(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        found: &ZoneFound,
+    ) -> Result<Option<String>, CloudError> {
+        let f = clouds.dns.zone_features(&Self::hosted(found)).await?;
+        if f.recovers_without_us_east_1() {
+            return Ok(None);
+        }
+        let status = match (&f.accelerated_recovery, &f.failure) {
+            (Some(s), Some(why)) => format!("{s}: {why}"),
+            (Some(s), None) => s.clone(),
+            (None, _) => "not reported by GetHostedZone".into(),
+        };
+        Ok(Some(format!(
+            "zone {} has no accelerated recovery ({status}): a switch by records needs Route 53's control plane in us-east-1, so an impairment there stops it; enable it on calm days (aws route53 update-hosted-zone-features --hosted-zone-id {} --enable-accelerated-recovery), or switch through the data plane (switch = \"health-check\")",
+            zone.name, found.handle
+        )))
+    }
+
     async fn read(
         &self,
         clouds: &Clouds,
