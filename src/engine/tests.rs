@@ -2077,3 +2077,71 @@ async fn regression_a_failback_after_a_switchover_was_refused_for_an_unknown_lag
         }
     }
 }
+
+/// Issue 75: a Route 53 change accepted just before the control plane
+/// failed over to its accelerated-recovery copy is stranded: never applied,
+/// never INSYNC. verify-dns waited for it until the step's deadline. Past
+/// `STRANDED_AFTER` it reads the records, sends those not switched again,
+/// once, journals the resend (`stranded`, `resent`), waits for it and reads
+/// the records back.
+#[tokio::test(start_paused = true)]
+async fn a_stranded_route53_change_is_sent_again_once_and_read_back() {
+    let f = world();
+    f.state().strand_changes = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let report = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let out = step_outputs(&store, &report.run_id, "payments/verify-dns").await;
+    let (stranded, resent) = (&out["stranded"], &out["resent"]);
+    assert_eq!(stranded.as_array().map(Vec::len), Some(1), "{out:#}");
+    assert_eq!(resent.as_array().map(Vec::len), Some(1), "{out:#}");
+    assert_ne!(stranded[0], resent[0], "{out:#}");
+    let s = f.state();
+    let sent: Vec<&String> = (s.writes.iter())
+        .filter(|w| w.starts_with("ChangeResourceRecordSets"))
+        .collect();
+    assert_eq!(sent.len(), 2, "the change and its one resend: {sent:?}");
+    let zone = s.zones["example.com."].id.clone();
+    let api = (s.records[&zone].iter())
+        .find(|r| r.name == "api.example.com.")
+        .unwrap();
+    assert_eq!(
+        api.values,
+        ["api-use1.example.com."],
+        "switched by the resend"
+    );
+}
+
+/// Issue 75: with the change stranded and Route 53's API gone (us-east-1
+/// impaired, no accelerated recovery), nothing is sent again: the read
+/// before the resend fails, and the change is waited on until the step's
+/// deadline, as before; the run fails there, resumable.
+#[tokio::test(start_paused = true)]
+async fn a_stranded_change_is_not_sent_again_while_route53_does_not_answer() {
+    let f = world();
+    f.state().strand_changes = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        step_timeout: Some(Duration::from_secs(600)),
+        ..opts()
+    };
+    let outage = async {
+        // After the switch sent its change, before it is taken for
+        // stranded.
+        while !f.state().writes.iter().any(|w| w.contains("(stranded)")) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        f.state().dead_regions.insert("global".into());
+    };
+    let plans = payments();
+    let (report, ()) = tokio::join!(e.run(&plans, &o), outage);
+    let report = report.unwrap();
+    assert_ne!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let sent = (f.state().writes.iter())
+        .filter(|w| w.starts_with("ChangeResourceRecordSets"))
+        .count();
+    assert_eq!(sent, 1, "nothing sent again");
+}

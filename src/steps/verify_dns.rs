@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::records::{SwitchDnsOutput, await_changes, desired, mismatches, records_of, zone_now};
+use super::records::{
+    SwitchDnsOutput, await_changes, desired, mismatches, records_of, swaps, zone_now,
+};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
@@ -110,7 +112,23 @@ pub struct VerifyDnsOutput {
     /// (`SwitchDnsOutput::unconfirmed`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unconfirmed: bool,
+    /// The switch's changes that stayed pending past [`STRANDED_AFTER`]
+    /// (stranded by a failover of Route 53's control plane, as accelerated
+    /// recovery may leave one): given up on, the records read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stranded: Vec<String>,
+    /// The change that sent the records again, once, because a stranded
+    /// change had not switched them: the resend, waited on and read back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resent: Vec<String>,
 }
+
+/// How long a change may stay pending before it is taken for stranded: a
+/// change is in effect within about 60 s on Route 53; one accepted just
+/// before its control plane failed over (to its accelerated-recovery copy)
+/// may never be, and must be sent again (Route 53 Developer Guide,
+/// "accelerated recovery").
+pub const STRANDED_AFTER: std::time::Duration = std::time::Duration::from_secs(180);
 
 impl StepOutput for VerifyDnsOutput {
     const KIND: KindName = KindName::VerifyDns;
@@ -144,10 +162,8 @@ impl Action for VerifyDns {
         let unconfirmed = switch.as_ref().is_some_and(|s| s.unconfirmed);
         // In effect in the change's own answer: nothing to poll for it.
         let polled = if in_sync { &[][..] } else { sent };
-        let ids: Vec<String> = sent.iter().chain(pending).cloned().collect();
+        let mut ids: Vec<String> = sent.iter().chain(pending).cloned().collect();
         let waited: Vec<String> = polled.iter().chain(pending).cloned().collect();
-        await_changes(cx, z, &waited).await?;
-        let in_sync_at = Utc::now();
         // The zone the switch used (ids do not change), else found again.
         let found = match switch.filter(|s| !s.zone_id.is_empty() && !s.zone.is_empty()) {
             Some(s) => ZoneFound {
@@ -156,6 +172,33 @@ impl Action for VerifyDns {
             },
             None => zone_now(cx, z).await?,
         };
+        let waiting = tokio::time::timeout(STRANDED_AFTER, await_changes(cx, z, &waited));
+        let (mut stranded, mut resent, mut unconfirmed) = (Vec::new(), Vec::new(), unconfirmed);
+        if let Ok(waited) = waiting.await {
+            waited?;
+        } else {
+            match resend(cx, (z, &found), &records, &waited).await {
+                // The API does not answer (us-east-1 impaired, no
+                // accelerated recovery): nothing was sent; the changes are
+                // waited on until the step's deadline, as before.
+                Err(StepFailure::Cloud(e)) if e.is_transient() => {
+                    tracing::warn!("{}: not sent again: {e}", z.subject());
+                    await_changes(cx, z, &waited).await?;
+                }
+                Err(e) => return Err(e),
+                // Nothing sent: the records read as switched, but the
+                // change that switched them was never seen in effect.
+                Ok(None) => (stranded, unconfirmed) = (waited.clone(), true),
+                Ok(Some(sent)) => {
+                    if !sent.in_effect {
+                        await_changes(cx, z, &sent.change_ids).await?;
+                    }
+                    (stranded, resent) = (waited.clone(), sent.change_ids);
+                    ids.extend(resent.iter().cloned());
+                }
+            }
+        }
+        let in_sync_at = Utc::now();
         let want = desired(cx, &records).await?;
         let cur = z.api.read(cx.clouds, z, &found, &want).await?;
         let wrong = mismatches(&want, &cur);
@@ -177,7 +220,46 @@ impl Action for VerifyDns {
             in_sync_at,
             records: cur,
             unconfirmed,
+            stranded,
+            resent,
         }
         .to_output()
     }
+}
+
+/// Sends the records again, once, after the switch's changes `stranded`
+/// stayed pending past [`STRANDED_AFTER`]: read first, and only the
+/// records that do not read as switched are sent (`None`: none, the
+/// stranded change did switch them). Returns what the resend sent.
+///
+/// A crash between the resend and the step's end sends again on resume
+/// what then still does not read as switched: each swap deletes the set
+/// as read, so a second send after the first took effect is refused by
+/// Route 53 and judged by a read, never applied twice.
+async fn resend(
+    cx: &Cx<'_>,
+    (z, found): (crate::plan::kinds::traffic::Zone<'_>, &ZoneFound),
+    records: &[&dyn crate::plan::kinds::traffic::Switching],
+    stranded: &[String],
+) -> Result<Option<crate::plan::kinds::traffic::Sent>, StepFailure> {
+    let want = desired(cx, records).await?;
+    let cur = z.api.read(cx.clouds, z, found, &want).await?;
+    let swapped = swaps(&want, &cur);
+    let what = format!(
+        "{} change {} in {} pending past {}s (stranded)",
+        z.api.provider(),
+        stranded.join(", "),
+        z.subject(),
+        STRANDED_AFTER.as_secs()
+    );
+    if swapped.is_empty() {
+        tracing::warn!("{what}: its records read as switched; not sent again");
+        return Ok(None);
+    }
+    tracing::warn!(
+        "{what}: sending its {} record(s) again, once",
+        swapped.len()
+    );
+    let sent = super::switch_dns::submit_swaps(cx, (z, found), &swapped).await?;
+    Ok(Some(sent))
 }

@@ -91,9 +91,17 @@ impl Dns for FakeCloud {
             )
             .with_code("InvalidChangeBatch")
         })?;
-        *recs = applied;
         s.change_counter += 1;
         let id = format!("CFAKE{}", s.change_counter);
+        // Accepted just before Route 53's control plane failed over to its
+        // accelerated-recovery copy: answered, never applied, never INSYNC.
+        if s.strand_changes > 0 {
+            s.strand_changes -= 1;
+            s.stranded.insert(id.clone());
+            (s.writes).push(format!("ChangeResourceRecordSets {} (stranded)", zone.name));
+            return Ok(ChangeInfo { id, in_sync: false });
+        }
+        *s.records.entry(zone.id.clone()).or_default() = applied;
         s.writes
             .push(format!("ChangeResourceRecordSets {}", zone.name));
         let in_sync = match &self.timing {
@@ -109,12 +117,11 @@ impl Dns for FakeCloud {
 
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         self.tick("route53:GetChange", "global", change_id).await?;
+        let stranded = self.state().stranded.contains(change_id);
         Ok(ChangeInfo {
             id: change_id.into(),
-            in_sync: !self
-                .timing
-                .as_ref()
-                .is_some_and(|t| t.busy(&format!("change:{change_id}"))),
+            in_sync: !stranded
+                && !(self.timing.as_ref()).is_some_and(|t| t.busy(&format!("change:{change_id}"))),
         })
     }
 

@@ -45,6 +45,13 @@ pub struct FakeState {
     /// Hosted zones' features by zone id (absent: none reported, as the
     /// emulators answer).
     pub zone_features: BTreeMap<String, ZoneFeatures>,
+    /// How many of the next Route 53 changes are stranded: accepted and
+    /// answered `PENDING`, never applied and never `INSYNC`, as a change
+    /// accepted just before the control plane failed over to its
+    /// accelerated-recovery copy.
+    pub strand_changes: u32,
+    /// The changes stranded so far (ids).
+    pub stranded: std::collections::BTreeSet<String>,
     /// Database instances by (region, id).
     pub databases: BTreeMap<(String, String), DbInstance>,
     /// Compute groups by (region, name).
