@@ -623,6 +623,7 @@ data "aws_iam_policy_document" "drctl_observer" {
     sid = "ObserveReads"
     actions = [
       "route53:ListHostedZonesByName",
+      "route53:GetHostedZone",
       "route53:ListResourceRecordSets",
       "route53:ListHealthChecks",
       "rds:DescribeDBInstances",

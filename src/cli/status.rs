@@ -351,7 +351,7 @@ pub fn render(report: &StatusReport) -> String {
                     .unwrap_or_else(|| " (no region matches)".into())
             );
             if let Some(why) = &d.switch_depends {
-                let _ = writeln!(o, "    its switch depends on one region: {why}");
+                let _ = writeln!(o, "    switch: {why}");
             }
         }
         for r in &p.regions {

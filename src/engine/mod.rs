@@ -322,7 +322,8 @@ impl Engine {
         let inventory = self.read_inventory(plans, opts).await;
         // A takeover acts before the preview gate: it must be approved
         // before it happens.
-        preview::takeover_approved(opts).map_err(EngineError::Refused)?;
+        preview::takeover_approved(opts, plans, &self.store.keys().domain)
+            .map_err(EngineError::Refused)?;
         // Locks first: two runs must never both pass the gates.
         let (locks, taken_over) = self.lock_run(plans, opts, &me).await?;
         let operator = self.operator(&opts.target).await;

@@ -280,30 +280,76 @@ fn lock_line(force_unlock: &Option<Option<String>>) -> String {
     }
 }
 
-/// Whether a run of `opts` may take its locks: a takeover (`--force-unlock`)
-/// happens when the locks are taken, before the preview gate can compare
-/// a fresh preview with the approved one, so a run approved as a preview
-/// takes over only when the approver's lines (a saved `--dry-run --output
-/// json`) say it does, in the same words; a hash alone cannot say it.
-/// `Err`: the refusal (exit 3), before any lock, journal or write.
-pub(super) fn takeover_approved(opts: &RunOptions) -> Result<(), Refusal> {
+/// Whether a run of `opts` of `plans`, in deployment `domain` (empty: a
+/// local state), may take its locks: a takeover (`--force-unlock`) happens
+/// when the locks are taken, before the preview gate can compare a fresh
+/// preview with the approved one, so a run approved as a preview takes over
+/// only when the approver's lines (a saved `--dry-run --output json`) say
+/// it does, in the same words, and are for this run: its kind and target,
+/// its deployment, its plans, and not past their day (what can be checked
+/// without reading the cloud; the gate checks the rest). A hash alone
+/// cannot say it. `Err`: the refusal (exit 3), before any lock, journal or
+/// write.
+pub(super) fn takeover_approved(
+    opts: &RunOptions,
+    plans: &[Plan],
+    domain: &str,
+) -> Result<(), Refusal> {
     let Some(approved) = opts.approved_preview.as_ref().filter(|_| opts.force_unlock) else {
         return Ok(());
     };
+    let Some(lines) = &approved.lines else {
+        return Err(takeover_refused(
+            &approved.hash,
+            "a hash alone does not say whether the approver saw a takeover".into(),
+        ));
+    };
     let ours = lock_line(&Some(opts.force_reason.clone()));
-    let said = match &approved.lines {
-        Some(lines) if lines.contains(&ours) => return Ok(()),
-        Some(lines) => match lines.iter().find(|l| l.starts_with("lock: ")) {
+    let deployment = match domain {
+        "" => "deployment none (a local state)".to_string(),
+        d => format!("deployment {d}"),
+    };
+    let head = format!("{} to {}", opts.kind, opts.target);
+    let named: BTreeSet<&str> = (lines.iter())
+        .filter_map(|l| l.strip_prefix("step ")?.split_once('/').map(|(p, _)| p))
+        .collect();
+    let wanted: BTreeSet<&str> = plans.iter().map(|p| p.name()).collect();
+    let stale = made_of(&approved.hash).map_or_else(
+        || Some("its hash is not a preview's".to_string()),
+        |m| expired(m, Utc::now()),
+    );
+    let said = if !lines.contains(&ours) {
+        match lines.iter().find(|l| l.starts_with("lock: ")) {
             Some(theirs) => format!("it says `{theirs}`, this run would say `{ours}`"),
             None => format!("it says nothing of a lock, this run would say `{ours}`"),
-        },
-        None => "a hash alone does not say whether the approver saw a takeover".into(),
+        }
+    } else if lines.first() != Some(&head) {
+        format!(
+            "it is a preview of `{}`, this run is `{head}`",
+            lines.first().map_or("", String::as_str)
+        )
+    } else if !lines.contains(&deployment) {
+        format!("it is not a preview of this deployment (`{deployment}`)")
+    } else if named != wanted {
+        format!(
+            "it previews plans {}, this run has {}",
+            named.into_iter().collect::<Vec<_>>().join(", "),
+            wanted.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    } else if let Some(why) = stale {
+        why
+    } else {
+        return Ok(());
     };
-    Err(Refusal::new(format!(
-        "the approved preview {} does not cover taking over a lock (--force-unlock): {said}; nothing was taken over",
-        approved.hash
+    Err(takeover_refused(&approved.hash, said))
+}
+
+/// The refusal of a takeover the approved preview `hash` does not cover.
+fn takeover_refused(hash: &str, said: String) -> Refusal {
+    Refusal::new(format!(
+        "the approved preview {hash} does not cover taking over a lock (--force-unlock): {said}; nothing was taken over"
     ))
-    .hint("make the preview with the same --force-unlock, have it approved, and give the saved file (`--dry-run --output json > preview.json`, then --approve-preview preview.json)"))
+    .hint("make the preview with the same --force-unlock, have it approved, and give the saved file (`--dry-run --output json > preview.json`, then --approve-preview preview.json)")
 }
 
 /// What a run of `kind` to `target` would do, one fact a line (pure; see

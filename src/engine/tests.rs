@@ -2145,3 +2145,48 @@ async fn a_stranded_change_is_not_sent_again_while_route53_does_not_answer() {
         .count();
     assert_eq!(sent, 1, "nothing sent again");
 }
+
+/// Issue 75 (review): a resend must never overwrite a newer decision. The
+/// record was changed by someone else while the switch's change was
+/// stranded: nothing is sent again, and the step fails naming the record.
+#[tokio::test(start_paused = true)]
+async fn a_stranded_change_is_not_sent_again_over_a_record_changed_since() {
+    let f = world();
+    f.state().strand_changes = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let someone = async {
+        while !f.state().writes.iter().any(|w| w.contains("(stranded)")) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut s = f.state();
+        let zone = s.zones["example.com."].id.clone();
+        let api = (s.records.get_mut(&zone).unwrap().iter_mut())
+            .find(|r| r.name == "api.example.com.")
+            .unwrap();
+        api.values = vec!["maintenance.example.com.".into()];
+    };
+    let (plans, o) = (payments(), opts());
+    let (report, ()) = tokio::join!(e.run(&plans, &o), someone);
+    let report = report.unwrap();
+    assert_ne!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let said = format!("{report:?}");
+    assert!(
+        said.contains("changed since the switch read them"),
+        "{said}"
+    );
+    let sent = (f.state().writes.iter())
+        .filter(|w| w.starts_with("ChangeResourceRecordSets"))
+        .count();
+    assert_eq!(sent, 1, "nothing sent again");
+    let s = f.state();
+    let zone = s.zones["example.com."].id.clone();
+    let api = (s.records[&zone].iter())
+        .find(|r| r.name == "api.example.com.")
+        .unwrap();
+    assert_eq!(
+        api.values,
+        ["maintenance.example.com."],
+        "left as someone set it"
+    );
+}

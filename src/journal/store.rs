@@ -18,22 +18,27 @@ use async_trait::async_trait;
 use super::error::JournalError;
 
 /// The most records a journal may hold for drctl to read it: a run
-/// journals tens to a few thousand; more is not a journal drctl wrote, and
-/// read whole it would hold every reader of runs (issue 74, attack 11).
-/// A store that holds more answers [`JournalError::Corrupt`], which every
-/// reader of many runs leaves out and names.
-pub const MAX_RECORDS: usize = 20_000;
+/// journals tens to a few thousand (a mass failover under throttling, with
+/// a wait record per throttled call, some tens of thousands); far more is
+/// not a run's, and read whole it would hold every reader of runs (issue
+/// 74, attack 11). A store that holds more answers
+/// [`JournalError::Corrupt`], which every reader of many runs leaves out
+/// and names (the cleanup's owner: in doubt).
+pub const MAX_RECORDS: usize = 200_000;
 
 /// The most bytes a journal may hold for drctl to read it, for the same
-/// reason (a record is a few kilobytes).
-pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+/// reason (a record is under a kilobyte or a few).
+pub const MAX_JOURNAL_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The error of a journal past [`MAX_RECORDS`] or [`MAX_JOURNAL_BYTES`]:
 /// `what` says which, and how much.
 pub fn too_long(run_id: &str, what: String) -> JournalError {
     JournalError::Corrupt {
         run_id: run_id.to_string(),
-        detail: format!("{what}: more than drctl reads of a journal, so not one it wrote"),
+        detail: format!(
+            "{what}: more than drctl reads of one journal ({MAX_RECORDS} records, {} MiB); read it with other tools",
+            MAX_JOURNAL_BYTES / (1024 * 1024)
+        ),
     }
 }
 

@@ -282,8 +282,12 @@ impl JournalStore for FileStore {
         let run_id = run_id.to_string();
         blocking(path.clone(), move || {
             let file = File::open(&path).map_err(|e| not_found_as(&run_id, "read", &path, e))?;
-            // Read no more than the bound: a larger file is judged by its
-            // length, not loaded whole first.
+            // Judged by its length, not loaded first; and read no more
+            // than the bound (it may grow meanwhile).
+            let len = (file.metadata()).map_or(0, |m| m.len());
+            if len > MAX_JOURNAL_BYTES {
+                return Err(too_long(&run_id, format!("{len} bytes")));
+            }
             let mut bytes = Vec::new();
             (file.take(MAX_JOURNAL_BYTES + 1).read_to_end(&mut bytes))
                 .map_err(|e| not_found_as(&run_id, "read", &path, e))?;

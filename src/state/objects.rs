@@ -539,12 +539,12 @@ mod tests {
         fake.state().objects.retain(|k, _| {
             !k.contains("/runs/r1/") || k.ends_with("0000000000.json") || k.ends_with(".head")
         });
-        let big = Bytes::from(vec![b' '; 17 * 1024 * 1024]);
-        for seq in 1..=4 {
+        let big = Bytes::from(vec![b' '; 60 * 1024 * 1024]);
+        for seq in 1..=5 {
             put(seq, big.clone());
         }
         let Listed::LeftOut(why) = read_listed(s.as_ref(), "r1").await.unwrap() else {
-            panic!("read a journal of 68 MiB");
+            panic!("read a journal of 300 MiB");
         };
         assert!(why.contains("bytes"), "{why}");
     }

@@ -115,15 +115,7 @@ fn traffic(p: &PlanStatus) -> Cell {
     // without failing it: traffic goes where it should today.
     let depends = (p.dns.iter())
         .filter_map(|d| Some((d, d.switch_depends.as_ref()?)))
-        .map(|(d, why)| {
-            (
-                Mark::Ok,
-                Some(format!(
-                    "{}: its switch depends on one region: {why}",
-                    d.name
-                )),
-            )
-        });
+        .map(|(d, why)| (Mark::Ok, Some(format!("{}: switch: {why}", d.name))));
     let marks = (p.dns.iter())
         .map(|d| match &d.points_to {
             Some(r) if *r == p.active_region => (Mark::Ok, None),

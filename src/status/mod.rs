@@ -328,7 +328,7 @@ mod tests {
             traffic
                 .why
                 .iter()
-                .any(|w| w.contains("depends on one region")),
+                .any(|w| w.contains("needs Route 53's control plane in us-east-1")),
             "{traffic:?}"
         );
         let checkout = report.plans.iter().find(|p| p.plan == "checkout").unwrap();

@@ -141,9 +141,22 @@ impl Action for VerifyDns {
         Vec::new()
     }
 
-    async fn preview(&self, _cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        // A change that strands is sent again, once: a call this step may
+        // make, named as every fallback is.
+        let strands = records_of(cx.plan, &self.ids, &self.zone)?[0]
+            .zone()
+            .api
+            .strands();
+        let resend = (self.calls.switch.last().filter(|_| strands))
+            .map(|c| format!(", only if its change is stranded: {c}"))
+            .unwrap_or_default();
         Ok(vec![Planned {
-            call: format!("{}, {}", self.calls.poll, self.calls.verify.join(", ")),
+            call: format!(
+                "{}, {}{resend}",
+                self.calls.poll,
+                self.calls.verify.join(", ")
+            ),
             resource: self.zone.clone(),
             region: "global".into(),
             current: "-".into(),
@@ -160,6 +173,17 @@ impl Action for VerifyDns {
             (&s.change_ids[..], &s.pending[..], s.in_sync)
         });
         let unconfirmed = switch.as_ref().is_some_and(|s| s.unconfirmed);
+        // The records as the switch read them before its change, by the
+        // set each was swapped for: a resend swaps only those still so.
+        let before: Vec<(DnsRecord, Option<DnsRecord>)> = (switch.as_ref())
+            .map(|s| {
+                s.after
+                    .iter()
+                    .cloned()
+                    .zip(s.before.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
         // In effect in the change's own answer: nothing to poll for it.
         let polled = if in_sync { &[][..] } else { sent };
         let mut ids: Vec<String> = sent.iter().chain(pending).cloned().collect();
@@ -172,31 +196,41 @@ impl Action for VerifyDns {
             },
             None => zone_now(cx, z).await?,
         };
-        let waiting = tokio::time::timeout(STRANDED_AFTER, await_changes(cx, z, &waited));
+        // A change still pending long past what one takes may be stranded
+        // (its provider's control plane failed over): given half of what
+        // is left of the step at most, so the resend's own wait fits.
+        let left = cx
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        let bound = STRANDED_AFTER.min(left / 2);
+        let waiting = tokio::time::timeout(bound, await_changes(cx, z, &waited));
         let (mut stranded, mut resent, mut unconfirmed) = (Vec::new(), Vec::new(), unconfirmed);
-        if let Ok(waited) = waiting.await {
-            waited?;
-        } else {
-            match resend(cx, (z, &found), &records, &waited).await {
+        match waiting.await {
+            Ok(waited) => waited?,
+            // Changes of a provider whose changes do not strand: waited on
+            // until the step's deadline.
+            Err(_) if !z.api.strands() => await_changes(cx, z, &waited).await?,
+            Err(_) => match resend(cx, (z, &found), &records, &before).await {
                 // The API does not answer (us-east-1 impaired, no
-                // accelerated recovery): nothing was sent; the changes are
-                // waited on until the step's deadline, as before.
+                // accelerated recovery), or the records read as switched
+                // (the change is known, on its way): the changes are waited
+                // on until the step's deadline, as before.
                 Err(StepFailure::Cloud(e)) if e.is_transient() => {
                     tracing::warn!("{}: not sent again: {e}", z.subject());
                     await_changes(cx, z, &waited).await?;
                 }
+                Ok(None) => await_changes(cx, z, &waited).await?,
                 Err(e) => return Err(e),
-                // Nothing sent: the records read as switched, but the
-                // change that switched them was never seen in effect.
-                Ok(None) => (stranded, unconfirmed) = (waited.clone(), true),
                 Ok(Some(sent)) => {
-                    if !sent.in_effect {
+                    if !sent.in_effect && !sent.change_ids.is_empty() {
                         await_changes(cx, z, &sent.change_ids).await?;
                     }
+                    // Its answer lost: read back, never seen in effect.
+                    unconfirmed |= sent.error.is_some() || sent.change_ids.is_empty();
                     (stranded, resent) = (waited.clone(), sent.change_ids);
                     ids.extend(resent.iter().cloned());
                 }
-            }
+            },
         }
         let in_sync_at = Utc::now();
         let want = desired(cx, &records).await?;
@@ -227,33 +261,73 @@ impl Action for VerifyDns {
     }
 }
 
-/// Sends the records again, once, after the switch's changes `stranded`
-/// stayed pending past [`STRANDED_AFTER`]: read first, and only the
-/// records that do not read as switched are sent (`None`: none, the
-/// stranded change did switch them). Returns what the resend sent.
+/// Sends the records again, once, after the switch's changes stayed
+/// pending past [`STRANDED_AFTER`] (a provider whose changes strand:
+/// [`ZoneApi::strands`](crate::plan::kinds::traffic::ZoneApi::strands)):
+/// read first. A record that reads as switched is left alone (`None`: all
+/// do, and the change is waited on); one that reads as the switch found it
+/// (`before`) is swapped again, as one compare-and-swap change; one that
+/// reads otherwise was changed by someone else since, and the step fails
+/// as its read-back would, naming it: a resend never overwrites a newer
+/// decision. A set the switch would refuse (a routing policy) is refused
+/// here too.
 ///
 /// A crash between the resend and the step's end sends again on resume
-/// what then still does not read as switched: each swap deletes the set
+/// what then still reads as before the switch: each swap deletes the set
 /// as read, so a second send after the first took effect is refused by
 /// Route 53 and judged by a read, never applied twice.
 async fn resend(
     cx: &Cx<'_>,
     (z, found): (crate::plan::kinds::traffic::Zone<'_>, &ZoneFound),
     records: &[&dyn crate::plan::kinds::traffic::Switching],
-    stranded: &[String],
+    before: &[(DnsRecord, Option<DnsRecord>)],
 ) -> Result<Option<crate::plan::kinds::traffic::Sent>, StepFailure> {
     let want = desired(cx, records).await?;
     let cur = z.api.read(cx.clouds, z, found, &want).await?;
+    let same = |a: &DnsRecord, b: &DnsRecord| {
+        (a.name.eq_ignore_ascii_case(&b.name) && a.rtype == b.rtype)
+            && a.set_identifier == b.set_identifier
+    };
+    let mut moved = Vec::new();
+    for (w, c) in want.iter().zip(&cur) {
+        if super::records::matches(c, w) {
+            continue;
+        }
+        let found_before = (before.iter()).find(|(a, _)| same(a, w)).map(|(_, b)| b);
+        if let Some(why) = c.as_ref().and_then(|c| z.api.refuses(c)) {
+            moved.push(format!("{} {}: {why}", w.name, w.rtype));
+        } else if found_before != Some(c) {
+            moved.push(format!(
+                "{} is {} (the switch found {})",
+                w.name,
+                super::records::show(c),
+                found_before.map_or("nothing".into(), super::records::show)
+            ));
+        }
+    }
+    if !moved.is_empty() {
+        return Err(StepFailure::state(
+            format!(
+                "{} change in {} pending past {}s (stranded), and its records changed since the switch read them: {}",
+                z.api.provider(),
+                z.subject(),
+                STRANDED_AFTER.as_secs(),
+                moved.join("; ")
+            ),
+            "someone else changed the zone since the switch: nothing was sent again; inspect it, then `drctl runs resume`",
+            &z.subject(),
+            "global",
+        ));
+    }
     let swapped = swaps(&want, &cur);
     let what = format!(
-        "{} change {} in {} pending past {}s (stranded)",
+        "{} change in {} pending past {}s (stranded)",
         z.api.provider(),
-        stranded.join(", "),
         z.subject(),
         STRANDED_AFTER.as_secs()
     );
     if swapped.is_empty() {
-        tracing::warn!("{what}: its records read as switched; not sent again");
+        tracing::info!("{what}: its records read as switched; waiting on it");
         return Ok(None);
     }
     tracing::warn!(

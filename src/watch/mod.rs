@@ -71,9 +71,18 @@ use crate::state::State;
 /// journal made whole again (a repaired tail) comes back within the hour.
 pub const LEFT_OUT_RECHECK: chrono::Duration = chrono::Duration::hours(1);
 
+/// A journal watch left out: when, why, and its head then.
+#[derive(Debug, Clone)]
+struct LeftOut {
+    read: DateTime<Utc>,
+    why: String,
+    head: Option<String>,
+}
+
 /// The records of one watcher's journal before its facts go on in a new
-/// one: half of what drctl reads of a journal.
-const WATCH_JOURNAL_RECORDS: u64 = (crate::journal::store::MAX_RECORDS / 2) as u64;
+/// one: well below what drctl reads of a journal
+/// (`journal::store::MAX_RECORDS`), and a journal a reader reads at once.
+const WATCH_JOURNAL_RECORDS: u64 = 10_000;
 
 /// Starts a failover that watch decided (the CLI builds the engine).
 #[async_trait]
@@ -172,10 +181,12 @@ pub struct Watcher {
     /// they do not verify (a writer of the state forged or rewrote them):
     /// id and why.
     unverified: Vec<(String, String)>,
-    /// The journals left out, by id: when they were last read and why
-    /// they were left out. Read again only after [`LEFT_OUT_RECHECK`]: a
-    /// writer of the state's junk is not read whole every round.
-    left_out: BTreeMap<String, (DateTime<Utc>, String)>,
+    /// The journals left out, by id: when they were last read, why they
+    /// were left out, and their head then. Read again when the head
+    /// changed (a journal just created gets its signed head a moment after
+    /// its first), else only after [`LEFT_OUT_RECHECK`]: a writer of the
+    /// state's junk is not read whole every round.
+    left_out: BTreeMap<String, LeftOut>,
     /// What the board held that does not count, warned of once.
     warned: std::collections::BTreeSet<String>,
     /// Each plan's current proposal's digest (`shared::proposal_digest`),
@@ -253,10 +264,15 @@ impl Watcher {
                 runs.push((id, r.clone()));
                 continue;
             }
-            if let Some((read, why)) = self.left_out.get(&id)
-                && self.now.signed_duration_since(*read) < LEFT_OUT_RECHECK
+            let head = match self.left_out.get(&id) {
+                Some(_) => self.state.journals.read_head(&id).await.ok().flatten(),
+                None => None,
+            };
+            if let Some(l) = self.left_out.get(&id)
+                && self.now.signed_duration_since(l.read) < LEFT_OUT_RECHECK
+                && l.head == head
             {
-                unverified.push((id, why.clone()));
+                unverified.push((id, l.why.clone()));
                 continue;
             }
             let records = match crate::journal::runs::read_listed(self.state.journals.as_ref(), &id)
@@ -270,7 +286,16 @@ impl Watcher {
                     if self.warned.insert(format!("journal {id}")) {
                         tracing::warn!(run = %id, "watch: journal left out: it does not verify ({why})");
                     }
-                    self.left_out.insert(id.clone(), (self.now, why.clone()));
+                    let head = self.state.journals.read_head(&id).await.ok().flatten();
+                    let (read, why2) = (self.now, why.clone());
+                    (self.left_out).insert(
+                        id.clone(),
+                        LeftOut {
+                            read,
+                            why: why2,
+                            head,
+                        },
+                    );
                     unverified.push((id, why));
                     continue;
                 }

@@ -1668,6 +1668,13 @@ async fn a_journal_left_out_is_not_read_again_every_round() {
     let later = t0 + chrono::Duration::minutes(30);
     m.watchers[0].round_at(later).await;
     assert!(named(&m.watchers[0]), "read again within the hour");
+    // Its head changed (review: a journal just created gets its signed head
+    // a moment after its first): read again at once.
+    files.write_head(id, "another head").await.unwrap();
+    m.watchers[0]
+        .round_at(later + chrono::Duration::minutes(1))
+        .await;
+    assert!(!named(&m.watchers[0]), "{:?}", m.watchers[0].unverified());
     let after = t0 + super::LEFT_OUT_RECHECK + chrono::Duration::seconds(1);
     m.watchers[0].round_at(after).await;
     assert!(!named(&m.watchers[0]), "{:?}", m.watchers[0].unverified());

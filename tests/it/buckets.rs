@@ -268,7 +268,7 @@ async fn status_says_a_switch_by_records_needs_us_east_1_without_accelerated_rec
     let fx = Fixture::new("arec").await;
     let text = fx.drctl(&["status", "--plan", "payments"]).await;
     assert!(
-        text.out.contains("its switch depends on one region")
+        text.out.contains("    switch: zone ")
             && text.out.contains("not reported by GetHostedZone")
             && text.out.contains("--enable-accelerated-recovery"),
         "{}",

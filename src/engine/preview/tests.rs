@@ -320,7 +320,26 @@ async fn a_takeover_the_approved_preview_does_not_show_is_refused_before_the_loc
         force_reason: Some("holder's host is gone".into()),
         ..opts()
     };
+    // The same takeover, approved for another run (review): another
+    // target, and a day old.
+    let elsewhere = identity(
+        &f,
+        &RunOptions {
+            target: "eu-west-1".into(),
+            ..forced.clone()
+        },
+    )
+    .await;
+    let old = identity_at(&f, &forced, Utc::now() - chrono::Duration::days(2)).await;
     for approved in [
+        ApprovedPreview {
+            hash: elsewhere.hash.clone(),
+            lines: Some(elsewhere.lines.clone()),
+        },
+        ApprovedPreview {
+            hash: old.hash.clone(),
+            lines: Some(old.lines.clone()),
+        },
         // The approver saw no takeover.
         ApprovedPreview {
             hash: plain.hash.clone(),

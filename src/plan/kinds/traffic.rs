@@ -424,6 +424,11 @@ pub trait ZoneApi: Sync {
     fn calls(&self) -> ZoneCalls;
     /// What a records-mode switch means when the API does not answer.
     fn api_down(&self) -> &'static str;
+    /// Whether a change it accepted may be stranded, never applied and
+    /// never in effect, and must be sent again (Route 53's, accepted just
+    /// before its control plane failed over to its accelerated-recovery
+    /// copy): `verify-dns` then resends it once (`steps::verify_dns`).
+    fn strands(&self) -> bool;
     /// Whether a set may hold what a plain record does not replace (a
     /// routing policy), so that preflight and `status` read the sets to
     /// say so before the switch refuses it.

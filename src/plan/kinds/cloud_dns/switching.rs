@@ -100,6 +100,11 @@ impl ZoneApi for CloudDnsZones {
         "Cloud DNS's API does not answer: records mode (switch = \"records\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API"
     }
 
+    fn strands(&self) -> bool {
+        // A change is done or pending; its control plane is global.
+        false
+    }
+
     fn policies(&self) -> bool {
         true
     }

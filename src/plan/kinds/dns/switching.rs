@@ -123,6 +123,10 @@ impl ZoneApi for Route53Zones {
         ROUTE53_API_DOWN
     }
 
+    fn strands(&self) -> bool {
+        true
+    }
+
     fn policies(&self) -> bool {
         // A plain record replaces any set it matches, an alias included
         // (its DELETE names the alias target as read).
