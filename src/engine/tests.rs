@@ -2078,6 +2078,22 @@ async fn regression_a_failback_after_a_switchover_was_refused_for_an_unknown_lag
     }
 }
 
+/// The reference world whose next Route 53 change is stranded, and an
+/// engine over it.
+fn stranding(dir: &std::path::Path) -> (FakeCloud, Engine, Arc<MemoryStore>) {
+    let f = world();
+    f.state().strand_changes = 1;
+    let (e, store, _) = engine(&f, dir);
+    (f, e, store)
+}
+
+/// Returns once the run's switch sent the change the world strands.
+async fn until_stranded(f: &FakeCloud) {
+    while !f.state().writes.iter().any(|w| w.contains("(stranded)")) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Issue 75: a Route 53 change accepted just before the control plane
 /// failed over to its accelerated-recovery copy is stranded: never applied,
 /// never INSYNC. verify-dns waited for it until the step's deadline. Past
@@ -2086,10 +2102,8 @@ async fn regression_a_failback_after_a_switchover_was_refused_for_an_unknown_lag
 /// the records back.
 #[tokio::test(start_paused = true)]
 async fn a_stranded_route53_change_is_sent_again_once_and_read_back() {
-    let f = world();
-    f.state().strand_changes = 1;
     let dir = tempfile::tempdir().unwrap();
-    let (e, store, _) = engine(&f, dir.path());
+    let (f, e, store) = stranding(dir.path());
     let report = e.run(&payments(), &opts()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
     let out = step_outputs(&store, &report.run_id, "payments/verify-dns").await;
@@ -2119,10 +2133,8 @@ async fn a_stranded_route53_change_is_sent_again_once_and_read_back() {
 /// deadline, as before; the run fails there, resumable.
 #[tokio::test(start_paused = true)]
 async fn a_stranded_change_is_not_sent_again_while_route53_does_not_answer() {
-    let f = world();
-    f.state().strand_changes = 1;
     let dir = tempfile::tempdir().unwrap();
-    let (e, _, _) = engine(&f, dir.path());
+    let (f, e, _) = stranding(dir.path());
     let o = RunOptions {
         step_timeout: Some(Duration::from_secs(600)),
         ..opts()
@@ -2130,9 +2142,7 @@ async fn a_stranded_change_is_not_sent_again_while_route53_does_not_answer() {
     let outage = async {
         // After the switch sent its change, before it is taken for
         // stranded.
-        while !f.state().writes.iter().any(|w| w.contains("(stranded)")) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until_stranded(&f).await;
         tokio::time::sleep(Duration::from_secs(60)).await;
         f.state().dead_regions.insert("global".into());
     };
@@ -2151,14 +2161,10 @@ async fn a_stranded_change_is_not_sent_again_while_route53_does_not_answer() {
 /// stranded: nothing is sent again, and the step fails naming the record.
 #[tokio::test(start_paused = true)]
 async fn a_stranded_change_is_not_sent_again_over_a_record_changed_since() {
-    let f = world();
-    f.state().strand_changes = 1;
     let dir = tempfile::tempdir().unwrap();
-    let (e, _, _) = engine(&f, dir.path());
+    let (f, e, _) = stranding(dir.path());
     let someone = async {
-        while !f.state().writes.iter().any(|w| w.contains("(stranded)")) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until_stranded(&f).await;
         let mut s = f.state();
         let zone = s.zones["example.com."].id.clone();
         let api = (s.records.get_mut(&zone).unwrap().iter_mut())
