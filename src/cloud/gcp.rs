@@ -811,7 +811,7 @@ impl crate::cloud::ObjectStore for GcsStore {
             {
                 let mut q = u.query_pairs_mut();
                 q.append_pair("prefix", &prefix.key);
-                q.append_pair("fields", "items(name),prefixes,nextPageToken");
+                q.append_pair("fields", "items(name,size),prefixes,nextPageToken");
                 if delimited {
                     q.append_pair("delimiter", "/");
                 }
@@ -846,6 +846,13 @@ impl crate::cloud::ObjectStore for GcsStore {
                     .unwrap_or_default()
             };
             listing.keys.extend(names("items", "name"));
+            // The JSON API writes an object's size as a decimal string.
+            for item in page["items"].as_array().into_iter().flatten() {
+                let size = item["size"].as_str().and_then(|s| s.parse::<u64>().ok());
+                if let (Some(name), Some(size)) = (item["name"].as_str(), size) {
+                    listing.sizes.insert(name.to_string(), size);
+                }
+            }
             listing.prefixes.extend(names("prefixes", ""));
             match page["nextPageToken"].as_str() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),

@@ -1165,6 +1165,19 @@ async fn regression_one_large_object_was_read_whole_by_every_watcher() {
         };
         put(big.clone(), limit + 1).await;
         put(fits.clone(), limit).await;
+        // Each listing says its objects' sizes (a journal is judged by
+        // them before its records are read).
+        let listed = (clouds.objects)
+            .list(STANDBY, &at(""), false)
+            .await
+            .expect("list");
+        for (url, len) in [(&big, limit + 1), (&fits, limit)] {
+            assert_eq!(
+                listed.sizes.get(&url.key),
+                Some(&(len as u64)),
+                "{scheme}: {listed:?}"
+            );
+        }
         let e = clouds.objects.get(STANDBY, &big).await.unwrap_err();
         assert_eq!(e.kind, drctl::cloud::ErrorKind::Client, "{scheme}: {e}");
         assert!(e.to_string().contains("64 MiB"), "{scheme}: {e}");

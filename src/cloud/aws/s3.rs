@@ -532,11 +532,13 @@ impl crate::cloud::ObjectStore for S3Store {
                 if delimited { req.delimiter("/") } else { req }.send()
             })
             .await?;
-            listing.keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            for o in page.contents() {
+                let Some(key) = o.key() else { continue };
+                if let Some(size) = o.size().and_then(|n| u64::try_from(n).ok()) {
+                    listing.sizes.insert(key.to_string(), size);
+                }
+                listing.keys.push(key.to_string());
+            }
             listing.prefixes.extend(
                 page.common_prefixes()
                     .iter()

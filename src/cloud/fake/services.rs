@@ -211,7 +211,7 @@ impl ObjectStore for FakeCloud {
         }
         .to_string();
         let mut out = Listing::default();
-        for url in s.objects.keys() {
+        for (url, body) in &s.objects {
             let Some(key) = url.strip_prefix(&base).and_then(|k| k.strip_prefix('/')) else {
                 continue;
             };
@@ -225,7 +225,10 @@ impl ObjectStore for FakeCloud {
                         out.prefixes.push(p);
                     }
                 }
-                None => out.keys.push(key.to_string()),
+                None => {
+                    out.sizes.insert(key.to_string(), body.len() as u64);
+                    out.keys.push(key.to_string());
+                }
             }
         }
         Ok(out)

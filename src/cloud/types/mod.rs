@@ -754,6 +754,19 @@ pub struct Listing {
     pub keys: Vec<String>,
     /// With a `/` delimiter: the "directories" (common prefixes, ending in `/`).
     pub prefixes: Vec<String>,
+    /// Each key's size in bytes, where the listing says it: a reader of
+    /// many objects judges what it would read before reading it.
+    pub sizes: std::collections::BTreeMap<String, u64>,
+}
+
+impl Listing {
+    /// The bytes the listing says `keys` hold (a key it gives no size for
+    /// counts none).
+    pub fn bytes_of<'a>(&self, keys: impl IntoIterator<Item = &'a String>) -> u64 {
+        keys.into_iter()
+            .filter_map(|k| self.sizes.get(k))
+            .fold(0u64, |a, b| a.saturating_add(*b))
+    }
 }
 
 /// What a bucket's replication setup looks like (what `[[bucket]]` checks).
