@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::records::submit_swaps;
 use super::records::swaps;
-use super::switch_dns::submit_swaps;
 use super::*;
 use crate::cloud::dns_batch::batches;
 use crate::cloud::fake::FakeCloud;

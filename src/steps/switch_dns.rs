@@ -28,14 +28,13 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::records::{
-    SwitchDnsOutput, desired, matches, records_of, send, show, swaps, zone_finding, zone_now,
+    SwitchDnsOutput, desired, matches, records_of, show, submit_swaps, swaps, zone_finding,
+    zone_now,
 };
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
-use crate::cloud::{CloudError, DnsRecord, ErrorKind};
+use crate::cloud::DnsRecord;
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{
-    Sent, Switching, Zone, ZoneCalls, ZoneFound, by_zone, switching,
-};
+use crate::plan::kinds::traffic::{Switching, Zone, ZoneCalls, ZoneFound, by_zone, switching};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Switch every records-mode record of the plan in one zone.
@@ -189,121 +188,6 @@ async fn policy_findings(
     }
 }
 
-/// What a refused or unanswered change was, judged from the sets it swaps
-/// (as read, wanted) and the same sets read again after it.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Refusal {
-    /// Every set already is as wanted: the change is in effect. A change
-    /// is applied whole, so this is this run's own earlier send, whose
-    /// answer was lost (the adapter sent it again, and the resend's
-    /// DELETE no longer matched).
-    AlreadyAsWanted,
-    /// The set at this index is neither as read nor as wanted: another
-    /// writer moved it.
-    Changed(usize),
-    /// Nothing moved but to what was wanted: the provider refused for a
-    /// reason of its own (its error stands).
-    Provider,
-}
-
-/// Judges a refusal (pure: the reads are the caller's). A set as wanted is
-/// this run's (a change of several batches may have landed in part).
-pub(super) fn judge_refusal(
-    swapped: &[(Option<DnsRecord>, DnsRecord)],
-    now: &[Option<DnsRecord>],
-) -> Refusal {
-    if !swapped.is_empty()
-        && swapped.len() == now.len()
-        && swapped.iter().zip(now).all(|((_, w), n)| matches(n, w))
-    {
-        return Refusal::AlreadyAsWanted;
-    }
-    let moved = swapped
-        .iter()
-        .zip(now)
-        .position(|((was, w), n)| !matches(n, w) && was != n);
-    match moved {
-        Some(i) => Refusal::Changed(i),
-        None => Refusal::Provider,
-    }
-}
-
-/// After the provider refused the swaps with `e` (or no answer came, every
-/// try): reads the swapped sets again (only now that the change failed)
-/// and judges ([`judge_refusal`]). `Ok` when they already are as wanted
-/// (this run's own send whose answer was lost: said in the log, counted
-/// in the step's output); otherwise the step's failure: another writer
-/// moved a set (a refusal), or the provider's own error.
-pub(super) async fn after_refusal(
-    clouds: &crate::cloud::Clouds,
-    (z, found): (Zone<'_>, &ZoneFound),
-    swapped: &[(Option<DnsRecord>, DnsRecord)],
-    e: CloudError,
-) -> Result<(), StepFailure> {
-    // Not sent at all: the lease is lost, whatever the records say now
-    // (the taker may have switched them already).
-    if e.kind == ErrorKind::Fenced {
-        return Err(e.into());
-    }
-    let wants: Vec<DnsRecord> = swapped.iter().map(|(_, w)| w.clone()).collect();
-    let Ok(now) = z.api.read(clouds, z, found, &wants).await else {
-        return Err(e.into());
-    };
-    match judge_refusal(swapped, &now) {
-        Refusal::AlreadyAsWanted => {
-            tracing::warn!(
-                zone = %found.dns_name,
-                "a change of {} record set(s) failed ({}), but every set already is as wanted: this run's own send took effect and its answer was lost (a resend is refused); the switch is done",
-                swapped.len(),
-                e.message
-            );
-            Ok(())
-        }
-        // Without a refusal (no answer, a busy zone), nothing says that
-        // the change was judged against a newer value.
-        Refusal::Changed(_) | Refusal::Provider if !z.api.refused(&e) => Err(e.into()),
-        Refusal::Changed(i) => {
-            let (was, w) = &swapped[i];
-            Err(StepFailure::state(
-                format!(
-                    "record {} {} in zone {} changed since it was read (read {}, now {}): another run or someone else switched it; nothing was overwritten",
-                    w.name,
-                    w.rtype,
-                    z.subject(),
-                    show(was),
-                    show(&now[i])
-                ),
-                format!(
-                    "nothing was changed by this change ({} applies a change whole or not at all); {}; check who holds the plan (drctl lock status), then resume (the step reads first)",
-                    z.api.provider(),
-                    z.api.look(z, &w.name, &w.rtype)
-                ),
-                &w.name,
-                "global",
-            ))
-        }
-        Refusal::Provider => Err(e.into()),
-    }
-}
-
-/// Sends the swaps as the zone's one change (fenced first), through the
-/// run's queue where it has one. A change refused or unanswered is judged
-/// by a read ([`after_refusal`]): `Ok` with the error kept when it was this
-/// run's own change whose answer was lost, else the step's failure.
-pub(super) async fn submit_swaps(
-    cx: &Cx<'_>,
-    (z, found): (Zone<'_>, &ZoneFound),
-    swapped: &[(Option<DnsRecord>, DnsRecord)],
-) -> Result<Sent, StepFailure> {
-    let mut sent = send(cx, (z, found), swapped, true).await?;
-    if let Some(e) = sent.error.take() {
-        after_refusal(cx.clouds, (z, found), swapped, e.clone()).await?;
-        sent.in_effect = false;
-        sent.error = Some(e);
-    }
-    Ok(sent)
-}
-
 #[async_trait]
 impl super::Ready for SwitchDns {
     /// What `status`'s rows of the records (read through the traffic role)
@@ -454,10 +338,12 @@ fn out_call(c: &ZoneCalls) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::super::KindName;
-    use super::super::records::route53;
+    use super::super::records::{Refusal, after_refusal, judge_refusal, route53};
     use super::*;
     use crate::cloud::dns_batch::{Coalescer, Group, batches};
-    use crate::cloud::{ChangeInfo, Clouds, Dns, DnsChange, HealthCheck, HostedZone};
+    use crate::cloud::{
+        ChangeInfo, CloudError, Clouds, Dns, DnsChange, ErrorKind, HealthCheck, HostedZone,
+    };
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -334,6 +334,6 @@ async fn resend(
         "{what}: sending its {} record(s) again, once",
         swapped.len()
     );
-    let sent = super::switch_dns::submit_swaps(cx, (z, found), &swapped).await?;
+    let sent = super::records::submit_swaps(cx, (z, found), &swapped).await?;
     Ok(Some(sent))
 }
