@@ -264,13 +264,15 @@ impl Watcher {
                 runs.push((id, r.clone()));
                 continue;
             }
-            let head = match self.left_out.get(&id) {
-                Some(_) => self.state.journals.read_head(&id).await.ok().flatten(),
-                None => None,
+            // A journal left out before: its head now, read once, tells
+            // whether it changed (and is kept if it is left out again).
+            let head = match self.left_out.contains_key(&id) {
+                true => Some(self.state.journals.read_head(&id).await.ok().flatten()),
+                false => None,
             };
-            if let Some(l) = self.left_out.get(&id)
+            if let (Some(l), Some(head)) = (self.left_out.get(&id), &head)
                 && self.now.signed_duration_since(l.read) < LEFT_OUT_RECHECK
-                && l.head == head
+                && l.head == *head
             {
                 unverified.push((id, l.why.clone()));
                 continue;
@@ -286,16 +288,16 @@ impl Watcher {
                     if self.warned.insert(format!("journal {id}")) {
                         tracing::warn!(run = %id, "watch: journal left out: it does not verify ({why})");
                     }
-                    let head = self.state.journals.read_head(&id).await.ok().flatten();
-                    let (read, why2) = (self.now, why.clone());
-                    (self.left_out).insert(
-                        id.clone(),
-                        LeftOut {
-                            read,
-                            why: why2,
-                            head,
-                        },
-                    );
+                    let head = match head {
+                        Some(head) => head,
+                        None => self.state.journals.read_head(&id).await.ok().flatten(),
+                    };
+                    let left = LeftOut {
+                        read: self.now,
+                        why: why.clone(),
+                        head,
+                    };
+                    self.left_out.insert(id.clone(), left);
                     unverified.push((id, why));
                     continue;
                 }
