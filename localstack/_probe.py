@@ -51,6 +51,7 @@ def ready(kind, url):
         "moto": "/moto-api/",
         "gcs": "/storage/v1/b",
         "gcp": "/emu/health",
+        "route53": "/route53-ext/health",
     }[kind]
     try:
         with urllib.request.urlopen(url + path, timeout=3) as resp:

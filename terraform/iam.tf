@@ -142,8 +142,14 @@ data "aws_iam_policy_document" "drctl" {
   # src/steps/drill_names.rs). Route 53 normalises the names (lower case,
   # no trailing dot); `*` matches dots too.
   statement {
-    sid       = "Route53ReadZone"
-    actions   = ["route53:GetHostedZone", "route53:ListResourceRecordSets"]
+    sid = "Route53ReadZone"
+    # ListResourceRecordSetProtections: a protected record is named before
+    # the switch, never lifted (drctl deletes no protection).
+    actions = [
+      "route53:GetHostedZone",
+      "route53:ListResourceRecordSets",
+      "route53:ListResourceRecordSetProtections",
+    ]
     resources = [aws_route53_zone.example.arn]
   }
 
@@ -625,6 +631,7 @@ data "aws_iam_policy_document" "drctl_observer" {
       "route53:ListHostedZonesByName",
       "route53:GetHostedZone",
       "route53:ListResourceRecordSets",
+      "route53:ListResourceRecordSetProtections",
       "route53:ListHealthChecks",
       "rds:DescribeDBInstances",
       "rds:DescribeDBClusters",

@@ -523,6 +523,7 @@ metered! {
     Dns => dns;
     find_zone(&self, zone_name: &str) -> Option<HostedZone> = ("route53:ListHostedZonesByName", "global");
     zone_features(&self, zone: &HostedZone) -> ZoneFeatures = ("route53:GetHostedZone", "global");
+    protections(&self, zone: &HostedZone) -> Vec<Protection> = ("route53:ListResourceRecordSetProtections", "global");
     read_records(&self, zone: &HostedZone, name: &str, rtype: &str) -> Vec<DnsRecord> = ("route53:ListResourceRecordSets", "global");
     read_many(&self, zone: &HostedZone, wanted: &[(String, String)]) -> Vec<DnsRecord> = ("route53:ListResourceRecordSets", "global");
     apply_changes(&self, zone: &HostedZone, changes: &[DnsChange], comment: &str) -> ChangeInfo = ("route53:ChangeResourceRecordSets", "global");

@@ -116,6 +116,10 @@ pub trait Dns: Send + Sync {
     /// without us-east-1's control plane (accelerated recovery).
     async fn zone_features(&self, zone: &HostedZone) -> Result<ZoneFeatures, CloudError>;
 
+    /// The zone's record-set protections (`ListResourceRecordSetProtections`,
+    /// every page): the names and types Route 53 refuses to change.
+    async fn protections(&self, zone: &HostedZone) -> Result<Vec<Protection>, CloudError>;
+
     /// Reads every record set named `name` of type `rtype` in the zone
     /// (several for weighted or failover records, told apart by set identifier).
     async fn read_records(

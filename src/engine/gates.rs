@@ -23,10 +23,14 @@ use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::{format_duration, from_secs_f64};
 use crate::plan::kinds::RpoSource;
 use crate::plan::kinds::promoting::rpo_sources;
+use crate::plan::kinds::traffic;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
 
 use super::{Engine, EngineError, Operator, RETROACTIVE_APPROVAL, Refusal, RunOptions};
+
+/// How long the protections gate waits for a zone's protections.
+pub const PROTECTIONS_BOUND: Duration = Duration::from_secs(10);
 
 /// One replica's lag as read, and what it is judged against.
 #[derive(Debug, Clone, Copy)]
@@ -119,6 +123,10 @@ impl Engine {
             .journal_approvals(plans, opts, j, operator, &mut refusal)
             .await?;
         let rpo_readings = self.journal_rpo(&approved, opts, j, &mut refusal).await?;
+        if refusal.is_none() {
+            self.journal_protections(&approved, opts, j, &mut refusal)
+                .await?;
+        }
         // A run approved as a preview runs only as that preview, checked
         // last, right before the first step: an approval prompt above may
         // have waited for minutes, and what the run does is what the world
@@ -194,6 +202,112 @@ impl Engine {
             rpo_readings.insert(p.name().to_string(), detail);
         }
         Ok(rpo_readings)
+    }
+
+    /// The protections gate of each approved plan that switches by
+    /// records, journaled: a record set its switch would change, held by a
+    /// record-set protection, refuses the run before its first cloud write,
+    /// naming it and how to lift it (drctl never does). Read beside the
+    /// recovery path: concurrently, each zone within [`PROTECTIONS_BOUND`],
+    /// and a read that fails or does not answer passes, said in the
+    /// journal and on the terminal (Route 53's API may be what the outage
+    /// took; the switch names a protection if one refuses it).
+    async fn journal_protections(
+        &self,
+        approved: &[&Plan],
+        opts: &RunOptions,
+        j: &mut Journal,
+        refusal: &mut Option<Refusal>,
+    ) -> Result<(), EngineError> {
+        if !opts.mode.fails_over() {
+            return Ok(());
+        }
+        let reads = approved
+            .iter()
+            .map(|p| self.protections_gate(p, &opts.target));
+        for (p, (zones, refused)) in approved.iter().zip(futures::future::join_all(reads).await) {
+            if zones.is_empty() {
+                continue;
+            }
+            for unread in zones.iter().filter_map(|z| z["unread"].as_str()) {
+                self.reporter.note(&format!(
+                    "plan {}: record-set protections not read ({unread}); the switch names one if it refuses",
+                    p.name()
+                ));
+            }
+            j.append(Event::Gate {
+                plan: p.name().into(),
+                gate: GateName::Protections,
+                decision: if refused.is_some() {
+                    Decision::Refuse
+                } else {
+                    Decision::Pass
+                },
+                detail: json!({ "zones": zones }),
+            })
+            .await?;
+            if let Some(r) = refused {
+                refusal.get_or_insert(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// What holds each zone of `plan`'s records-mode switch to `target`
+    /// (through the zone's kind: [`traffic::holding`]), and its refusal.
+    async fn protections_gate(
+        &self,
+        plan: &Plan,
+        target: &str,
+    ) -> (Vec<serde_json::Value>, Option<Refusal>) {
+        let zones = traffic::by_zone(traffic::switching(plan));
+        let reads = zones.into_iter().map(|(subject, records)| async move {
+            let z = records[0].zone();
+            let want: Vec<_> = (records.iter())
+                .flat_map(|d| d.wanted(plan, target, None))
+                .collect();
+            let read = async {
+                match z.api.find(&self.clouds, z).await? {
+                    Some(found) => Ok(traffic::holding(&self.clouds, (z, &found), &want)
+                        .await?
+                        .into_iter()
+                        .map(|p| (traffic::held(z, &found, &p), p))
+                        .collect()),
+                    // A missing zone is preflight's to name.
+                    None => Ok(Vec::new()),
+                }
+            };
+            let read: Result<Vec<_>, String> =
+                match tokio::time::timeout(PROTECTIONS_BOUND, read).await {
+                    Ok(r) => r.map_err(|e: crate::cloud::CloudError| e.summary()),
+                    Err(_) => Err(format!(
+                        "no answer within {}",
+                        format_duration(PROTECTIONS_BOUND)
+                    )),
+                };
+            (subject, read)
+        });
+        let mut detail = Vec::new();
+        let mut said = Vec::new();
+        let mut hints = Vec::new();
+        for (subject, read) in futures::future::join_all(reads).await {
+            match read {
+                Ok(held) => {
+                    let protections: Vec<_> = held.iter().map(|(_, p)| p).collect();
+                    detail.push(json!({ "zone": subject, "protections": protections }));
+                    for ((why, how), _) in held {
+                        said.push(why);
+                        hints.push(how);
+                    }
+                }
+                Err(why) => detail.push(json!({ "zone": subject, "unread": why })),
+            }
+        }
+        let refusal = (!said.is_empty()).then(|| {
+            Refusal::new(format!("plan {}: {}", plan.name(), said.join("; ")))
+                .hint(format!("{}; nothing was changed", hints.join("; ")))
+        });
+        (detail, refusal)
     }
 
     /// Reads the lag of the plan's RPO sources (promoted replicas) and decides.

@@ -494,6 +494,8 @@ mod fault_loop;
 #[cfg(test)]
 mod notify_tests;
 #[cfg(test)]
+mod protection_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod trust_tests;

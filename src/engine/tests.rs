@@ -1404,7 +1404,7 @@ async fn the_pack_holds_the_runs_report() {
 
 /// The reference `checkout` plan (home us-east-1, standbys us-west-2 then
 /// eu-west-1, a data-plane switch).
-fn checkout() -> Vec<Plan> {
+pub(super) fn checkout() -> Vec<Plan> {
     plans_named("checkout")
 }
 
@@ -1418,7 +1418,7 @@ fn plans_named(name: &str) -> Vec<Plan> {
 /// The reference world with checkout's data-plane setup made the one way
 /// it is made: `drctl dns prepare` (controls: home serves, the standbys
 /// drain; a health check per control; the failover chain).
-async fn prepared_world() -> FakeCloud {
+pub(super) async fn prepared_world() -> FakeCloud {
     let f = world();
     let made = crate::steps::dns_setup::prepare(&f.clouds(), &checkout()[0], None)
         .await
@@ -1440,7 +1440,7 @@ fn control_in(f: &FakeCloud, bucket: &str) -> crate::cloud::control::ControlStat
 }
 
 /// The outputs of the last success of the step whose id starts with `step`.
-async fn step_outputs(store: &MemoryStore, run: &str, step: &str) -> Value {
+pub(super) async fn step_outputs(store: &MemoryStore, run: &str, step: &str) -> Value {
     let text = store.read(run).await.unwrap();
     text.lines()
         .rev()

@@ -296,6 +296,8 @@ vocabulary! {
         /// The approved preview, against a fresh one
         /// (`--approve-preview`).
         Preview = "preview",
+        /// Record-set protections on what the switch would change.
+        Protections = "protections",
     }
 }
 

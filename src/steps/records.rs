@@ -428,7 +428,23 @@ pub(super) async fn after_refusal(
                 "global",
             ))
         }
-        Refusal::Provider => Err(e.into()),
+        // A protection refuses a change whole, whoever sends it: named,
+        // with how to lift it, not as the provider's bare refusal.
+        Refusal::Provider => {
+            let held = crate::plan::kinds::traffic::holding(clouds, (z, found), &wants).await;
+            match held.ok().and_then(|h| h.into_iter().next()) {
+                Some(p) => {
+                    let (why, how) = crate::plan::kinds::traffic::held(z, found, &p);
+                    Err(StepFailure::state(
+                        format!("{why} ({})", e.summary()),
+                        format!("nothing was changed; {how}; then resume (the step reads first)"),
+                        &p.name,
+                        "global",
+                    ))
+                }
+                None => Err(e.into()),
+            }
+        }
     }
 }
 

@@ -34,7 +34,9 @@ use super::records::{
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::DnsRecord;
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Switching, Zone, ZoneCalls, ZoneFound, by_zone, switching};
+use crate::plan::kinds::traffic::{
+    self, Switching, Zone, ZoneCalls, ZoneFound, by_zone, switching,
+};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Switch every records-mode record of the plan in one zone.
@@ -188,18 +190,66 @@ async fn policy_findings(
     }
 }
 
+/// The protections that would refuse the switch's change, each a finding
+/// that blocks (preflight and `status`). A list that could not be read is
+/// said as unread, and blocks nothing: the read is beside the recovery
+/// path (Route 53's API may be what is impaired), and the switch names a
+/// protection if one refuses it.
+async fn protection_findings(
+    cx: &Cx<'_>,
+    records: &[&dyn Switching],
+    found: &ZoneFound,
+) -> Vec<Finding> {
+    let z = records[0].zone();
+    let want: Vec<DnsRecord> = (records.iter())
+        .flat_map(|d| d.wanted(cx.plan, cx.target, None))
+        .collect();
+    match traffic::holding(cx.clouds, (z, found), &want).await {
+        Ok(held) => (held.iter())
+            .map(|p| {
+                let (why, how) = traffic::held(z, found, p);
+                Finding::blocks(
+                    format!("record {} {}", p.name, p.rtype),
+                    "global",
+                    "protected",
+                    format!("{why}; {how}"),
+                )
+            })
+            .collect(),
+        Err(e) => vec![Finding::ok(
+            format!("protections in zone {}", z.subject()),
+            "global",
+            format!(
+                "not read ({}): the switch names one if it refuses",
+                e.summary()
+            ),
+        )],
+    }
+}
+
+/// What would refuse the switch's change of the sets as they are now: a
+/// routing policy, a protection (read together).
+async fn set_findings(cx: &Cx<'_>, records: &[&dyn Switching], found: &ZoneFound) -> Vec<Finding> {
+    let (policies, protections) = futures::join!(
+        policy_findings(cx, records, found),
+        protection_findings(cx, records, found)
+    );
+    policies.into_iter().chain(protections).collect()
+}
+
 #[async_trait]
 impl super::Ready for SwitchDns {
     /// What `status`'s rows of the records (read through the traffic role)
-    /// cannot say: a set the switch would refuse to replace.
+    /// cannot say: a set the switch would refuse to replace, or one a
+    /// protection holds.
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let Ok(records) = self.roles(cx.plan) else {
             return Vec::new();
         };
         let z = records[0].zone();
         match z.api.find(cx.clouds, z).await {
-            Ok(Some(found)) if z.api.policies() => policy_findings(cx, &records, &found).await,
-            Ok(_) | Err(_) => Vec::new(),
+            Ok(Some(found)) => set_findings(cx, &records, &found).await,
+            Ok(None) | Err(_) => Vec::new(),
         }
     }
 }
@@ -223,7 +273,7 @@ impl Action for SwitchDns {
         let found = serde_json::from_value::<ZoneFound>(zone.facts.clone()).ok();
         let mut out = vec![zone];
         if let Some(found) = found {
-            out.extend(policy_findings(cx, &records, &found).await);
+            out.extend(set_findings(cx, &records, &found).await);
         }
         out
     }
@@ -400,6 +450,12 @@ mod tests {
             z: &HostedZone,
         ) -> Result<crate::cloud::ZoneFeatures, CloudError> {
             self.inner.zone_features(z).await
+        }
+        async fn protections(
+            &self,
+            z: &HostedZone,
+        ) -> Result<Vec<crate::cloud::Protection>, CloudError> {
+            self.inner.protections(z).await
         }
         async fn read_records(
             &self,

@@ -47,6 +47,7 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
     Some(match label {
         "route53:ListHostedZonesByName" => &["route53:ListHostedZonesByName"],
         "route53:GetHostedZone" => &["route53:GetHostedZone"],
+        "route53:ListResourceRecordSetProtections" => &["route53:ListResourceRecordSetProtections"],
         "route53:ListResourceRecordSets" => &["route53:ListResourceRecordSets"],
         "route53:ChangeResourceRecordSets" => &["route53:ChangeResourceRecordSets"],
         "route53:GetChange" => &["route53:GetChange"],

@@ -37,6 +37,7 @@ mod nodes;
 mod notify;
 mod outage;
 mod probes;
+mod protections;
 mod proxy;
 mod recovery;
 mod regions;

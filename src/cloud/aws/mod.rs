@@ -29,6 +29,7 @@ mod autoscaling;
 mod cloudwatch;
 mod ecs;
 mod eks;
+mod protections;
 mod publish;
 mod rds;
 mod route53;

@@ -12,7 +12,7 @@ use super::{Call, ROUTE53_REGION, Sdk, call};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     ChangeInfo, CloudError, DnsChange, DnsRecord, ErrorKind, FailoverRole, HealthCheck, HostedZone,
-    Routing, ZoneFeatures,
+    Protection, Routing, ZoneFeatures,
 };
 
 const SERVICE: &str = "route53";
@@ -24,6 +24,8 @@ const GLOBAL: &str = "global";
 pub struct Route53Dns {
     client: aws_sdk_route53::Client,
     retry: RetryPolicy,
+    /// The protections' read, which the crate has no operation for yet.
+    protections: super::protections::Protections,
 }
 
 impl Route53Dns {
@@ -33,6 +35,7 @@ impl Route53Dns {
         Self {
             client: sdk.route53(),
             retry,
+            protections: super::protections::Protections::new(sdk, retry),
         }
     }
 }
@@ -235,6 +238,10 @@ impl crate::cloud::Dns for Route53Dns {
                 .and_then(|r| r.accelerated_recovery())
                 .map(str::to_string),
         })
+    }
+
+    async fn protections(&self, zone: &HostedZone) -> Result<Vec<Protection>, CloudError> {
+        self.protections.list(zone).await
     }
 
     async fn list_records(

@@ -23,6 +23,24 @@ impl Dns for FakeCloud {
         Ok(s.zone_features.get(&zone.id).cloned().unwrap_or_default())
     }
 
+    async fn protections(&self, zone: &HostedZone) -> Result<Vec<Protection>, CloudError> {
+        let s = (self.enter(
+            "route53:ListResourceRecordSetProtections",
+            "global",
+            &zone.name,
+        ))
+        .await?;
+        if !s.zones.values().any(|z| z.id == zone.id) {
+            return Err(not_found(
+                "route53",
+                "ListResourceRecordSetProtections",
+                &zone.name,
+                "global",
+            ));
+        }
+        Ok(s.protections.get(&zone.id).cloned().unwrap_or_default())
+    }
+
     async fn read_records(
         &self,
         zone: &HostedZone,
@@ -76,6 +94,26 @@ impl Dns for FakeCloud {
                 &zone.name,
                 "global",
             ));
+        }
+        // A protected name and type refuses the whole batch, as Route 53
+        // does for every principal.
+        let held = s.protections.get(&zone.id).cloned().unwrap_or_default();
+        if let Some(p) = changes.iter().find_map(|c| {
+            let r = c.record();
+            held.iter().find(|p| p.covers(&r.name, &r.rtype))
+        }) {
+            return Err(CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+                ErrorKind::Client,
+                format!(
+                    "RRSet of name {} and type {} has a resource record set protection",
+                    p.name, p.rtype
+                ),
+            )
+            .with_code("InvalidChangeBatch"));
         }
         let recs = s.records.entry(zone.id.clone()).or_default();
         // All or nothing, as Route 53: the batch applies to a copy, kept

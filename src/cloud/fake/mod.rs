@@ -45,6 +45,8 @@ pub struct FakeState {
     /// Hosted zones' features by zone id (absent: none reported, as the
     /// emulators answer).
     pub zone_features: BTreeMap<String, ZoneFeatures>,
+    /// Record-set protections, by zone id (`protect`).
+    pub protections: BTreeMap<String, Vec<Protection>>,
     /// How many of the next Route 53 changes are stranded: accepted and
     /// answered `PENDING`, never applied and never `INSYNC`, as a change
     /// accepted just before the control plane failed over to its
@@ -711,6 +713,18 @@ impl FakeCloud {
         };
         s.zones.insert(zone.name.clone(), zone.clone());
         zone
+    }
+
+    /// Protects record sets `name` of `rtype` in the zone named `zone`, as
+    /// someone would with `CreateResourceRecordSetProtections`.
+    pub fn protect(&self, zone: &str, name: &str, rtype: &str, comment: Option<&str>) {
+        let mut s = self.state();
+        let id = s.zones[&fqdn(zone)].id.clone();
+        s.protections.entry(id).or_default().push(Protection {
+            name: fqdn(name),
+            rtype: rtype.to_ascii_uppercase(),
+            comment: comment.map(str::to_string),
+        });
     }
 
     /// Adds (or replaces) a record in the zone named `zone`.

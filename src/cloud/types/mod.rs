@@ -35,6 +35,37 @@ pub struct ZoneFeatures {
     pub failure: Option<String>,
 }
 
+/// A Route 53 record-set protection: while it exists, Route 53 refuses
+/// any change that creates, updates or deletes a record set of its name
+/// and type, whatever the set identifier, for every principal
+/// (`InvalidChangeBatch`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Protection {
+    /// The protected name (lowercase, with its final dot).
+    pub name: String,
+    /// The protected type (`A`).
+    pub rtype: String,
+    /// Why, as whoever made it wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl Protection {
+    /// Whether it holds changes to record sets named `name` of `rtype`.
+    pub fn covers(&self, name: &str, rtype: &str) -> bool {
+        let norm = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
+        norm(&self.name) == norm(name) && self.rtype.eq_ignore_ascii_case(rtype)
+    }
+
+    /// The protection in words: `payments.example.com. A ("freeze")`.
+    pub fn said(&self) -> String {
+        match &self.comment {
+            Some(c) => format!("{} {} (comment: {c:?})", self.name, self.rtype),
+            None => format!("{} {} (no comment)", self.name, self.rtype),
+        }
+    }
+}
+
 impl ZoneFeatures {
     /// Whether the zone's changes resume without us-east-1's control plane
     /// (about an hour after an impairment of it): accelerated recovery is

@@ -454,6 +454,18 @@ pub trait ZoneApi: Sync {
         zone: Zone<'_>,
         found: &ZoneFound,
     ) -> Result<Option<String>, CloudError>;
+    /// The zone's record-set protections (Route 53's: while one exists,
+    /// any change of a record set of its name and type is refused, for
+    /// every principal); empty where the provider has none (Cloud DNS).
+    async fn protections(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        found: &ZoneFound,
+    ) -> Result<Vec<crate::cloud::Protection>, CloudError>;
+    /// How to lift protection `p` by hand (drctl never lifts one itself:
+    /// whoever made it had a reason).
+    fn lift(&self, found: &ZoneFound, p: &crate::cloud::Protection) -> String;
     /// The record sets as they are now, one for each of `want` (matched
     /// by name, type and set identifier; `None`: absent). A set with a
     /// routing policy a plain record does not have is read with `routing`.
@@ -514,6 +526,43 @@ pub trait ZoneApi: Sync {
         clouds: &Clouds,
         zone: Zone<'_>,
     ) -> Result<Option<Vec<String>>, CloudError>;
+}
+
+/// The protections in zone `z` that hold any record set of `want` (by
+/// name and type, whatever its set identifier): what a switch of them
+/// would be refused for.
+pub async fn holding(
+    clouds: &Clouds,
+    (z, found): (Zone<'_>, &ZoneFound),
+    want: &[DnsRecord],
+) -> Result<Vec<crate::cloud::Protection>, CloudError> {
+    let all = z.api.protections(clouds, z, found).await?;
+    Ok((all.into_iter())
+        .filter(|p| want.iter().any(|w| p.covers(&w.name, &w.rtype)))
+        .collect())
+}
+
+/// Why protection `p` stops a switch of its record set, and how to go on
+/// (preflight's finding, `status`'s row, the gate's refusal and the
+/// switch's failure all say it so).
+pub fn held(z: Zone<'_>, found: &ZoneFound, p: &crate::cloud::Protection) -> (String, String) {
+    (
+        format!(
+            "record {} {} in zone {} is protected ({}): {} refuses any change to it, for every role, so a switch by records would fail",
+            p.name,
+            p.rtype,
+            z.subject(),
+            match &p.comment {
+                Some(c) => format!("comment: {c:?}"),
+                None => "no comment".into(),
+            },
+            z.api.provider()
+        ),
+        format!(
+            "lift it before the switch if the change is wanted ({}); drctl never lifts a protection itself. A switch through the data plane (switch = \"health-check\") changes no record during a failover: consider it for this record",
+            z.api.lift(found, p)
+        ),
+    )
 }
 
 /// `records` by zone, as its kind's [`ZoneApi::subject`] spells it: the
@@ -802,6 +851,13 @@ mod bound_tests {
         ) -> Result<crate::cloud::ZoneFeatures, CloudError> {
             tokio::time::sleep(self.records).await;
             Ok(crate::cloud::ZoneFeatures::default())
+        }
+        async fn protections(
+            &self,
+            _: &HostedZone,
+        ) -> Result<Vec<crate::cloud::Protection>, CloudError> {
+            tokio::time::sleep(self.records).await;
+            Ok(Vec::new())
         }
         async fn read_records(
             &self,

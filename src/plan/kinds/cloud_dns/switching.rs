@@ -151,6 +151,23 @@ impl ZoneApi for CloudDnsZones {
         Ok(None)
     }
 
+    async fn protections(
+        &self,
+        _: &Clouds,
+        _: Zone<'_>,
+        _: &ZoneFound,
+    ) -> Result<Vec<crate::cloud::Protection>, CloudError> {
+        // Cloud DNS has no record-set protections.
+        Ok(Vec::new())
+    }
+
+    fn lift(&self, found: &ZoneFound, p: &crate::cloud::Protection) -> String {
+        format!(
+            "Cloud DNS has no record-set protections ({} {} in {})",
+            p.name, p.rtype, found.handle
+        )
+    }
+
     async fn read(
         &self,
         clouds: &Clouds,

@@ -179,6 +179,22 @@ impl ZoneApi for Route53Zones {
         )))
     }
 
+    async fn protections(
+        &self,
+        clouds: &Clouds,
+        _: Zone<'_>,
+        found: &ZoneFound,
+    ) -> Result<Vec<crate::cloud::Protection>, CloudError> {
+        clouds.dns.protections(&Self::hosted(found)).await
+    }
+
+    fn lift(&self, found: &ZoneFound, p: &crate::cloud::Protection) -> String {
+        format!(
+            "aws route53 delete-resource-record-set-protections --hosted-zone-id {} --protections RecordName={},RecordType={}",
+            found.handle, p.name, p.rtype
+        )
+    }
+
     async fn read(
         &self,
         clouds: &Clouds,
