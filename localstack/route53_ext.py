@@ -27,7 +27,9 @@ an error message are this world's, since AWS documents the codes only):
   type, `name`/`type` start the list there (ignored with `nexttoken`),
   `maxresults` up to 300 (the default), `NextToken` when more remain.
 * `DeleteResourceRecordSetProtections` (POST `.../rrsetprotection/delete`):
-  an entry with no protection is `InvalidResourceRecordSetProtectionBatch`.
+  an entry with no protection is `InvalidResourceRecordSetProtectionBatch`
+  (entry code `ProtectionNotFound`); an entry twice in a request is
+  `InvalidInput`.
 * `ChangeResourceRecordSets` touching a protected name and type:
   `InvalidChangeBatch` (400), nothing applied.
 * `DeleteHostedZone` of a zone with protections: `HostedZoneNotEmpty`
@@ -163,18 +165,33 @@ class Handler(BaseHTTPRequestHandler):
 
     def zone_name(self, zone):
         """The zone's name, read from LocalStack, or its NoSuchHostedZone."""
-        # Signed as Route 53 (LocalStack routes by the credential scope and
-        # checks no signature), whoever sent the request.
-        auth = ("AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/route53/aws4_request, "
-                "SignedHeaders=host, Signature=0")
+        # As the caller signed it (its account), else as Route 53 in the
+        # default account: LocalStack routes by the credential scope and
+        # checks no signature.
+        auth = self.headers.get("Authorization") or (
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/route53/aws4_request, "
+            "SignedHeaders=host, Signature=0")
         status, _, data = self.upstream("GET", f"/2013-04-01/hostedzone/{zone}", b"",
                                         [("Authorization", auth)])
-        if status != 200:
+        if status == 404:
             raise Refused(404, "NoSuchHostedZone", f"No hosted zone found with ID: {zone}")
+        if status != 200:
+            raise Refused(502, "ServiceUnavailable",
+                          f"the zone could not be read from LocalStack (HTTP {status})")
         return norm(text(next(each(ET.fromstring(data), "HostedZone")), "Name"))
 
     def handle_any(self, method):
-        n = int(self.headers.get("Content-Length") or 0)
+        # Route 53's clients send a length; anything else is refused whole
+        # (its bytes would read as the next request on this connection).
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            return self.answer(411, Refused(411, "MissingContentLength",
+                                            "send the body with a Content-Length").xml())
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            return self.answer(400, Refused(400, "InvalidInput", "Content-Length is not a number").xml())
         body = self.rfile.read(n) if n else b""
         path = urlparse(self.path).path
         try:
@@ -199,7 +216,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(e.status, e.xml())
         except ET.ParseError as e:
             return self.answer(400, Refused(400, "InvalidInput", f"Invalid XML: {e}").xml())
-        self.relay(method, body)
+        except (OSError, http.client.HTTPException, StopIteration) as e:
+            return self.answer(502, Refused(502, "ServiceUnavailable",
+                                            f"LocalStack did not answer: {e!r}").xml())
+        try:
+            self.relay(method, body)
+        except (OSError, http.client.HTTPException) as e:
+            self.answer(502, Refused(502, "ServiceUnavailable",
+                                     f"LocalStack did not answer: {e!r}").xml())
 
     def list(self, zone):
         self.zone_name(zone)
@@ -219,7 +243,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(start) != 2:
                 raise Refused(400, "InvalidPaginationToken", "The NextToken is not valid")
         else:
-            start = (norm(q["name"]), q.get("type", "")) if "name" in q else ("", "")
+            start = (norm(q["name"]), q.get("type", "").upper()) if "name" in q else ("", "")
         keys = [(k, c) for k, c in keys if k >= start]
         page, rest = keys[:most], keys[most:]
         items = "".join(
@@ -250,12 +274,17 @@ class Handler(BaseHTTPRequestHandler):
             elif comment is not None and len(comment) > MAX_COMMENT:
                 invalid.append((name, rtype, "InvalidInput",
                                 f"the comment is over {MAX_COMMENT} characters"))
+        seen = set()
+        for name, rtype, _ in entries:
+            if (name, rtype) in seen:
+                invalid.append((name, rtype, "InvalidInput", "named twice in the request"))
+            seen.add((name, rtype))
         if invalid:
             raise batch_refused(invalid)
         with LOCK:
             held = PROTECTIONS.setdefault(zone, {})
             if delete:
-                missing = [(n, t, "NoSuchProtection", "no protection of this name and type")
+                missing = [(n, t, "ProtectionNotFound", "no protection of this name and type")
                            for n, t, _ in entries if (n, t) not in held]
                 if missing:
                     raise batch_refused(missing)
@@ -286,7 +315,9 @@ class Handler(BaseHTTPRequestHandler):
             if key in held and key not in hit:
                 hit.append(key)
         if hit:
-            named = ", ".join(f"[name='{n}', type='{t}']" for n, t in hit)
+            named = ", ".join(
+                f"[name='{n}', type='{t}'" + (f", comment='{held[(n, t)]}'" if held[(n, t)] else "")
+                + "]" for n, t in hit)
             raise Refused(400, "InvalidChangeBatch",
                           f"Resource record sets {named} have a resource record set protection: "
                           "delete it with DeleteResourceRecordSetProtections to change them")

@@ -130,6 +130,10 @@ class Protections(unittest.TestCase):
             self.r53.delete_resource_record_set_protections(HostedZoneId=self.zone,
                                                             Protections=[other])
         self.assertEqual(code(e), "InvalidResourceRecordSetProtectionBatch")
+        self.assertEqual(e.exception.response["Errors"][0]["Code"], "ProtectionNotFound")
+        with self.assertRaises(ClientError) as e:
+            self.protect(other, other)
+        self.assertEqual(code(e), "InvalidResourceRecordSetProtectionBatch")
 
     def test_a_zone_with_protections_is_not_deleted_and_an_unknown_zone_is_named(self):
         self.protect({"RecordName": self.name, "RecordType": "A"})

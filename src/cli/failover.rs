@@ -627,6 +627,21 @@ fn gate_sentence(g: &PreviewGate) -> String {
                 }
             )
         }
+        PreviewGate::Protections {
+            plan,
+            decision,
+            detail,
+        } => match detail["refusal"].as_str() {
+            Some(why) => format!("gate protections ({plan}): {decision}: {why}"),
+            None => format!(
+                "gate protections ({plan}): {decision}: no record-set protection holds what its switch changes{}",
+                if detail.to_string().contains("\"unread\"") {
+                    " (some zones' protections could not be read: the switch names one if it refuses)"
+                } else {
+                    ""
+                }
+            ),
+        },
         PreviewGate::Approval { plan, detail } => match (detail.required, detail.given) {
             (false, _) => format!("gate approval ({plan}): not required by the tier"),
             (_, true) => {

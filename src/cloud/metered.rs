@@ -291,6 +291,7 @@ impl Metered {
             compute: me.clone(),
             node_groups: me.clone(),
             ecs: me.clone(),
+            balancers: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
             cloud_run: me.clone(),
@@ -612,6 +613,11 @@ metered! {
     set_desired_count(&self, region: &str, cluster: &str, name: &str, desired: u32) -> () = ("ecs:UpdateService", region);
     tag_service(&self, region: &str, arn: &str, tags: &BTreeMap<String, String>) -> () = ("ecs:TagResource", region);
     untag_service(&self, region: &str, arn: &str, keys: &[String]) -> () = ("ecs:UntagResource", region);
+}
+
+metered! {
+    Balancers => balancers;
+    target_health(&self, region: &str, arn: &str) -> TargetCount = ("elasticloadbalancing:DescribeTargetHealth", region);
 }
 
 metered! {

@@ -880,6 +880,8 @@ pub struct Clouds {
     pub node_groups: Arc<dyn NodeGroups>,
     /// ECS services.
     pub ecs: Arc<dyn EcsServices>,
+    /// Load balancers' target groups (Elastic Load Balancing v2).
+    pub balancers: Arc<dyn Balancers>,
     /// Aurora global databases.
     pub aurora: Arc<dyn GlobalDatabases>,
     /// Cloud SQL (and its lag in Cloud Monitoring).
@@ -904,6 +906,16 @@ pub struct Clouds {
     pub instance_groups: Arc<dyn InstanceGroups>,
     /// Kubernetes workloads (kube-rs).
     pub workloads: Arc<dyn Workloads>,
+}
+
+/// Load balancers' target groups: how many of a group's members traffic
+/// reaches. Read by the capacity steps for every kind whose reading names
+/// target groups (`Reading::balanced_by`), not by a kind of its own.
+#[async_trait::async_trait]
+pub trait Balancers: Send + Sync {
+    /// The health of the targets of target group `arn` in `region`
+    /// (`DescribeTargetHealth`).
+    async fn target_health(&self, region: &str, arn: &str) -> Result<TargetCount, CloudError>;
 }
 
 /// Publishes notification events to AWS services in a given region, so a

@@ -32,6 +32,8 @@ pub struct CloudSettings {
     pub eks_endpoint: Option<String>,
     /// Endpoint override for ECS.
     pub ecs_endpoint: Option<String>,
+    /// Endpoint override for Elastic Load Balancing (v2).
+    pub elbv2_endpoint: Option<String>,
     /// Endpoint override for CloudWatch.
     pub cloudwatch_endpoint: Option<String>,
     /// Endpoint override for STS.
@@ -96,6 +98,8 @@ impl CloudSettings {
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             eks_endpoint: get("AWS_ENDPOINT_URL_EKS").or_else(|| get("AWS_ENDPOINT_URL")),
             ecs_endpoint: get("AWS_ENDPOINT_URL_ECS").or_else(|| get("AWS_ENDPOINT_URL")),
+            elbv2_endpoint: get("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2")
+                .or_else(|| get("AWS_ENDPOINT_URL")),
             cloudwatch_endpoint: get("AWS_ENDPOINT_URL_CLOUDWATCH")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
@@ -150,6 +154,7 @@ impl CloudSettings {
             autoscaling_endpoint,
             eks_endpoint,
             ecs_endpoint,
+            elbv2_endpoint,
             cloudwatch_endpoint,
             sts_endpoint,
             sns_endpoint,
@@ -181,6 +186,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("autoscaling_endpoint", &self.autoscaling_endpoint)
             .field("eks_endpoint", &self.eks_endpoint)
             .field("ecs_endpoint", &self.ecs_endpoint)
+            .field("elbv2_endpoint", &self.elbv2_endpoint)
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
             .field("sns_endpoint", &self.sns_endpoint)

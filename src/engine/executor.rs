@@ -85,6 +85,9 @@ pub(super) struct RunCx<'a> {
     pub(super) clock_start: DateTime<Utc>,
     /// What the RPO gate read, by plan (steps reuse a fresh reading).
     pub(super) rpo_readings: &'a BTreeMap<String, RpoDetail>,
+    /// What the protections gate read of each plan's zones (preflight uses
+    /// it while fresh).
+    pub(super) zones_read: &'a BTreeMap<String, crate::plan::kinds::traffic::ZonesRead>,
     /// The plans' locks, held for the run.
     pub(super) locks: &'a [Arc<dyn HeldLock>],
 }
@@ -128,6 +131,7 @@ struct Env<'a> {
     run_id: &'a str,
     clock_start: DateTime<Utc>,
     rpo_readings: &'a BTreeMap<String, RpoDetail>,
+    zones_read: &'a BTreeMap<String, crate::plan::kinds::traffic::ZonesRead>,
     side: &'a SideReads,
     drill_expires: Option<DateTime<Utc>>,
     /// The journal's fence, handed to every step's [`Cx::fenced`].
@@ -301,6 +305,7 @@ impl Engine {
             side: None,
             graph,
             rpo_readings: None,
+            zones_read: None,
             attempt: 1,
             drill_expires: None,
             render_report: Some(crate::report::running_json),
@@ -366,6 +371,7 @@ impl Engine {
             run_id: &run_id,
             clock_start: rc.clock_start,
             rpo_readings: rc.rpo_readings,
+            zones_read: rc.zones_read,
             side: &side,
             drill_expires,
             fence: fence.as_ref(),
@@ -488,6 +494,7 @@ impl Engine {
             );
             cx.side = Some(side);
             cx.rpo_readings = env.rpo_readings.get(plan.name());
+            cx.zones_read = env.zones_read.get(plan.name());
             cx.attempt = attempt;
             cx.drill_expires = env.drill_expires;
             cx.fence = env.fence.cloned();

@@ -627,6 +627,7 @@ async fn twice(sc: &Scenario, steps: &[Step]) {
             side: None,
             graph: super::executor::plan_graph(steps, plan.name()),
             rpo_readings: None,
+            zones_read: None,
             attempt: 2,
         };
         s.kind

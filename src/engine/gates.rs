@@ -23,14 +23,19 @@ use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::{format_duration, from_secs_f64};
 use crate::plan::kinds::RpoSource;
 use crate::plan::kinds::promoting::rpo_sources;
-use crate::plan::kinds::traffic;
+use crate::plan::kinds::traffic::{self, PROTECTIONS_BOUND};
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
 
 use super::{Engine, EngineError, Operator, RETROACTIVE_APPROVAL, Refusal, RunOptions};
 
-/// How long the protections gate waits for a zone's protections.
-pub const PROTECTIONS_BOUND: Duration = Duration::from_secs(10);
+/// A zone as the protections gate read it: found, the protections that
+/// hold the switch's sets, and each in words ([`traffic::held`]).
+struct ZoneHeld {
+    found: crate::plan::kinds::traffic::ZoneFound,
+    held: Vec<crate::cloud::Protection>,
+    said: Vec<(String, String)>,
+}
 
 /// One replica's lag as read, and what it is judged against.
 #[derive(Debug, Clone, Copy)]
@@ -105,7 +110,11 @@ type GateOutcome<D> = (D, Option<Refusal>);
 
 /// What the gates left a run: the RPO readings per plan (steps reuse them
 /// while fresh) and the first refusal, if any gate refused.
-pub(super) type GatesPassed = (BTreeMap<String, RpoDetail>, Option<Refusal>);
+pub(super) type GatesPassed = (
+    BTreeMap<String, RpoDetail>,
+    BTreeMap<String, traffic::ZonesRead>,
+    Option<Refusal>,
+);
 
 impl Engine {
     /// Runs every plan's gates and journals each decision: approvals one
@@ -123,10 +132,11 @@ impl Engine {
             .journal_approvals(plans, opts, j, operator, &mut refusal)
             .await?;
         let rpo_readings = self.journal_rpo(&approved, opts, j, &mut refusal).await?;
-        if refusal.is_none() {
-            self.journal_protections(&approved, opts, j, &mut refusal)
-                .await?;
-        }
+        let zones_read = if refusal.is_none() {
+            (self.journal_protections(&approved, opts, j, &mut refusal)).await?
+        } else {
+            BTreeMap::new()
+        };
         // A run approved as a preview runs only as that preview, checked
         // last, right before the first step: an approval prompt above may
         // have waited for minutes, and what the run does is what the world
@@ -134,7 +144,7 @@ impl Engine {
         if refusal.is_none() {
             refusal = self.journal_preview(plans, opts, j).await?;
         }
-        Ok((rpo_readings, refusal))
+        Ok((rpo_readings, zones_read, refusal))
     }
 
     /// The approval gate of each plan, journaled; returns the plans
@@ -218,14 +228,19 @@ impl Engine {
         opts: &RunOptions,
         j: &mut Journal,
         refusal: &mut Option<Refusal>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<BTreeMap<String, traffic::ZonesRead>, EngineError> {
+        let mut read_by_plan = BTreeMap::new();
         if !opts.mode.fails_over() {
-            return Ok(());
+            return Ok(read_by_plan);
         }
-        let reads = approved
-            .iter()
-            .map(|p| self.protections_gate(p, &opts.target));
-        for (p, (zones, refused)) in approved.iter().zip(futures::future::join_all(reads).await) {
+        // No more plans read at once than the run's parallelism, as the
+        // RPO gate: a rate-limited API answers a swarm of reads late.
+        let reads: Vec<_> = futures::stream::iter(approved.iter())
+            .map(|p| self.protections_gate(p, &opts.target))
+            .buffered(opts.slots())
+            .collect()
+            .await;
+        for (p, (zones, read, refused)) in approved.iter().zip(reads) {
             if zones.is_empty() {
                 continue;
             }
@@ -249,17 +264,19 @@ impl Engine {
             if let Some(r) = refused {
                 refusal.get_or_insert(r);
             }
+            read_by_plan.insert(p.name().to_string(), read);
         }
-        Ok(())
+        Ok(read_by_plan)
     }
 
     /// What holds each zone of `plan`'s records-mode switch to `target`
-    /// (through the zone's kind: [`traffic::holding`]), and its refusal.
-    async fn protections_gate(
+    /// (through the zone's kind: [`traffic::holding`]): the journaled
+    /// detail, the zones read (for preflight), and the refusal.
+    pub(super) async fn protections_gate(
         &self,
         plan: &Plan,
         target: &str,
-    ) -> (Vec<serde_json::Value>, Option<Refusal>) {
+    ) -> (Vec<serde_json::Value>, traffic::ZonesRead, Option<Refusal>) {
         let zones = traffic::by_zone(traffic::switching(plan));
         let reads = zones.into_iter().map(|(subject, records)| async move {
             let z = records[0].zone();
@@ -268,16 +285,16 @@ impl Engine {
                 .collect();
             let read = async {
                 match z.api.find(&self.clouds, z).await? {
-                    Some(found) => Ok(traffic::holding(&self.clouds, (z, &found), &want)
-                        .await?
-                        .into_iter()
-                        .map(|p| (traffic::held(z, &found, &p), p))
-                        .collect()),
+                    Some(found) => {
+                        let held = traffic::holding(&self.clouds, (z, &found), &want).await?;
+                        let said = (held.iter()).map(|p| traffic::held(z, &found, p)).collect();
+                        Ok(Some(ZoneHeld { found, held, said }))
+                    }
                     // A missing zone is preflight's to name.
-                    None => Ok(Vec::new()),
+                    None => Ok(None),
                 }
             };
-            let read: Result<Vec<_>, String> =
+            let read: Result<Option<ZoneHeld>, String> =
                 match tokio::time::timeout(PROTECTIONS_BOUND, read).await {
                     Ok(r) => r.map_err(|e: crate::cloud::CloudError| e.summary()),
                     Err(_) => Err(format!(
@@ -287,19 +304,23 @@ impl Engine {
                 };
             (subject, read)
         });
-        let mut detail = Vec::new();
-        let mut said = Vec::new();
-        let mut hints = Vec::new();
+        let (mut detail, mut zones_read) = (Vec::new(), traffic::ZonesRead::new());
+        let (mut said, mut hints) = (Vec::new(), Vec::new());
         for (subject, read) in futures::future::join_all(reads).await {
             match read {
-                Ok(held) => {
-                    let protections: Vec<_> = held.iter().map(|(_, p)| p).collect();
-                    detail.push(json!({ "zone": subject, "protections": protections }));
-                    for ((why, how), _) in held {
+                Ok(Some(ZoneHeld {
+                    found,
+                    held,
+                    said: words,
+                })) => {
+                    detail.push(json!({ "zone": subject, "protections": held }));
+                    for (why, how) in words {
                         said.push(why);
                         hints.push(how);
                     }
+                    zones_read.insert(subject, (found, held));
                 }
+                Ok(None) => detail.push(json!({ "zone": subject, "missing": true })),
                 Err(why) => detail.push(json!({ "zone": subject, "unread": why })),
             }
         }
@@ -307,7 +328,7 @@ impl Engine {
             Refusal::new(format!("plan {}: {}", plan.name(), said.join("; ")))
                 .hint(format!("{}; nothing was changed", hints.join("; ")))
         });
-        (detail, refusal)
+        (detail, zones_read, refusal)
     }
 
     /// Reads the lag of the plan's RPO sources (promoted replicas) and decides.

@@ -343,7 +343,8 @@ impl Engine {
             .await?;
         self.journal_takeovers(&mut j, &taken_over, opts.force_reason.as_deref())
             .await?;
-        let (rpo_readings, refusal) = self.journal_gates(plans, opts, &mut j, &operator).await?;
+        let (rpo_readings, zones_read, refusal) =
+            (self.journal_gates(plans, opts, &mut j, &operator)).await?;
         if let Some(r) = refusal {
             j.append(Event::RunFinished {
                 outcome: Outcome::Refused,
@@ -371,6 +372,7 @@ impl Engine {
                 attempts: BTreeMap::new(),
                 clock_start: opts.declared_at.unwrap_or(me.started),
                 rpo_readings: &rpo_readings,
+                zones_read: &zones_read,
                 locks: &locks,
             })
             .await;

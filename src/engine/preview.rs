@@ -73,6 +73,17 @@ pub enum PreviewGate {
         /// What it read.
         detail: RpoDetail,
     },
+    /// The protections gate: the record-set protections on what the
+    /// plan's switch by records would change, read as a run would.
+    Protections {
+        /// The plan.
+        plan: String,
+        /// `would pass` or `would refuse`.
+        decision: String,
+        /// What it read, zone by zone (`protections`, or `unread`, or
+        /// `missing`), and why it would refuse.
+        detail: serde_json::Value,
+    },
     /// The approval gate: whether the tier requires it, and whether the
     /// flags give it.
     Approval {
@@ -158,16 +169,24 @@ impl Engine {
         let mut gates = Vec::new();
         for p in plans {
             let (rpo, refusal) = self.rpo_gate(p, opts).await;
-            let would = if refusal.is_some() {
-                "would refuse"
-            } else {
-                "would pass"
-            };
             gates.push(PreviewGate::Rpo {
                 plan: p.name().into(),
-                decision: would.into(),
+                decision: would(refusal.is_some()).into(),
                 detail: rpo,
             });
+            if opts.mode.fails_over() {
+                let (zones, _, refusal) = self.protections_gate(p, &opts.target).await;
+                if !zones.is_empty() {
+                    gates.push(PreviewGate::Protections {
+                        plan: p.name().into(),
+                        decision: would(refusal.is_some()).into(),
+                        detail: serde_json::json!({
+                            "zones": zones,
+                            "refusal": refusal.map(|r| r.to_string()),
+                        }),
+                    });
+                }
+            }
             gates.push(PreviewGate::Approval {
                 plan: p.name().into(),
                 detail: PreviewApproval {
@@ -177,6 +196,15 @@ impl Engine {
             });
         }
         Ok((rows, gates))
+    }
+}
+
+/// A gate's decision as a dry run says it.
+fn would(refuses: bool) -> &'static str {
+    if refuses {
+        "would refuse"
+    } else {
+        "would pass"
     }
 }
 
@@ -376,6 +404,9 @@ pub fn lines(
     for g in gates {
         out.push(match g {
             PreviewGate::Rpo { plan, decision, .. } => format!("gate rpo of {plan}: {decision}"),
+            PreviewGate::Protections { plan, decision, .. } => {
+                format!("gate protections of {plan}: {decision}")
+            }
             PreviewGate::Approval { plan, detail } => format!(
                 "gate approval of {plan}: {}",
                 if detail.required {

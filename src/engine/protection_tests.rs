@@ -181,3 +181,46 @@ async fn a_protection_made_after_preflight_fails_the_switch_naming_it() {
         f.state().writes
     );
 }
+
+/// The gate's read is the run's only one: preflight uses the zone and the
+/// protections it read moments before (one request more a failover than
+/// before the gate, not three).
+#[tokio::test]
+async fn preflight_uses_what_the_gate_read() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, _) = engine(&f, dir.path());
+    let (clouds, log) = Metered::wrap(f.clouds());
+    e.clouds = clouds;
+    let o = RunOptions {
+        accept_data_loss: Some(Duration::from_secs(1800)),
+        ..opts()
+    };
+    let report = e.run(&payments(), &o).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let counts = log.counts();
+    assert_eq!(
+        counts["route53:ListResourceRecordSetProtections"], 1,
+        "{counts:?}"
+    );
+    assert_eq!(counts["route53:ListHostedZonesByName"], 1, "{counts:?}");
+}
+
+#[tokio::test]
+async fn a_preview_says_the_protections_gate_would_refuse() {
+    let f = world();
+    f.protect("example.com.", "api.example.com.", "CNAME", Some(COMMENT));
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let (_, gates) = e.preview(&payments(), &opts()).await.unwrap();
+    let gate = (gates.iter())
+        .find_map(|g| match g {
+            super::preview::PreviewGate::Protections {
+                decision, detail, ..
+            } => Some((decision.clone(), detail.clone())),
+            _ => None,
+        })
+        .expect("the protections gate is previewed");
+    assert_eq!(gate.0, "would refuse");
+    assert!(gate.1.to_string().contains(COMMENT), "{}", gate.1);
+}

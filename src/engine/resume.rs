@@ -295,6 +295,8 @@ impl Engine {
             attempts,
             clock_start,
             rpo_readings: &rpo_readings,
+            // Read again: a protection may have been made since.
+            zones_read: &BTreeMap::new(),
             locks,
         })
         .await

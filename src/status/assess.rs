@@ -486,6 +486,7 @@ mod tests {
                 tags: Default::default(),
                 status: None,
                 notes: Vec::new(),
+                target_groups: Vec::new(),
             })),
         }
     }

@@ -138,6 +138,10 @@ fn checks(p: &PlanStatus) -> Cell {
     let marks = standbys(p)
         .flat_map(|r| r.checks.iter())
         .map(|f| match &f.problem {
+            None if f.unknown => (
+                Mark::Unknown,
+                Some(format!("{} in {}: {}", f.resource, f.region, f.state)),
+            ),
             None => (Mark::Ok, None),
             Some(why) => (
                 Mark::Fail,

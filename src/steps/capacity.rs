@@ -442,6 +442,11 @@ pub struct Raising {
     /// group that must serve in one region at a time, `Groups::exclusive`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub elsewhere: Vec<Elsewhere>,
+    /// The plan opted out of counting what the group's load balancers
+    /// say (`wait_for_targets = false`): the raise counts its own members
+    /// in service alone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_targets: bool,
 }
 
 /// A group a failover lowers in a region it leaves.
@@ -494,9 +499,14 @@ impl Raising {
         out
     }
 
-    /// The group, through its kind's role.
+    /// The group, through its kind's role, read through its target
+    /// groups unless the plan opted out.
     pub fn at(&self) -> Result<Group<'_>, StepFailure> {
-        Group::of(self.of, &self.region, &self.group)
+        let g = Group::of(self.of, &self.region, &self.group)?;
+        Ok(Group {
+            through_targets: !self.ignore_targets,
+            ..g
+        })
     }
 
     /// A preflight's finding of the group: `read` is its read with why
@@ -614,6 +624,7 @@ pub(crate) fn compile_raises(
             region,
             size,
             elsewhere,
+            ignore_targets: !g.waits_for_targets(),
         };
         found.push((raising, description));
     }
@@ -673,13 +684,13 @@ pub fn decide_size(read: Option<&Reading>, want: Size) -> SizeNext {
         // serves decides: the size served is done whatever the last
         // rollout says, one short of it is that rollout's failure.
         Change::Failed { .. } if r.size != want => SizeNext::Set,
-        Change::Failed { .. } if r.serving >= want.serving() => SizeNext::Done,
+        Change::Failed { .. } if r.served() >= want.serving() => SizeNext::Done,
         Change::Failed { id, reason } => {
             SizeNext::Refuse(format!("its last change, {id}, failed: {reason}"))
         }
         Change::Rolling(_) => SizeNext::Settle,
         Change::Settled if r.size != want => SizeNext::Set,
-        Change::Settled if r.serving >= want.serving() => SizeNext::Done,
+        Change::Settled if r.served() >= want.serving() => SizeNext::Done,
         Change::Settled => SizeNext::Serve,
     }
 }
@@ -693,6 +704,11 @@ pub struct Group<'a> {
     pub region: &'a str,
     /// Its name, as journals and marks name it.
     pub name: &'a str,
+    /// Whether a read of it also reads the target groups it is registered
+    /// in (`Reading::targets`), so that what serves is what its load
+    /// balancers count healthy: a raise's and a drill's; not a cleanup's,
+    /// which returns a size and waits on no traffic.
+    pub through_targets: bool,
 }
 
 impl std::fmt::Display for Group<'_> {
@@ -723,14 +739,24 @@ impl<'a> Group<'a> {
             scaling,
             region,
             name,
+            through_targets: false,
         })
     }
 }
 
 impl Group<'_> {
-    /// Reads it.
+    /// Reads it, and (`through_targets`) what each target group it is
+    /// registered in counts healthy, read together.
     pub async fn read(&self, clouds: &Clouds) -> Result<Option<Reading>, CloudError> {
-        self.scaling.read(clouds, self.region, self.name).await
+        let Some(mut read) = self.scaling.read(clouds, self.region, self.name).await? else {
+            return Ok(None);
+        };
+        if self.through_targets {
+            let counts = (read.balanced_by.iter())
+                .map(|arn| clouds.balancers.target_health(self.region, arn));
+            read.targets = futures::future::try_join_all(counts).await?;
+        }
+        Ok(Some(read))
     }
 
     /// The failure of a step that finds it missing.
@@ -875,7 +901,7 @@ impl Group<'_> {
                 let ended = match &r.change {
                     Change::Failed { .. } => true,
                     Change::Rolling(_) => false,
-                    Change::Settled => r.size != want || r.serving >= want.serving(),
+                    Change::Settled => r.size != want || r.served() >= want.serving(),
                 };
                 Ok(ended.then_some(r))
             })
@@ -887,8 +913,12 @@ impl Group<'_> {
             Err(StepFailure::Timeout { what, waited }) => {
                 let last = match self.read(by.clouds()).await {
                     Ok(Some(r)) => {
+                        let targets: String = (r.targets.iter())
+                            .filter(|t| t.healthy < want.serving())
+                            .map(|t| format!("; {}", t.said()))
+                            .collect();
                         format!(
-                            "; it reads {} {}, {}",
+                            "; it reads {} {}, {}{targets}",
                             r.size,
                             self.scaling.about().unit,
                             r.state

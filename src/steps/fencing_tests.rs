@@ -439,6 +439,7 @@ fn marked_standby_service(fake: &FakeCloud) -> super::raise::Raise {
         region: "us-east-1".into(),
         size: crate::cloud::Size::Count(4),
         elsewhere: Vec::new(),
+        ignore_targets: false,
     })
 }
 

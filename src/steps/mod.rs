@@ -473,9 +473,23 @@ pub struct Finding {
     /// [`Cx::preflight_facts`]); `null` when nothing is worth keeping.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub facts: Value,
+    /// What it says could not be known, and blocks nothing: a read beside
+    /// the recovery path that did not answer (`status`'s matrix marks it
+    /// unknown, never ok).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Finding {
+    /// A finding of what could not be read, which blocks nothing (said as
+    /// unknown, never as ok).
+    pub fn unknown(resource: impl Into<String>, region: &str, state: impl Into<String>) -> Self {
+        Self {
+            unknown: true,
+            ..Self::ok(resource, region, state)
+        }
+    }
+
     /// A finding that does not block.
     pub fn ok(resource: impl Into<String>, region: &str, state: impl Into<String>) -> Self {
         Self {
@@ -484,6 +498,7 @@ impl Finding {
             state: state.into(),
             problem: None,
             facts: Value::Null,
+            unknown: false,
         }
     }
 
@@ -548,6 +563,9 @@ pub struct Cx<'a> {
     /// What the RPO gate of this plan read at the start of the run (its
     /// journaled detail), when it ran.
     pub rpo_readings: Option<&'a crate::journal::RpoDetail>,
+    /// What the protections gate of this plan read of its zones, when it
+    /// ran (preflight uses it rather than reading again).
+    pub zones_read: Option<&'a crate::plan::kinds::traffic::ZonesRead>,
     /// This attempt of the step, from 1. Earlier reads stand in for the
     /// step's own only on its first attempt: a step that ran before may
     /// have changed what they read.
@@ -958,6 +976,7 @@ pub async fn readiness(
         side: None,
         graph: &g.steps,
         rpo_readings: None,
+        zones_read: None,
         attempt: 1,
         drill_expires: None,
         render_report: None,

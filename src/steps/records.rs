@@ -248,7 +248,7 @@ pub(super) fn picked<'p, T: Points + ?Sized>(
 pub(super) async fn zone_finding(cx: &Cx<'_>, z: Zone<'_>) -> Finding {
     let what = format!("zone {}", z.subject());
     match z.api.find(cx.clouds, z).await {
-        Ok(Some(f)) => Finding::ok(&what, "global", format!("zone {}", f.handle)).with_facts(&f),
+        Ok(Some(f)) => zone_found(z, &f),
         Ok(None) => Finding::missing(&what, "global"),
         Err(e) if e.kind.is_transient() => Finding::blocks(
             &what,
@@ -258,6 +258,16 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, z: Zone<'_>) -> Finding {
         ),
         Err(e) => Finding::unreadable(&what, "global", &e),
     }
+}
+
+/// Preflight's finding of a zone found (its facts kept for the switch).
+pub(super) fn zone_found(z: Zone<'_>, f: &ZoneFound) -> Finding {
+    Finding::ok(
+        format!("zone {}", z.subject()),
+        "global",
+        format!("zone {}", f.handle),
+    )
+    .with_facts(f)
 }
 
 /// The zone as preflight found it moments ago, else found now.
@@ -431,18 +441,34 @@ pub(super) async fn after_refusal(
         // A protection refuses a change whole, whoever sends it: named,
         // with how to lift it, not as the provider's bare refusal.
         Refusal::Provider => {
-            let held = crate::plan::kinds::traffic::holding(clouds, (z, found), &wants).await;
-            match held.ok().and_then(|h| h.into_iter().next()) {
-                Some(p) => {
-                    let (why, how) = crate::plan::kinds::traffic::held(z, found, &p);
+            use crate::plan::kinds::traffic;
+            match traffic::holding(clouds, (z, found), &wants).await {
+                Ok(held) if !held.is_empty() => {
+                    let said: Vec<(String, String)> =
+                        (held.iter()).map(|p| traffic::held(z, found, p)).collect();
+                    let (whys, hows): (Vec<String>, Vec<String>) = said.into_iter().unzip();
+                    let names: Vec<&str> = held.iter().map(|p| p.name.as_str()).collect();
                     Err(StepFailure::state(
-                        format!("{why} ({})", e.summary()),
-                        format!("nothing was changed; {how}; then resume (the step reads first)"),
-                        &p.name,
+                        format!("{} ({})", whys.join("; "), e.summary()),
+                        format!(
+                            "nothing was changed; {}; then resume (the step reads first)",
+                            hows.join("; ")
+                        ),
+                        &names.join(", "),
                         "global",
                     ))
                 }
-                None => Err(e.into()),
+                Ok(_) => Err(e.into()),
+                // Said beside the provider's own refusal, which stands.
+                Err(unread) => {
+                    tracing::warn!(
+                        zone = %found.dns_name,
+                        "the change was refused ({}); whether a record-set protection holds it could not be read: {}",
+                        e.summary(),
+                        unread.summary()
+                    );
+                    Err(e.into())
+                }
             }
         }
     }

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::records::{
     SwitchDnsOutput, desired, matches, records_of, show, submit_swaps, swaps, zone_finding,
-    zone_now,
+    zone_found, zone_now,
 };
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::DnsRecord;
@@ -191,20 +191,26 @@ async fn policy_findings(
 }
 
 /// The protections that would refuse the switch's change, each a finding
-/// that blocks (preflight and `status`). A list that could not be read is
-/// said as unread, and blocks nothing: the read is beside the recovery
-/// path (Route 53's API may be what is impaired), and the switch names a
+/// that blocks (preflight and `status`): `held` as the protections gate
+/// read them, else read now. A list that could not be read is said as
+/// unknown, and blocks nothing: the read is beside the recovery path
+/// (Route 53's API may be what is impaired), and the switch names a
 /// protection if one refuses it.
 async fn protection_findings(
     cx: &Cx<'_>,
     records: &[&dyn Switching],
     found: &ZoneFound,
+    held: Option<&[crate::cloud::Protection]>,
 ) -> Vec<Finding> {
     let z = records[0].zone();
     let want: Vec<DnsRecord> = (records.iter())
         .flat_map(|d| d.wanted(cx.plan, cx.target, None))
         .collect();
-    match traffic::holding(cx.clouds, (z, found), &want).await {
+    let read = match held {
+        Some(held) => Ok(held.to_vec()),
+        None => traffic::holding(cx.clouds, (z, found), &want).await,
+    };
+    match read {
         Ok(held) => (held.iter())
             .map(|p| {
                 let (why, how) = traffic::held(z, found, p);
@@ -216,7 +222,7 @@ async fn protection_findings(
                 )
             })
             .collect(),
-        Err(e) => vec![Finding::ok(
+        Err(e) => vec![Finding::unknown(
             format!("protections in zone {}", z.subject()),
             "global",
             format!(
@@ -229,10 +235,15 @@ async fn protection_findings(
 
 /// What would refuse the switch's change of the sets as they are now: a
 /// routing policy, a protection (read together).
-async fn set_findings(cx: &Cx<'_>, records: &[&dyn Switching], found: &ZoneFound) -> Vec<Finding> {
+async fn set_findings(
+    cx: &Cx<'_>,
+    records: &[&dyn Switching],
+    found: &ZoneFound,
+    held: Option<&[crate::cloud::Protection]>,
+) -> Vec<Finding> {
     let (policies, protections) = futures::join!(
         policy_findings(cx, records, found),
-        protection_findings(cx, records, found)
+        protection_findings(cx, records, found, held)
     );
     policies.into_iter().chain(protections).collect()
 }
@@ -248,7 +259,7 @@ impl super::Ready for SwitchDns {
         };
         let z = records[0].zone();
         match z.api.find(cx.clouds, z).await {
-            Ok(Some(found)) => set_findings(cx, &records, &found).await,
+            Ok(Some(found)) => set_findings(cx, &records, &found, None).await,
             Ok(None) | Err(_) => Vec::new(),
         }
     }
@@ -269,11 +280,17 @@ impl Action for SwitchDns {
             }
         };
         let z = records[0].zone();
-        let zone = zone_finding(cx, z).await;
+        // The protections gate read the zone moments ago, in a run.
+        let gate = cx.zones_read.and_then(|read| read.get(&z.subject()));
+        let zone = match gate {
+            Some((found, _)) => zone_found(z, found),
+            None => zone_finding(cx, z).await,
+        };
         let found = serde_json::from_value::<ZoneFound>(zone.facts.clone()).ok();
         let mut out = vec![zone];
         if let Some(found) = found {
-            out.extend(set_findings(cx, &records, &found).await);
+            let held = gate.map(|(_, held)| held.as_slice());
+            out.extend(set_findings(cx, &records, &found, held).await);
         }
         out
     }

@@ -41,6 +41,7 @@ impl<'a> Cx<'a> {
             side: None,
             graph,
             rpo_readings: None,
+            zones_read: None,
             attempt: 1,
             drill_expires: None,
             render_report: None,

@@ -3,8 +3,10 @@
 //! of the emulators. A one-plan failover sends at most 15 AWS requests
 //! besides the evidence writes and their reads back (the side read of the old region, the
 //! target copy's pending maintenance and the evidence bucket's Object Lock
-//! read included): 15 today (14 before preflight read the maintenance AWS
-//! will apply to the replica it promotes), 18 before the promotion took
+//! read included): 15 measured on 2026-11-29, with the protections gate's
+//! read of the zone's record-set protections (preflight uses the zone the
+//! gate found, so it costs one request); 14 before preflight read the
+//! maintenance AWS will apply to the replica it promotes, 18 before the promotion took
 //! its own answer, the scale step preflight's read and the Object Lock
 //! read stopped needing a HeadBucket (25 before that). The list, request
 //! by request: docs/performance.md.

@@ -102,6 +102,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
                 .collect(),
             status: None,
             notes: Vec::new(),
+            target_groups: (g.target_group_arns().iter()).map(String::clone).collect(),
         }))
     }
 

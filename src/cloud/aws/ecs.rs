@@ -75,6 +75,9 @@ fn service_of(s: &Service, region: &str, cluster: &str, name: &str) -> EcsServic
         running: count(s.running_count()),
         pending: count(s.pending_count()),
         deployments: s.deployments().iter().map(deployment_of).collect(),
+        target_groups: (s.load_balancers().iter())
+            .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+            .collect(),
         tags: (s.tags().iter())
             .filter_map(|t| {
                 Some((

@@ -29,6 +29,7 @@ mod autoscaling;
 mod cloudwatch;
 mod ecs;
 mod eks;
+mod elb;
 mod protections;
 mod publish;
 mod rds;
@@ -59,6 +60,7 @@ pub use autoscaling::AutoScalingCompute;
 pub use cloudwatch::CloudWatchMetrics;
 pub use ecs::EcsApi;
 pub use eks::EksNodeGroups;
+pub use elb::ElbTargets;
 pub use publish::AwsPublisher;
 pub use rds::RdsDatabase;
 pub use route53::Route53Dns;
@@ -89,6 +91,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
         ecs: Arc::new(EcsApi::new(sdk.clone(), retry)),
+        balancers: Arc::new(ElbTargets::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
         cloud_sql: Arc::new(super::gcp_sql::GcpSql::new(settings)),
         instance_groups: Arc::new(super::gcp_mig::GcpMig::new(settings)),
@@ -188,6 +191,8 @@ impl Sdk {
         eks: aws_sdk_eks, eks_endpoint;
         /// An ECS client for `region`.
         ecs: aws_sdk_ecs, ecs_endpoint;
+        /// An Elastic Load Balancing (v2) client for `region`.
+        elbv2: aws_sdk_elasticloadbalancingv2, elbv2_endpoint;
         /// A Route 53 client (Route 53 is global; its API is in `region`,
         /// [`ROUTE53_REGION`]).
         route53_in: aws_sdk_route53, route53_endpoint;

@@ -15,9 +15,10 @@
 //! nothing to hold. When the crate has the operation, this module goes
 //! (docs/failover.md, "Record-set protections").
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_sts::config::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_sts::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 
 use super::{ROUTE53_REGION, Sdk};
 use crate::cloud::retry::RetryPolicy;
@@ -35,12 +36,20 @@ const MAX_PAGES: usize = 300;
 const SERVICE: &str = "route53";
 const OPERATION: &str = "ListResourceRecordSetProtections";
 
+/// Credentials are used again until this long before they expire (the
+/// provider chain is not cached by itself: an instance role would be asked
+/// at every request).
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(5 * 60);
+
 /// The reader: an HTTP client, the endpoint and the SDK's credentials.
 #[derive(Debug, Clone)]
 pub(super) struct Protections {
-    http: reqwest::Client,
+    /// The client, or why it could not be built (said at the first read).
+    http: Result<reqwest::Client, String>,
     endpoint: String,
     credentials: Option<SharedCredentialsProvider>,
+    /// The last credentials the provider gave, used until near expiry.
+    cached: Arc<Mutex<Option<Credentials>>>,
     retry: RetryPolicy,
 }
 
@@ -50,9 +59,10 @@ impl Protections {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(30))
             .build()
-            .unwrap_or_default();
+            .map_err(|e| format!("no HTTP client: {e}"));
         Self {
             http,
+            cached: Arc::default(),
             endpoint: (sdk.settings.route53_endpoint.clone())
                 .unwrap_or_else(|| AWS_ENDPOINT.to_string())
                 .trim_end_matches('/')
@@ -70,8 +80,17 @@ impl Protections {
             let page = self.retry.run(|| self.page(zone, token.as_deref())).await?;
             out.extend(page.protections);
             match page.next {
-                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                _ => return Ok(out),
+                // The same token again would list the same page for ever,
+                // and stopping there would call a partial list whole.
+                Some(next) if Some(&next) == token.as_ref() => {
+                    return Err(error(
+                        zone,
+                        ErrorKind::Client,
+                        "the answer's NextToken repeats the request's: the list is not whole",
+                    ));
+                }
+                Some(next) => token = Some(next),
+                None => return Ok(out),
             }
         }
         Err(error(
@@ -93,17 +112,19 @@ impl Protections {
         if let Some(t) = token {
             url.query_pairs_mut().append_pair("nexttoken", t);
         }
+        let http = (self.http.as_ref()).map_err(|m| error(zone, ErrorKind::Client, m.clone()))?;
         let headers = self.signed(zone, url.as_str()).await?;
-        let resp = (self.http.get(url).headers(headers).send().await)
+        let resp = (http.get(url).headers(headers).send().await)
             .map_err(|e| error(zone, ErrorKind::Connection, transport(&e)))?;
         let status = resp.status().as_u16();
         let body =
             (resp.text().await).map_err(|e| error(zone, ErrorKind::Connection, transport(&e)))?;
         if (200..300).contains(&status) {
+            // Not sent again: the same answer would not read better.
             return parse(&body).map_err(|m| {
                 error(
                     zone,
-                    ErrorKind::Connection,
+                    ErrorKind::Client,
                     format!("the answer could not be read: {m}"),
                 )
             });
@@ -133,8 +154,25 @@ impl Protections {
         let Some(provider) = &self.credentials else {
             return Err(refused("no AWS credentials are configured".into()));
         };
-        let credentials = (provider.provide_credentials().await)
-            .map_err(|e| refused(format!("AWS credentials could not be loaded: {e}")))?;
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|at| at > SystemTime::now() + CREDENTIALS_MARGIN)
+        };
+        let cached = (self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+        .filter(fresh);
+        let credentials = match cached {
+            Some(c) => c,
+            None => {
+                let c = (provider.provide_credentials().await)
+                    .map_err(|e| refused(format!("AWS credentials could not be loaded: {e}")))?;
+                *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+                c
+            }
+        };
         let identity = credentials.into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
@@ -194,33 +232,47 @@ struct Page {
     next: Option<String>,
 }
 
-/// The elements' text of an XML document, each with the local names of
-/// its ancestors (namespaces dropped: the answer's is Route 53's, an
-/// emulator may write none).
-fn texts(xml: &str) -> Result<Vec<(Vec<String>, String)>, String> {
+/// Each element's path and, after its start (`None`), its text.
+type Leaves = Vec<(Vec<String>, Option<String>)>;
+
+/// An XML document as the local names of each element's ancestors and
+/// itself, with `None` where the element starts and its text after
+/// (namespaces dropped: the answer's is Route 53's, an emulator may write
+/// none; CDATA and entities read as text).
+fn texts(xml: &str) -> Result<Leaves, String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut path: Vec<String> = Vec::new();
     let mut out = Vec::new();
     // An element's text comes in pieces around each entity (`&amp;`).
     let mut text = String::new();
-    let mut flush = |path: &Vec<String>, text: &mut String| {
+    // An element's text, when it has some, before what follows it.
+    fn flush(out: &mut Leaves, path: &[String], text: &mut String) {
         if !text.trim().is_empty() {
-            out.push((path.clone(), text.trim().to_string()));
+            out.push((path.to_vec(), Some(text.trim().to_string())));
         }
         text.clear();
-    };
+    }
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
             Event::Start(e) => {
-                flush(&path, &mut text);
+                flush(&mut out, &path, &mut text);
                 path.push(e.local_name().as_ref().to_string());
+                flush(&mut out, &path, &mut text);
+                out.push((path.clone(), None));
+            }
+            Event::Empty(e) => {
+                flush(&mut out, &path, &mut text);
+                let mut p = path.clone();
+                p.push(e.local_name().as_ref().to_string());
+                out.push((p, None));
             }
             Event::End(_) => {
-                flush(&path, &mut text);
+                flush(&mut out, &path, &mut text);
                 path.pop();
             }
             Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(t) => text.push_str(&t.xml10_content()),
             Event::GeneralRef(r) => match r.resolve_char_ref().map_err(|e| e.to_string())? {
                 Some(c) => text.push(c),
                 None => text.push_str(match r.as_ref() {
@@ -239,55 +291,61 @@ fn texts(xml: &str) -> Result<Vec<(Vec<String>, String)>, String> {
     }
 }
 
-/// A `ListResourceRecordSetProtectionsResponse` (pure).
+/// A `ListResourceRecordSetProtectionsResponse` (pure): its root and its
+/// list must be there (the model requires the list; an answer without it
+/// is not "none"), and each protection its name and type.
 fn parse(xml: &str) -> Result<Page, String> {
+    const ROOT: &str = "ListResourceRecordSetProtectionsResponse";
+    const LIST: &str = "ResourceRecordSetProtections";
+    const ONE: &str = "ResourceRecordSetProtection";
     let mut page = Page::default();
-    let mut at: Option<usize> = None;
-    let root = "ListResourceRecordSetProtectionsResponse";
+    let (mut rooted, mut listed) = (false, false);
     for (path, text) in texts(xml)? {
         let names: Vec<&str> = path.iter().map(String::as_str).collect();
-        match names.as_slice() {
-            [r, "NextToken"] if *r == root => page.next = Some(text),
-            [
-                r,
-                "ResourceRecordSetProtections",
-                "ResourceRecordSetProtection",
-                field,
-            ] if *r == root => {
-                if *field == "RecordName" {
-                    // Each protection starts with its name (the model's order).
-                    page.protections.push(Protection::default());
-                    at = Some(page.protections.len() - 1);
-                }
-                let Some(p) = at.and_then(|i| page.protections.get_mut(i)) else {
-                    return Err(format!("{field} before RecordName"));
+        match (names.as_slice(), text) {
+            ([ROOT], None) => rooted = true,
+            ([ROOT, LIST], None) => listed = true,
+            ([ROOT, "NextToken"], Some(t)) => page.next = Some(t),
+            ([ROOT, LIST, ONE], None) => page.protections.push(Protection::default()),
+            ([ROOT, LIST, ONE, field], Some(t)) => {
+                let Some(p) = page.protections.last_mut() else {
+                    return Err(format!("{field} outside a protection"));
                 };
                 match *field {
-                    "RecordName" => p.name = super::route53::normalize_name(&text),
-                    "RecordType" => p.rtype = text.to_ascii_uppercase(),
-                    "Comment" => p.comment = Some(text),
+                    "RecordName" => p.name = super::route53::normalize_name(&t),
+                    "RecordType" => p.rtype = t.to_ascii_uppercase(),
+                    "Comment" => p.comment = Some(t),
                     _ => {}
                 }
             }
             _ => {}
         }
     }
-    if let Some(p) = page.protections.iter().find(|p| p.rtype.is_empty()) {
-        return Err(format!("the protection of {} has no RecordType", p.name));
+    if !rooted {
+        return Err(format!("the answer is not a {ROOT}"));
+    }
+    if !listed {
+        return Err(format!("the answer has no {LIST}"));
+    }
+    if let Some(p) = (page.protections.iter()).find(|p| p.name.is_empty() || p.rtype.is_empty()) {
+        return Err(format!(
+            "a protection without its RecordName or RecordType ({:?} {:?})",
+            p.name, p.rtype
+        ));
     }
     Ok(page)
 }
 
-/// An error answer's code and message (`ErrorResponse/Error/Code`, or
-/// the code as the root, Route 53's `InvalidChangeBatch` form).
+/// An error answer's code and message (`ErrorResponse/Error/Code` and
+/// `Message`, wherever they are nested).
 fn error_of(xml: &str) -> (Option<String>, Option<String>) {
     let Ok(texts) = texts(xml) else {
         return (None, None);
     };
     let find = |leaf: &str| {
         (texts.iter())
-            .find(|(p, _)| p.last().is_some_and(|l| l == leaf))
-            .map(|(_, t)| t.clone())
+            .find(|(p, t)| t.is_some() && p.last().is_some_and(|l| l == leaf))
+            .and_then(|(_, t)| t.clone())
     };
     (find("Code"), find("Message"))
 }
@@ -346,10 +404,41 @@ mod tests {
     }
 
     #[test]
-    fn a_protection_without_its_type_or_a_broken_answer_is_an_error_not_an_empty_list() {
-        let no_type = "<ListResourceRecordSetProtectionsResponse><ResourceRecordSetProtections><ResourceRecordSetProtection><RecordName>a.example.com.</RecordName></ResourceRecordSetProtection></ResourceRecordSetProtections></ListResourceRecordSetProtectionsResponse>";
-        assert!(parse(no_type).unwrap_err().contains("no RecordType"));
+    fn a_protection_without_its_name_or_type_or_an_answer_of_another_shape_is_an_error_not_an_empty_list()
+     {
+        let wrap = |inner: &str| {
+            format!(
+                "<ListResourceRecordSetProtectionsResponse><ResourceRecordSetProtections>{inner}</ResourceRecordSetProtections></ListResourceRecordSetProtectionsResponse>"
+            )
+        };
+        let no_type = wrap(
+            "<ResourceRecordSetProtection><RecordName>a.example.com.</RecordName></ResourceRecordSetProtection>",
+        );
+        assert!(
+            parse(&no_type).unwrap_err().contains("RecordType"),
+            "{no_type}"
+        );
+        // A type without its name is not given the previous protection.
+        let no_name = wrap(
+            "<ResourceRecordSetProtection><RecordName>a.example.com.</RecordName><RecordType>A</RecordType></ResourceRecordSetProtection><ResourceRecordSetProtection><RecordType>TXT</RecordType></ResourceRecordSetProtection>",
+        );
+        assert!(parse(&no_name).unwrap_err().contains("RecordName"));
         assert!(parse("<ListResourceRecordSetProtectionsResponse><a></b>").is_err());
+        assert!(parse("").unwrap_err().contains("not a"));
+        assert!(parse("<Other><ResourceRecordSetProtections/></Other>").is_err());
+        assert!(
+            parse("<ListResourceRecordSetProtectionsResponse/>")
+                .unwrap_err()
+                .contains("no ResourceRecordSetProtections")
+        );
+        // A comment in CDATA is the comment.
+        let cdata = wrap(
+            "<ResourceRecordSetProtection><RecordName>a.example.com.</RecordName><RecordType>A</RecordType><Comment><![CDATA[a <b> c]]></Comment></ResourceRecordSetProtection>",
+        );
+        assert_eq!(
+            parse(&cdata).unwrap().protections[0].comment.as_deref(),
+            Some("a <b> c")
+        );
     }
 
     #[test]

@@ -4,6 +4,35 @@
 
 use super::*;
 
+/// A target group counts the members of the groups and services registered
+/// in it: in service (running tasks) healthy, unless it was made to fail.
+#[async_trait]
+impl Balancers for FakeCloud {
+    async fn target_health(&self, region: &str, arn: &str) -> Result<TargetCount, CloudError> {
+        let s = (self.enter("elasticloadbalancing:DescribeTargetHealth", region, arn)).await?;
+        let groups = (s.groups.iter())
+            .filter(|((r, _), g)| r == region && g.target_groups.iter().any(|t| t == arn))
+            .map(|(_, g)| (g.in_service, g.instances));
+        let services = (s.ecs.iter())
+            .filter(|((r, _, _), e)| r == region && e.target_groups.iter().any(|t| t == arn))
+            .map(|(_, e)| (e.running, e.running + e.pending));
+        let (serving, registered) = groups
+            .chain(services)
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+        let mut count = TargetCount {
+            arn: arn.into(),
+            healthy: serving,
+            registered,
+            reasons: BTreeMap::new(),
+        };
+        if let Some(why) = s.failing_targets.get(arn).filter(|_| serving > 0) {
+            count.healthy = 0;
+            count.reasons.insert(format!("unhealthy: {why}"), serving);
+        }
+        Ok(count)
+    }
+}
+
 #[async_trait]
 impl Compute for FakeCloud {
     async fn describe_group(

@@ -58,6 +58,10 @@ pub struct FakeState {
     pub databases: BTreeMap<(String, String), DbInstance>,
     /// Compute groups by (region, name).
     pub groups: BTreeMap<(String, String), ComputeGroup>,
+    /// Target groups whose targets fail their health checks, by ARN, with
+    /// the reason each reports (`fail_targets`); every other target group
+    /// counts what serves behind it healthy.
+    pub failing_targets: BTreeMap<String, String>,
     /// EKS managed node groups by (region, cluster, name).
     pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
     /// ECS services by (region, cluster, name).
@@ -684,6 +688,7 @@ impl FakeCloud {
             compute: me.clone(),
             node_groups: me.clone(),
             ecs: me.clone(),
+            balancers: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
             cloud_run: me.clone(),
@@ -825,8 +830,27 @@ impl FakeCloud {
                 tags: Default::default(),
                 status: None,
                 notes: Vec::new(),
+                target_groups: Vec::new(),
             },
         );
+    }
+
+    /// Registers Auto Scaling group `name` in `region` in target group
+    /// `arn` (as `AttachLoadBalancerTargetGroups` does).
+    pub fn attach_target_group(&self, region: &str, name: &str, arn: &str) {
+        let mut s = self.state();
+        let g = (s.groups.get_mut(&(region.into(), name.into()))).expect("a group");
+        g.target_groups.push(arn.into());
+    }
+
+    /// Makes target group `arn`'s targets fail their health checks with
+    /// `reason` (`Target.FailedHealthChecks`), or pass again (`None`).
+    pub fn fail_targets(&self, arn: &str, reason: Option<&str>) {
+        let mut s = self.state();
+        match reason {
+            Some(r) => s.failing_targets.insert(arn.into(), r.into()),
+            None => s.failing_targets.remove(arn),
+        };
     }
 
     /// Adds an EKS managed node group, `ACTIVE` at `capacity`.
@@ -891,6 +915,7 @@ impl FakeCloud {
                 desired,
                 running: desired,
                 pending: 0,
+                target_groups: Vec::new(),
                 deployments: vec![EcsDeployment {
                     id: format!("ecs-svc/fake-{cluster}-{name}"),
                     status: "PRIMARY".into(),

@@ -152,6 +152,57 @@ pub struct ComputeGroup {
     /// `status` and preflight, never a reason it cannot take over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The load balancers' target groups it is registered in (their ARNs):
+    /// what counts it healthy where traffic reaches it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_groups: Vec<String>,
+}
+
+/// A load balancer's target group as it counts its targets
+/// (`DescribeTargetHealth`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetCount {
+    /// Its ARN.
+    pub arn: String,
+    /// Targets it sends traffic to (`healthy`).
+    pub healthy: u32,
+    /// Targets registered in it, in any state.
+    pub registered: u32,
+    /// The others, by their state and reason (`unhealthy:
+    /// Target.FailedHealthChecks`), with how many.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reasons: std::collections::BTreeMap<String, u32>,
+}
+
+impl TargetCount {
+    /// Its name, as its ARN ends (`targetgroup/web/73e2d6bc24d8a067` ->
+    /// `web`).
+    pub fn name(&self) -> &str {
+        let tail = self
+            .arn
+            .rsplit_once("targetgroup/")
+            .map_or(self.arn.as_str(), |(_, t)| t);
+        tail.split('/').next().unwrap_or(tail)
+    }
+
+    /// In words: `target group web: 1 of 4 healthy (3 unhealthy:
+    /// Target.FailedHealthChecks)`.
+    pub fn said(&self) -> String {
+        let others: Vec<String> = (self.reasons.iter())
+            .map(|(why, n)| format!("{n} {why}"))
+            .collect();
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", others.join(", "))
+        };
+        format!(
+            "target group {}: {} of {} healthy{others}",
+            self.name(),
+            self.healthy,
+            self.registered
+        )
+    }
 }
 
 /// An ECS service as read (`DescribeServices` with its tags).
@@ -185,6 +236,10 @@ pub struct EcsService {
     /// The service's tags.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The target groups its load balancers register its tasks in
+    /// (`loadBalancers[].targetGroupArn`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_groups: Vec<String>,
 }
 
 /// One deployment of an ECS service.

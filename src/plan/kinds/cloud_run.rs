@@ -233,6 +233,7 @@ fn as_group(s: RunService) -> ComputeGroup {
     ComputeGroup {
         status: Some(state_of(&s)),
         notes: notes_of(&s),
+        target_groups: Vec::new(),
         name: s.name,
         region: s.region,
         capacity: Capacity {
@@ -354,6 +355,8 @@ fn reading(s: RunService, group: &str) -> Reading {
         handle: group.to_string(),
         state: status_of(&s),
         ceiling: None,
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
     }
 }
 

@@ -185,6 +185,8 @@ fn reading(g: ComputeGroup) -> Reading {
         handle: g.name,
         marks: g.tags,
         ceiling: None,
+        balanced_by: g.target_groups,
+        targets: Vec::new(),
     }
 }
 

@@ -175,6 +175,7 @@ fn as_group(s: EcsService) -> ComputeGroup {
         tags: s.tags,
         status: Some(s.status),
         notes: Vec::new(),
+        target_groups: s.target_groups,
     }
 }
 
@@ -247,6 +248,8 @@ fn reading(s: EcsService) -> Reading {
         state: format!("{}, {} running, {} pending", s.status, s.running, s.pending),
         marks: s.tags,
         ceiling: None,
+        balanced_by: s.target_groups,
+        targets: Vec::new(),
     }
 }
 
@@ -378,6 +381,7 @@ mod tests {
             running: 1,
             pending: 3,
             deployments,
+            target_groups: Vec::new(),
             tags: BTreeMap::new(),
         }
     }

@@ -239,6 +239,7 @@ impl Groups for InstanceGroupSpec {
             tags: Default::default(),
             status: None,
             notes: Vec::new(),
+            target_groups: Vec::new(),
         }))
     }
 }
@@ -323,6 +324,8 @@ pub fn mig_reading(
         handle: group.to_string(),
         state,
         ceiling: scaler.map(|a| a.max),
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
     }
 }
 

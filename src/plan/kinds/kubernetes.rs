@@ -258,6 +258,7 @@ fn as_group(region: &str, w: &WorkloadRef, read: Workload) -> ComputeGroup {
         tags: read.marks.clone(),
         status: None,
         notes,
+        target_groups: Vec::new(),
     }
 }
 
@@ -387,6 +388,8 @@ pub fn reading(w: &WorkloadRef, read: Workload) -> Reading {
         handle: w.to_string(),
         marks: read.marks,
         ceiling: None,
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
     }
 }
 

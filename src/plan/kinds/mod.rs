@@ -425,6 +425,12 @@ pub trait RpoSource: Copies {
 /// the steps that raise it do.
 #[async_trait]
 pub trait Groups: Declared + Scaled + Sync {
+    /// Whether a raise counts only what the load balancers' target groups
+    /// its group is registered in say healthy (`wait_for_targets`, on by
+    /// default; a kind whose groups have none reads none).
+    fn waits_for_targets(&self) -> bool {
+        true
+    }
     /// Its group's provider name in `region`.
     fn group(&self, region: &str) -> Option<&str>;
     /// The capacity a failover raises the target's group to.

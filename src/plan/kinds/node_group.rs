@@ -165,6 +165,7 @@ fn as_group(g: NodeGroup) -> ComputeGroup {
         tags: g.tags,
         status: Some(g.status),
         notes: Vec::new(),
+        target_groups: Vec::new(),
     }
 }
 
@@ -262,6 +263,8 @@ fn reading(g: NodeGroup) -> Reading {
         handle: g.arn,
         marks: g.tags,
         ceiling: None,
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
     }
 }
 

@@ -71,13 +71,32 @@ pub struct Reading {
     /// above it is refused before any write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<u32>,
+    /// The load balancers' target groups it is registered in (their ARNs),
+    /// as its read names them (an Auto Scaling group's, an ECS service's):
+    /// where traffic reaches it. Empty for a kind without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub balanced_by: Vec<String>,
+    /// What those target groups count healthy, when the step that reads it
+    /// waits through them (`steps::capacity::Group`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::cloud::TargetCount>,
 }
 
 impl Reading {
+    /// What serves: its own count (instances in service, tasks running),
+    /// and no more than any target group it was read through counts
+    /// healthy (an instance in service that its load balancer sends
+    /// nothing to does not serve).
+    pub fn served(&self) -> u32 {
+        (self.targets.iter())
+            .map(|t| t.healthy)
+            .fold(self.serving, u32::min)
+    }
+
     /// Whether it serves `size` and nothing is under way: what a raise
     /// and a restore wait for.
     pub fn serves(&self, size: Size) -> bool {
-        self.size == size && self.serving >= size.serving() && self.change == Change::Settled
+        self.size == size && self.served() >= size.serving() && self.change == Change::Settled
     }
 }
 

@@ -528,15 +528,35 @@ pub trait ZoneApi: Sync {
     ) -> Result<Option<Vec<String>>, CloudError>;
 }
 
+/// What the protections gate read of a plan's zones, by subject: each zone
+/// found and the protections holding the switch's sets, for preflight to
+/// use instead of reading them again moments later.
+pub type ZonesRead = std::collections::BTreeMap<String, (ZoneFound, Vec<crate::cloud::Protection>)>;
+
+/// How long a read of a zone's protections may take: every reader of them
+/// is beside the recovery path (the switch names a protection that
+/// refuses it), and Route 53's API may be what the outage took.
+pub const PROTECTIONS_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The protections in zone `z` that hold any record set of `want` (by
 /// name and type, whatever its set identifier): what a switch of them
-/// would be refused for.
+/// would be refused for. Read within [`PROTECTIONS_BOUND`].
 pub async fn holding(
     clouds: &Clouds,
     (z, found): (Zone<'_>, &ZoneFound),
     want: &[DnsRecord],
 ) -> Result<Vec<crate::cloud::Protection>, CloudError> {
-    let all = z.api.protections(clouds, z, found).await?;
+    let read = tokio::time::timeout(PROTECTIONS_BOUND, z.api.protections(clouds, z, found));
+    let all = read.await.map_err(|_| {
+        CloudError::new(
+            "dns",
+            "protections",
+            z.name,
+            "global",
+            crate::cloud::ErrorKind::Connection,
+            format!("no answer within {}s", PROTECTIONS_BOUND.as_secs()),
+        )
+    })??;
     Ok((all.into_iter())
         .filter(|p| want.iter().any(|w| p.covers(&w.name, &w.rtype)))
         .collect())

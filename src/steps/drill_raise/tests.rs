@@ -1009,6 +1009,8 @@ fn the_decisions_are_pure() {
         handle: "arn".into(),
         state: "ACTIVE".into(),
         ceiling: None,
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
     };
     let n = Size::Count;
     assert_eq!(

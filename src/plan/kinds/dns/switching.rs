@@ -190,7 +190,7 @@ impl ZoneApi for Route53Zones {
 
     fn lift(&self, found: &ZoneFound, p: &crate::cloud::Protection) -> String {
         format!(
-            "aws route53 delete-resource-record-set-protections --hosted-zone-id {} --protections RecordName={},RecordType={}",
+            "aws route53 delete-resource-record-set-protections --hosted-zone-id {} --protections 'RecordName={},RecordType={}'",
             found.handle, p.name, p.rtype
         )
     }
