@@ -129,6 +129,18 @@ request goes to moto as before):
 A failure is armed on the service itself: moto's reset (POST
 /moto-api/reset) or deleting the service drops it.
 
+Elastic Load Balancing v2: moto registers an Auto Scaling group's instances
+in the target groups attached to it and reports every registered running
+instance `healthy` at once; nothing fails a health check. A test makes a
+target group's registered targets fail theirs, as AWS reports it
+(`DescribeTargetHealth`: State `unhealthy`, Reason
+`Target.FailedHealthChecks`, "Health checks failed"), until cleared:
+
+    POST /_drctl/elbv2/health {"arn": TARGET_GROUP_ARN,
+                               "reason": "Target.FailedHealthChecks"}
+         (a reason null or absent: its targets pass again); 200 {"failing": [...]}.
+    GET  /_drctl/elbv2/health {"failing": [...]}
+
 Run as moto_server is:  python moto_ext.py -H 127.0.0.1 -p 5000
 Tested by test_moto_ext.py with boto3 (not drctl's client).
 """
@@ -145,6 +157,7 @@ from moto.core.utils import utcnow as _utcnow
 from moto.ecs import exceptions as ecs_exc
 from moto.ecs import models as ecs_models
 from moto.eks import models as eks_models
+from moto.elbv2 import models as elbv2_models
 from moto.eks.responses import EKSResponse
 from moto.rds import exceptions as rds_exc
 from moto.rds import models as rds_models
@@ -719,6 +732,51 @@ def maintenance_route(method, path, body):
     return 200, {"armed": {"region": region, "kind": kind, "id": ident, "actions": len(parsed)}}
 
 
+# ------------------------------------------------ ELBv2 target health
+# Target group ARN -> the reason its registered targets fail their checks.
+FAILING_TARGETS = {}
+FAILING_LOCK = threading.Lock()
+HEALTH_DESCRIPTIONS = {
+    "Target.FailedHealthChecks": "Health checks failed",
+    "Target.Timeout": "Request timed out",
+    "Target.ResponseCodeMismatch": "Health checks failed with these codes: [502]",
+}
+
+
+def _health_for(original):
+    def health_for(self, target, ec2_backend):
+        status = original(self, target, ec2_backend)
+        with FAILING_LOCK:
+            reason = FAILING_TARGETS.get(self.arn)
+        if reason and status.status == "healthy":
+            status.status = "unhealthy"
+            status.reason = reason
+            status.description = HEALTH_DESCRIPTIONS.get(reason, "Health checks failed")
+        return status
+    return health_for
+
+
+def elbv2_route(method, path, body):
+    """/_drctl/elbv2/health: POST makes a target group's targets fail their
+    checks (`reason`) or pass again (no reason), GET lists those failing."""
+    if path != "/_drctl/elbv2/health":
+        raise RouteError(404, f"no route {path}")
+    if method == "POST":
+        arn = _need_str(body, "arn")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise RouteError(400, "'reason' must be a string or null")
+        with FAILING_LOCK:
+            if reason:
+                FAILING_TARGETS[arn] = reason
+            else:
+                FAILING_TARGETS.pop(arn, None)
+    elif method != "GET":
+        raise RouteError(405, f"{method} is not allowed on {path}")
+    with FAILING_LOCK:
+        return 200, {"failing": [{"arn": a, "reason": r} for a, r in sorted(FAILING_TARGETS.items())]}
+
+
 # ------------------------------------------------ HTTP routes for tests (/_drctl/)
 class RouteError(Exception):
     def __init__(self, status, message):
@@ -824,7 +882,8 @@ def drctl_wsgi(environ, start_response):
         if not isinstance(body, dict):
             raise RouteError(400, "the body must be a JSON object")
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        route = maintenance_route if path.startswith("/_drctl/rds/") else ecs_route
+        route = (maintenance_route if path.startswith("/_drctl/rds/")
+                 else elbv2_route if path.startswith("/_drctl/elbv2/") else ecs_route)
         status, answer = route(method, path, body)
     except RouteError as e:
         status, answer = e.status, {"error": str(e)}
@@ -986,6 +1045,7 @@ def install():
     backend.delete_service = ecs_delete_service
     for name in ("describe_services", "list_services", "describe_clusters"):
         setattr(backend, name, _settling_ecs(getattr(backend, name)))
+    elbv2_models.FakeTargetGroup.health_for = _health_for(elbv2_models.FakeTargetGroup.health_for)
     eks_models.EKSBackend.tag_resource = eks_tag_resource
     eks_models.EKSBackend.untag_resource = eks_untag_resource
     eks_models.EKSBackend.list_tags_for_resource = eks_list_tags_for_resource

@@ -13,6 +13,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+import uuid
 
 import boto3
 from botocore.config import Config
@@ -340,6 +341,40 @@ class PendingMaintenance(unittest.TestCase):
                      {"region": self.REGION, "id": "x", "actions": [{"Action": "a", "ForcedApplyDate": "soon"}]}):
             status, _, answer = drctl("POST", "/_drctl/rds/pending-maintenance", body)
             self.assertEqual(status, 400, (body, answer))
+
+
+class TargetHealth(unittest.TestCase):
+    """A target group's registered instances answer `healthy`, as moto has
+    them, until a test makes them fail their checks; then `unhealthy`,
+    with AWS's reason and description, until cleared."""
+
+    REGION = "us-east-1"
+
+    def test_a_target_group_fails_its_checks_until_cleared(self):
+        ec2 = client("ec2", self.REGION)
+        elb = client("elbv2", self.REGION)
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        tg = elb.create_target_group(Name=f"tg-{uuid.uuid4().hex[:8]}", Protocol="HTTP",
+                                     Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance["InstanceId"]}])
+
+        def health():
+            d = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+            return [(h["TargetHealth"]["State"], h["TargetHealth"].get("Reason"),
+                     h["TargetHealth"].get("Description")) for h in d]
+
+        self.assertEqual(health(), [("healthy", None, None)])
+        status, _, answer = drctl("POST", "/_drctl/elbv2/health",
+                                  {"arn": tg, "reason": "Target.FailedHealthChecks"})
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(health(), [("unhealthy", "Target.FailedHealthChecks",
+                                     "Health checks failed")])
+        status, _, answer = drctl("POST", "/_drctl/elbv2/health", {"arn": tg, "reason": None})
+        self.assertEqual((status, answer), (200, {"failing": []}))
+        self.assertEqual(health(), [("healthy", None, None)])
+        self.assertEqual(drctl("POST", "/_drctl/elbv2/health", {"reason": "x"})[0], 400)
 
 
 class EcsServices(unittest.TestCase):

@@ -279,6 +279,14 @@ data "aws_iam_policy_document" "drctl" {
     resources = ["*"]
   }
 
+  # The target groups a group or a service is registered in: a raise counts
+  # what they say healthy (a read; Describe* takes no resource).
+  statement {
+    sid       = "TargetHealth"
+    actions   = ["elasticloadbalancing:DescribeTargetHealth"]
+    resources = ["*"]
+  }
+
   statement {
     sid = "AutoScalingResizePlanGroups"
     actions = [
@@ -638,6 +646,7 @@ data "aws_iam_policy_document" "drctl_observer" {
       "rds:DescribeGlobalClusters",
       "rds:DescribePendingMaintenanceActions",
       "autoscaling:DescribeAutoScalingGroups",
+      "elasticloadbalancing:DescribeTargetHealth",
       "eks:DescribeNodegroup",
       "ecs:DescribeServices",
       "cloudwatch:GetMetricData",

@@ -498,6 +498,8 @@ mod notify_tests;
 #[cfg(test)]
 mod protection_tests;
 #[cfg(test)]
+mod target_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod trust_tests;

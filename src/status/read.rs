@@ -182,12 +182,32 @@ async fn read_group(clouds: &Clouds, limit: Duration, g: &dyn Groups, region: &s
     let name = g.group(region).unwrap_or_default();
     let (service, operation) = kinds::call_parts(g.scaling().about().calls.read);
     let what = (service, operation, name, region);
+    let mut group = bounded(limit, what, g.describe(clouds, region)).await;
+    // What the target groups it is registered in count healthy: said, as
+    // a raise counts it, never a reason on its own (a standby at zero has
+    // none to count); a read that fails is said as unread.
+    if let Ok(Some(read)) = &mut group {
+        for arn in read.target_groups.clone() {
+            let what = (
+                "elasticloadbalancing",
+                "DescribeTargetHealth",
+                arn.as_str(),
+                region,
+            );
+            read.notes.push(
+                match bounded(limit, what, clouds.balancers.target_health(region, &arn)).await {
+                    Ok(count) => count.said(),
+                    Err(e) => format!("target group {arn}: not read ({})", e.summary()),
+                },
+            );
+        }
+    }
     GroupRead {
         id: g.id().to_string(),
         region: region.to_string(),
         name: name.to_string(),
         label: g.label(),
-        group: bounded(limit, what, g.describe(clouds, region)).await,
+        group,
     }
 }
 

@@ -48,6 +48,9 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "route53:ListHostedZonesByName" => &["route53:ListHostedZonesByName"],
         "route53:GetHostedZone" => &["route53:GetHostedZone"],
         "route53:ListResourceRecordSetProtections" => &["route53:ListResourceRecordSetProtections"],
+        "elasticloadbalancing:DescribeTargetHealth" => {
+            &["elasticloadbalancing:DescribeTargetHealth"]
+        }
         "route53:ListResourceRecordSets" => &["route53:ListResourceRecordSets"],
         "route53:ChangeResourceRecordSets" => &["route53:ChangeResourceRecordSets"],
         "route53:GetChange" => &["route53:GetChange"],

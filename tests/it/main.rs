@@ -45,6 +45,7 @@ mod report;
 mod schema;
 mod seeder;
 mod state;
+mod targets;
 mod terraform;
 mod timed;
 mod trust;

@@ -54,13 +54,25 @@ pub struct ComputeSpec {
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// Whether a raise counts only what the load balancers' target groups
+    /// it is registered in say healthy (default true; `false` for a group
+    /// whose target groups must not gate a failover).
+    #[serde(default = "super::yes", skip_serializing_if = "super::is_true")]
+    pub wait_for_targets: bool,
 }
 
 /// The keys of a capacity table.
 const CAPACITY: &[&str] = &["min", "desired", "max"];
 
 impl Kind for ComputeSpec {
-    const KEYS: &'static [&'static str] = &["id", "active", "standby", "regions", "after"];
+    const KEYS: &'static [&'static str] = &[
+        "id",
+        "active",
+        "standby",
+        "regions",
+        "after",
+        "wait_for_targets",
+    ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] =
         &[("active", CAPACITY), ("standby", CAPACITY)];
     const STAGE: Option<Stage> = Some(Stage::Ready);
@@ -137,6 +149,10 @@ impl Resource for ComputeSpec {
 impl Groups for ComputeSpec {
     fn exclusive(&self) -> bool {
         false
+    }
+
+    fn waits_for_targets(&self) -> bool {
+        self.wait_for_targets
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

@@ -45,6 +45,11 @@ pub struct EcsServiceSpec {
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// Whether a raise counts only what the load balancers' target groups
+    /// it is registered in say healthy (default true; `false` for a group
+    /// whose target groups must not gate a failover).
+    #[serde(default = "super::yes", skip_serializing_if = "super::is_true")]
+    pub wait_for_targets: bool,
 }
 
 /// Splits `cluster/service` into its two names (`None`: not of that form;
@@ -69,7 +74,14 @@ impl EcsServiceSpec {
 }
 
 impl Kind for EcsServiceSpec {
-    const KEYS: &'static [&'static str] = &["id", "active", "standby", "regions", "after"];
+    const KEYS: &'static [&'static str] = &[
+        "id",
+        "active",
+        "standby",
+        "regions",
+        "after",
+        "wait_for_targets",
+    ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
@@ -183,6 +195,10 @@ fn as_group(s: EcsService) -> ComputeGroup {
 impl Groups for EcsServiceSpec {
     fn exclusive(&self) -> bool {
         false
+    }
+
+    fn waits_for_targets(&self) -> bool {
+        self.wait_for_targets
     }
 
     fn raised_group(&self, region: &str) -> Option<(String, String)> {

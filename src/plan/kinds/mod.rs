@@ -416,6 +416,16 @@ pub trait RpoSource: Copies {
     ) -> Result<LagReading, CloudError>;
 }
 
+/// Serde's default of a flag that is on unless a plan turns it off.
+pub(crate) fn yes() -> bool {
+    true
+}
+
+/// Whether a flag is at its default (on): left out when written.
+pub(crate) fn is_true(v: &bool) -> bool {
+    *v
+}
+
 /// A resource with capacity in each region, raised by a failover: what
 /// the plan says of its groups, and the read `status` shows. What a
 /// group *is* for a decision (read, at its standby size, serving from
