@@ -92,3 +92,53 @@ async fn status_says_what_each_target_group_counts() {
         "{notes:?}"
     );
 }
+
+/// A target group that cannot be read holds nothing it does not need:
+/// preflight says it unread and goes on, and the raise, which counts it
+/// healthy only once read, completes when it answers.
+#[tokio::test]
+async fn a_target_group_that_does_not_answer_blocks_no_preflight_and_counts_once_read() {
+    use crate::cloud::metered::{Effect, Injection, Metered};
+    let f = world();
+    f.attach_target_group("us-east-1", "payments-api-use1", ARN);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, store, _) = engine(&f, dir.path());
+    let refused = |nth| Injection {
+        label: "elasticloadbalancing:DescribeTargetHealth",
+        nth,
+        effect: Effect::Refused,
+        kind: crate::cloud::ErrorKind::Connection,
+    };
+    (e.clouds, _) = Metered::wrap_with_faults(f.clouds(), (1..=3).map(refused).collect());
+    let report = e.run(&payments(), &short()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    let preflight = super::tests::step_outputs(&store, &report.run_id, "payments/preflight").await;
+    assert!(
+        preflight
+            .to_string()
+            .contains("target group payments-web: not read"),
+        "{preflight}"
+    );
+}
+
+/// The same for an ECS service behind a load balancer (`orders`).
+#[tokio::test]
+async fn an_ecs_service_behind_failing_targets_holds_its_raise_and_names_them() {
+    let f = world();
+    f.attach_target_group("us-east-1", "orders-ecs-use1/orders-workers", ARN);
+    f.fail_targets(ARN, Some("Target.Timeout"));
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let orders = super::tests::plans_named("orders");
+    let report = e.run(&orders, &short()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
+    let raise = (report.steps.iter())
+        .find(|s| s.step.contains("raise:orders-workers"))
+        .expect("the service's raise");
+    let error = format!("{:?}", raise.error);
+    assert!(
+        error.contains("target group payments-web: 0 of 4 healthy")
+            && error.contains("unhealthy: Target.Timeout"),
+        "{error}"
+    );
+}

@@ -1408,7 +1408,7 @@ pub(super) fn checkout() -> Vec<Plan> {
     plans_named("checkout")
 }
 
-fn plans_named(name: &str) -> Vec<Plan> {
+pub(super) fn plans_named(name: &str) -> Vec<Plan> {
     crate::plan::reference()
         .into_iter()
         .filter(|p| p.name() == name)

@@ -183,23 +183,18 @@ async fn read_group(clouds: &Clouds, limit: Duration, g: &dyn Groups, region: &s
     let (service, operation) = kinds::call_parts(g.scaling().about().calls.read);
     let what = (service, operation, name, region);
     let mut group = bounded(limit, what, g.describe(clouds, region)).await;
-    // What the target groups it is registered in count healthy: said, as
-    // a raise counts it, never a reason on its own (a standby at zero has
-    // none to count); a read that fails is said as unread.
+    // What the target groups it is registered in count healthy, read as a
+    // raise reads them (`capacity::target_counts`): said, never a reason
+    // on its own (a standby at zero has none to count).
     if let Ok(Some(read)) = &mut group {
-        for arn in read.target_groups.clone() {
-            let what = (
-                "elasticloadbalancing",
-                "DescribeTargetHealth",
-                arn.as_str(),
-                region,
-            );
-            read.notes.push(
-                match bounded(limit, what, clouds.balancers.target_health(region, &arn)).await {
-                    Ok(count) => count.said(),
-                    Err(e) => format!("target group {arn}: not read ({})", e.summary()),
-                },
-            );
+        let waited = if g.waits_for_targets() {
+            ""
+        } else {
+            " (not waited on: wait_for_targets = false)"
+        };
+        let counts = crate::steps::capacity::target_counts(clouds, region, &read.target_groups);
+        for count in counts.await {
+            read.notes.push(format!("{}{waited}", count.said()));
         }
     }
     GroupRead {

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Cost, Cx, Finding, Planned, StepFailure, Traits, wait_for};
-use crate::cloud::{Capacity, CloudError, Clouds, Size};
+use crate::cloud::{Capacity, CloudError, Clouds, Size, TargetCount};
 use crate::journal::event::{Event, Record, RunKind};
 use crate::journal::{JournalError, JournalStore, RunFlags, Temp};
 use crate::plan::Plan;
@@ -524,8 +524,17 @@ impl Raising {
             // The read is kept: a failover's step acts on it while it is
             // fresh (one request fewer on its path, `fresh_read`).
             Ok(Some((r, None))) => {
-                let state = format!("{} {unit}, {}", r.size, r.state);
-                Finding::ok(&what, &self.region, state).with_facts(&r)
+                let targets: String = (r.targets.iter())
+                    .map(|t| format!("; {}", t.said()))
+                    .collect();
+                let state = format!("{} {unit}, {}{targets}", r.size, r.state);
+                let finding = match r.targets.iter().any(|t| t.unread.is_some()) {
+                    // Said, never a reason to stop: the raise waits on it,
+                    // and names it if it never counts healthy.
+                    true => Finding::unknown(&what, &self.region, state),
+                    false => Finding::ok(&what, &self.region, state),
+                };
+                finding.with_facts(&r)
             }
             Err(why) => Finding::blocks(&what, &self.region, "could not be read", why),
         }
@@ -645,6 +654,31 @@ pub struct Wrote {
     pub operation: Option<String>,
 }
 
+/// How long a read of a target group's health may take: it never holds
+/// the read of the group it counts (an unread one counts none healthy).
+pub const TARGETS_BOUND: Duration = Duration::from_secs(10);
+
+/// What each target group of `arns` in `region` counts healthy, read
+/// together, each within [`TARGETS_BOUND`]: one that could not be read is
+/// said as unread (none of its targets healthy: unknown is not healthy),
+/// never a failed read of the group. The raise's and `status`'s one way.
+pub async fn target_counts(clouds: &Clouds, region: &str, arns: &[String]) -> Vec<TargetCount> {
+    let reads = arns.iter().map(|arn| async move {
+        let read = tokio::time::timeout(TARGETS_BOUND, clouds.balancers.target_health(region, arn));
+        let unread = match read.await {
+            Ok(Ok(count)) => return count,
+            Ok(Err(e)) => e.summary(),
+            Err(_) => format!("no answer within {}s", TARGETS_BOUND.as_secs()),
+        };
+        TargetCount {
+            arn: arn.clone(),
+            unread: Some(unread),
+            ..TargetCount::default()
+        }
+    });
+    futures::future::join_all(reads).await
+}
+
 /// What a group's read says to do to bring it to a size (pure): the one
 /// rule of the generic capacity steps and their cleanup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -752,9 +786,7 @@ impl Group<'_> {
             return Ok(None);
         };
         if self.through_targets {
-            let counts = (read.balanced_by.iter())
-                .map(|arn| clouds.balancers.target_health(self.region, arn));
-            read.targets = futures::future::try_join_all(counts).await?;
+            read.targets = target_counts(clouds, self.region, &read.balanced_by).await;
         }
         Ok(Some(read))
     }

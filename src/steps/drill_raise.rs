@@ -260,7 +260,7 @@ impl Action for DrillRaise {
             region: self.region.clone(),
             before,
             raised_to: to,
-            serving: after.serving,
+            serving: after.served(),
             wrote,
         }
         .to_output()

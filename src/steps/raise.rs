@@ -136,7 +136,7 @@ impl Action for Raise {
             region: self.region.clone(),
             before: before.size,
             after: after.size,
-            serving: after.serving,
+            serving: after.served(),
             changed: wrote.is_some(),
             wrote,
             drill_marks_removed: removed,

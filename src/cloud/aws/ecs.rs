@@ -77,6 +77,8 @@ fn service_of(s: &Service, region: &str, cluster: &str, name: &str) -> EcsServic
         deployments: s.deployments().iter().map(deployment_of).collect(),
         target_groups: (s.load_balancers().iter())
             .filter_map(|lb| lb.target_group_arn().map(str::to_string))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect(),
         tags: (s.tags().iter())
             .filter_map(|t| {

@@ -5,7 +5,9 @@
 use super::*;
 
 /// A target group counts the members of the groups and services registered
-/// in it: in service (running tasks) healthy, unless it was made to fail.
+/// in it: those in service (tasks running) healthy, unless it was made to
+/// fail (then `unhealthy` with its reason), the others still registering
+/// (`initial: Elb.RegistrationInProgress`), as ELB answers.
 #[async_trait]
 impl Balancers for FakeCloud {
     async fn target_health(&self, region: &str, arn: &str) -> Result<TargetCount, CloudError> {
@@ -24,10 +26,15 @@ impl Balancers for FakeCloud {
             healthy: serving,
             registered,
             reasons: BTreeMap::new(),
+            unread: None,
         };
         if let Some(why) = s.failing_targets.get(arn).filter(|_| serving > 0) {
             count.healthy = 0;
             count.reasons.insert(format!("unhealthy: {why}"), serving);
+        }
+        if registered > serving {
+            let starting = "initial: Elb.RegistrationInProgress".to_string();
+            count.reasons.insert(starting, registered - serving);
         }
         Ok(count)
     }

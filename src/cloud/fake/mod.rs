@@ -835,12 +835,17 @@ impl FakeCloud {
         );
     }
 
-    /// Registers Auto Scaling group `name` in `region` in target group
-    /// `arn` (as `AttachLoadBalancerTargetGroups` does).
+    /// Registers Auto Scaling group `name` in `region` (or ECS service
+    /// `cluster/service`) in target group `arn`, as
+    /// `AttachLoadBalancerTargetGroups` (or a service's load balancer) does.
     pub fn attach_target_group(&self, region: &str, name: &str, arn: &str) {
         let mut s = self.state();
-        let g = (s.groups.get_mut(&(region.into(), name.into()))).expect("a group");
-        g.target_groups.push(arn.into());
+        if let Some(g) = s.groups.get_mut(&(region.into(), name.into())) {
+            return g.target_groups.push(arn.into());
+        }
+        let (cluster, service) = name.split_once('/').expect("a group or `cluster/service`");
+        let key = (region.into(), cluster.into(), service.into());
+        (s.ecs.get_mut(&key).expect("an ECS service").target_groups).push(arn.into());
     }
 
     /// Makes target group `arn`'s targets fail their health checks with

@@ -172,6 +172,10 @@ pub struct TargetCount {
     /// Target.FailedHealthChecks`), with how many.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub reasons: std::collections::BTreeMap<String, u32>,
+    /// Why it could not be read, when it could not: none of its targets
+    /// counts healthy then (unknown is not healthy), and it is said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
 }
 
 impl TargetCount {
@@ -188,6 +192,9 @@ impl TargetCount {
     /// In words: `target group web: 1 of 4 healthy (3 unhealthy:
     /// Target.FailedHealthChecks)`.
     pub fn said(&self) -> String {
+        if let Some(why) = &self.unread {
+            return format!("target group {}: not read ({why})", self.name());
+        }
         let others: Vec<String> = (self.reasons.iter())
             .map(|(why, n)| format!("{n} {why}"))
             .collect();
