@@ -545,4 +545,26 @@ mod tests {
         assert_eq!(row.points_to.as_deref(), Some(plan.home()), "{row:?}");
         assert_eq!(row.values, [d.targets[d.sites.gcp(plan.home())].clone()]);
     }
+
+    /// Issue 75: each target group a group is registered in is shown under
+    /// it with what it counts healthy, read as a raise reads it.
+    #[tokio::test]
+    async fn status_says_what_each_target_group_counts() {
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/payments-web/73e2d6bc24d8a067";
+        let world = reference_world();
+        world.attach_target_group("us-east-1", "payments-api-use1", arn);
+        world.fail_targets(arn, Some("Target.FailedHealthChecks"));
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
+        let notes: Vec<String> = (report.plans.iter())
+            .flat_map(|p| p.regions.iter())
+            .flat_map(|r| r.compute.iter())
+            .flat_map(|g| g.notes.clone())
+            .collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n == "target group payments-web: 0 of 0 healthy"),
+            "{notes:?}"
+        );
+    }
 }
