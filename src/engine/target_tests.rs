@@ -31,6 +31,12 @@ fn short() -> RunOptions {
     }
 }
 
+/// The error of the failed run's step whose id holds `step`.
+fn raise_error(report: &RunReport, step: &str) -> String {
+    let raise = (report.steps.iter()).find(|s| s.step.contains(step));
+    format!("{:?}", raise.expect("the raise").error)
+}
+
 #[tokio::test]
 async fn regression_instances_in_service_that_the_load_balancer_sends_nothing_held_no_raise() {
     let f = failing_world();
@@ -38,10 +44,7 @@ async fn regression_instances_in_service_that_the_load_balancer_sends_nothing_he
     let (e, _, _) = engine(&f, dir.path());
     let report = e.run(&payments(), &short()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
-    let raise = (report.steps.iter())
-        .find(|s| s.step.contains("raise:payments-api"))
-        .expect("the raise");
-    let error = format!("{:?}", raise.error);
+    let error = raise_error(&report, "raise:payments-api");
     assert!(
         error.contains("target group payments-web: 0 of 4 healthy")
             && error.contains("4 unhealthy: Target.FailedHealthChecks"),
@@ -115,10 +118,7 @@ async fn an_ecs_service_behind_failing_targets_holds_its_raise_and_names_them() 
     let orders = super::tests::plans_named("orders");
     let report = e.run(&orders, &short()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Failed, "{report:#?}");
-    let raise = (report.steps.iter())
-        .find(|s| s.step.contains("raise:orders-workers"))
-        .expect("the service's raise");
-    let error = format!("{:?}", raise.error);
+    let error = raise_error(&report, "raise:orders-workers");
     assert!(
         error.contains("target group payments-web: 0 of 4 healthy")
             && error.contains("unhealthy: Target.Timeout"),

@@ -1111,4 +1111,37 @@ mod tests {
             assert!(left_raised_in(&journals(vec![], swept)).is_empty(), "{t}");
         }
     }
+
+    /// A load balancer's API that never answers is a target group said
+    /// unread after [`TARGETS_BOUND`], counting none healthy; one that
+    /// answers is counted beside it.
+    #[tokio::test(start_paused = true)]
+    async fn a_target_group_that_never_answers_is_unread_at_its_bound() {
+        struct Hung;
+        #[async_trait::async_trait]
+        impl crate::cloud::Balancers for Hung {
+            async fn target_health(&self, _: &str, arn: &str) -> Result<TargetCount, CloudError> {
+                if arn == "answers" {
+                    return Ok(TargetCount {
+                        arn: arn.into(),
+                        healthy: 2,
+                        registered: 2,
+                        ..TargetCount::default()
+                    });
+                }
+                std::future::pending().await
+            }
+        }
+        let mut clouds = crate::cloud::fake::FakeCloud::new().clouds();
+        clouds.balancers = std::sync::Arc::new(Hung);
+        let started = tokio::time::Instant::now();
+        let arns = ["hangs".to_string(), "answers".to_string()];
+        let counts = target_counts(&clouds, "us-east-1", &arns).await;
+        assert_eq!(started.elapsed(), TARGETS_BOUND);
+        assert_eq!(
+            (counts[0].healthy, counts[0].unread.as_deref()),
+            (0, Some("no answer within 10s"))
+        );
+        assert_eq!((counts[1].healthy, counts[1].unread.as_deref()), (2, None));
+    }
 }

@@ -444,9 +444,8 @@ pub(super) async fn after_refusal(
             use crate::plan::kinds::traffic;
             match traffic::holding(clouds, (z, found), &wants).await {
                 Ok(held) if !held.is_empty() => {
-                    let said: Vec<(String, String)> =
-                        (held.iter()).map(|p| traffic::held(z, found, p)).collect();
-                    let (whys, hows): (Vec<String>, Vec<String>) = said.into_iter().unzip();
+                    let (whys, hows): (Vec<String>, Vec<String>) =
+                        (held.iter()).map(|p| traffic::held(z, found, p)).unzip();
                     let names: Vec<&str> = held.iter().map(|p| p.name.as_str()).collect();
                     Err(StepFailure::state(
                         format!("{} ({})", whys.join("; "), e.summary()),

@@ -964,4 +964,38 @@ mod bound_tests {
         let read = read_api(late).await.expect("each call within its bound");
         assert_eq!(read.map(|r| r.len()), Some(1));
     }
+
+    /// A protections list that never answers is no answer after
+    /// [`PROTECTIONS_BOUND`] (every reader of them is beside the recovery
+    /// path), said as a connection failure: never an empty list.
+    #[tokio::test(start_paused = true)]
+    async fn a_protections_read_that_never_answers_ends_at_its_bound() {
+        let plan = crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .expect("payments");
+        let records = by_zone(switching(&plan))
+            .into_values()
+            .next()
+            .expect("a zone");
+        let z = records[0].zone();
+        let want: Vec<DnsRecord> = (records.iter())
+            .flat_map(|d| d.wanted(&plan, "us-east-1", None))
+            .collect();
+        let mut clouds = FakeCloud::new().clouds();
+        clouds.dns = Arc::new(Slow {
+            zone: Some(Duration::ZERO),
+            records: Duration::from_secs(24 * 3600),
+        });
+        let found = ZoneFound {
+            handle: "Z1".into(),
+            dns_name: "example.com.".into(),
+        };
+        let started = tokio::time::Instant::now();
+        let e = holding(&clouds, (z, &found), &want)
+            .await
+            .expect_err("no answer is not an empty list");
+        assert_eq!(e.kind, ErrorKind::Connection, "{e:?}");
+        assert_eq!(started.elapsed(), PROTECTIONS_BOUND);
+    }
 }
