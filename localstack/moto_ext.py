@@ -163,6 +163,8 @@ from moto.rds import exceptions as rds_exc
 from moto.rds import models as rds_models
 from moto.rds.responses import RDSResponse
 
+import moto_backups  # cross-Region backups and snapshot copies (moto_backups.py)
+
 MARKER = "drctl moto extension: SwitchoverGlobalCluster, FailoverGlobalCluster, ECS scaling"
 SWITCH_SECONDS = float(os.environ.get("DRCTL_MOTO_GLOBAL_SWITCH_SECONDS", "3"))
 
@@ -882,7 +884,8 @@ def drctl_wsgi(environ, start_response):
         if not isinstance(body, dict):
             raise RouteError(400, "the body must be a JSON object")
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
-        route = (maintenance_route if path.startswith("/_drctl/rds/")
+        route = (moto_backups.route if path.startswith("/_drctl/rds/backups/")
+                 else maintenance_route if path.startswith("/_drctl/rds/")
                  else elbv2_route if path.startswith("/_drctl/elbv2/") else ecs_route)
         status, answer = route(method, path, body)
     except RouteError as e:
@@ -1039,6 +1042,7 @@ def install():
         setattr(RDSResponse, name, _settling(getattr(RDSResponse, name)))
     RDSResponse._drctl_ext = True
     _speed_up()
+    moto_backups.install()
     backend = ecs_models.EC2ContainerServiceBackend
     backend.create_service = ecs_create_service
     backend.update_service = ecs_update_service
