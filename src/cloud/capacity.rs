@@ -6,8 +6,12 @@
 
 use async_trait::async_trait;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::metered::Wire;
 use super::{
-    Capacity, CloudError, ComputeGroup, EcsService, NodeGroup, NodeGroupUpdate, Workload,
+    Capacity, CloudError, ComputeGroup, NodeGroup, NodeGroupUpdate, Size, TargetCount, Workload,
     WorkloadRef,
 };
 
@@ -88,50 +92,6 @@ pub trait NodeGroups: Send + Sync {
     ) -> Result<(), CloudError>;
 }
 
-/// ECS services: their desired count, deployments and tags.
-///
-/// A service is named by its cluster and its name (`DescribeServices`
-/// answers a service it does not know as a failure of the call, not an
-/// error: that is `Ok(None)`); tags go on its ARN.
-#[async_trait]
-pub trait EcsServices: Send + Sync {
-    /// Describes service `name` of `cluster` with its tags; `Ok(None)`
-    /// when it (or its cluster) does not exist in `region`.
-    async fn describe_service(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-    ) -> Result<Option<EcsService>, CloudError>;
-
-    /// Sets the service's desired count (`UpdateService` with
-    /// `desiredCount` only: no new deployment).
-    async fn set_desired_count(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-        desired: u32,
-    ) -> Result<(), CloudError>;
-
-    /// Adds or replaces tags on the service (`TagResource` of `arn`).
-    async fn tag_service(
-        &self,
-        region: &str,
-        arn: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
-
-    /// Removes the tags named `keys` from the service (`UntagResource`;
-    /// absent keys are fine).
-    async fn untag_service(
-        &self,
-        region: &str,
-        arn: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError>;
-}
-
 /// Kubernetes workloads in a cluster drctl reaches (a kubeconfig context,
 /// an EKS or a GKE cluster): their replicas, the HPA that scales them, a
 /// CronJob's suspension, and drctl's marks as annotations. `region` is the
@@ -172,4 +132,309 @@ pub trait Workloads: Send + Sync {
         workload: &WorkloadRef,
         marks: &std::collections::BTreeMap<String, Option<String>>,
     ) -> Result<(), CloudError>;
+}
+
+/// Where a change of a group's size stands, as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Change {
+    /// Nothing under way: the group serves what it reads.
+    Settled,
+    /// A change is being rolled out (its id, as the provider names it).
+    Rolling(String),
+    /// The last change failed: its id and the provider's reason.
+    Failed {
+        /// The change (an ECS deployment's id).
+        id: String,
+        /// Why, as the provider says it.
+        reason: String,
+    },
+}
+
+/// A group as the capacity role reads it, whatever the kind (kept by
+/// preflight as its finding's facts, for the failover's step to act on
+/// while fresh).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reading {
+    /// What it is set to serve (an ECS service's desired count, an Auto
+    /// Scaling group's three bounds).
+    pub size: Size,
+    /// What serves now (tasks running).
+    pub serving: u32,
+    /// Whether a change is under way, or failed.
+    pub change: Change,
+    /// The drill marks (tags, labels) on it: a drill's run, expiry and
+    /// restore point, so any machine finds and returns a raise without the
+    /// drill's journal (`steps::drill_names`).
+    pub marks: BTreeMap<String, String>,
+    /// What marks are put on (an ARN).
+    pub handle: String,
+    /// The provider's words for its state, for messages (`ACTIVE`).
+    pub state: String,
+    /// The most it can be set to serve, when something besides its size
+    /// caps it (a managed instance group's autoscaler's maximum): a size
+    /// above it is refused before any write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u32>,
+    /// The load balancers' target groups it is registered in (their ARNs),
+    /// as its read names them (an Auto Scaling group's, an ECS service's):
+    /// where traffic reaches it. Empty for a kind without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub balanced_by: Vec<String>,
+    /// What those target groups count healthy, when the step that reads it
+    /// waits through them (`steps::capacity::Group`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetCount>,
+}
+
+impl Reading {
+    /// What serves: its own count (instances in service, tasks running),
+    /// and no more than any target group it was read through counts
+    /// healthy (an instance in service that its load balancer sends
+    /// nothing to does not serve).
+    pub fn served(&self) -> u32 {
+        (self.targets.iter())
+            .map(|t| t.healthy)
+            .fold(self.serving, u32::min)
+    }
+
+    /// Whether it serves `size` and nothing is under way: what a raise
+    /// and a restore wait for.
+    pub fn serves(&self, size: Size) -> bool {
+        self.size == size && self.served() >= size.serving() && self.change == Change::Settled
+    }
+}
+
+/// The API calls of a kind's actions, as the model of the clouds names
+/// them (`ecs:UpdateService`): the steps' costs, previews and fences.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalingCalls {
+    /// The plan table of the kind whose groups these are (`ecs_service`):
+    /// its adapter's key in [`Scalers`].
+    pub kind: &'static str,
+    /// The read.
+    pub read: &'static str,
+    /// The write of a size.
+    pub set: &'static str,
+    /// The write of marks.
+    pub mark: &'static str,
+    /// The removal of marks.
+    pub unmark: &'static str,
+    /// The calls a raise makes once (its read and its write).
+    pub calls: &'static [&'static str],
+    /// The model's slow operations a raise waits through.
+    pub waits: &'static [&'static str],
+}
+
+/// The capacity role's cloud interface: what one kind's adapter does to its
+/// groups, reading the provider's answer straight into the role's
+/// [`Reading`]. The adapter implements it itself (`impl Scaler for` the
+/// ECS client), so a kind has one adapter layer, not a per-service trait
+/// under the role; the fake answers it from its own model. A group is
+/// addressed by its region and its name as the role and a journal name it
+/// (`cluster/service`).
+///
+/// Every API call an adapter makes goes through `wire` ([`Wire::call`],
+/// labelled as the model names it): the meter, the faults and the budgets
+/// see each call, however many one action takes, and the adapter needs no
+/// decorator. Callers reach it through [`Scalers::get`], which hands the
+/// bundle's wire.
+#[async_trait]
+pub trait Scaler: Send + Sync {
+    /// Its calls, and the kind they serve.
+    fn calls(&self) -> &'static ScalingCalls;
+    /// Reads group `group` in `region` (`Ok(None)`: it does not exist).
+    async fn read(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError>;
+    /// Reads it as `status` shows it (its bounds, what is in service and
+    /// the provider's status), with the same calls as [`Scaler::read`].
+    async fn describe(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError>;
+    /// Sets its size. `key` names the write (a provider that takes a
+    /// request id answers the same write sent again with what it did the
+    /// first time); the provider's operation to follow, when the write
+    /// answers one.
+    async fn set(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        size: Size,
+        key: &str,
+    ) -> Result<Option<String>, CloudError>;
+    /// Puts `marks` on it (`read` is its [`Scaler::read`]).
+    async fn mark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+    /// Takes the marks named `keys` off it.
+    async fn unmark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError>;
+}
+
+/// The capacity adapters of a [`super::Clouds`], by the plan table of the
+/// kind each serves (one entry per kind, made from the adapters' list: the
+/// AWS and GCP builders', the fake's), and the wire their calls go
+/// through.
+#[derive(Clone, Default)]
+pub struct Scalers {
+    adapters: BTreeMap<&'static str, Arc<dyn Scaler>>,
+    wire: Wire,
+}
+
+/// One kind's adapter with the wire of its bundle: what a caller acts
+/// through.
+#[derive(Clone, Copy)]
+pub struct Port<'a> {
+    adapter: &'a dyn Scaler,
+    wire: &'a Wire,
+}
+
+impl Scalers {
+    /// The registry of `adapters`, each under its kind (a later one for
+    /// the same kind replaces an earlier one).
+    pub fn of(adapters: impl IntoIterator<Item = Arc<dyn Scaler>>) -> Self {
+        Self {
+            adapters: (adapters.into_iter())
+                .map(|a| (a.calls().kind, a))
+                .collect(),
+            wire: Wire::default(),
+        }
+    }
+
+    /// The adapter of `kind` (a plan table), or an error naming it: a
+    /// bundle built without it refuses before any call.
+    pub fn get(&self, kind: &str, region: &str) -> Result<Port<'_>, CloudError> {
+        match self.adapters.get(kind) {
+            Some(a) => Ok(Port {
+                adapter: &**a,
+                wire: &self.wire,
+            }),
+            None => Err(CloudError::new(
+                "drctl",
+                "capacity",
+                kind,
+                region,
+                super::ErrorKind::Client,
+                format!("no adapter serves `[[{kind}]]` in this bundle"),
+            )),
+        }
+    }
+
+    /// The same adapters, their calls through the wire `wrap` makes of
+    /// this one (the meter's).
+    pub fn metered(&self, wrap: impl FnOnce(&Wire) -> Wire) -> Self {
+        Self {
+            adapters: self.adapters.clone(),
+            wire: wrap(&self.wire),
+        }
+    }
+
+    /// The kinds it serves.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.adapters.keys().copied()
+    }
+}
+
+impl Port<'_> {
+    /// Its calls, and the kind they serve.
+    pub fn calls(&self) -> &'static ScalingCalls {
+        self.adapter.calls()
+    }
+
+    /// [`Scaler::read`].
+    pub async fn read(&self, region: &str, group: &str) -> Result<Option<Reading>, CloudError> {
+        self.adapter.read(self.wire, region, group).await
+    }
+
+    /// [`Scaler::describe`].
+    pub async fn describe(
+        &self,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        self.adapter.describe(self.wire, region, group).await
+    }
+
+    /// [`Scaler::set`].
+    pub async fn set(
+        &self,
+        region: &str,
+        group: &str,
+        size: Size,
+        key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        self.adapter.set(self.wire, region, group, size, key).await
+    }
+
+    /// [`Scaler::mark`].
+    pub async fn mark(
+        &self,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.adapter.mark(self.wire, region, read, marks).await
+    }
+
+    /// [`Scaler::unmark`].
+    pub async fn unmark(
+        &self,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.adapter.unmark(self.wire, region, read, keys).await
+    }
+}
+
+/// Splits `outer/inner` (an EKS `cluster/nodegroup`, an ECS
+/// `cluster/service`) into its two names, each 1 to `max` letters, digits,
+/// hyphens and underscores (`None`: not of that form).
+pub fn split_pair(value: &str, max: usize) -> Option<(&str, &str)> {
+    let (outer, inner) = value.split_once('/')?;
+    let name_ok = |n: &str| {
+        (1..=max).contains(&n.len())
+            && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    (name_ok(outer) && name_ok(inner)).then_some((outer, inner))
+}
+
+/// A group's two names as its kind writes them (`form`: `cluster/service`,
+/// `project/service`; each name at most `max` characters,
+/// [`split_pair`]), or an error naming the value and `call` (a
+/// model label, `ecs:UpdateService`) in `region`: what a journal or a
+/// mark handed the role is checked before any call.
+pub fn group_names<'a>(
+    group: &'a str,
+    max: usize,
+    (call, region): (&'static str, &str),
+    form: &str,
+) -> Result<(&'a str, &'a str), CloudError> {
+    split_pair(group, max).ok_or_else(|| {
+        let (service, operation) = call.split_once(':').unwrap_or((call, ""));
+        CloudError::new(
+            service,
+            operation,
+            group,
+            region,
+            super::ErrorKind::Client,
+            format!("`{group}` is not `{form}`"),
+        )
+    })
 }

@@ -290,7 +290,7 @@ impl Metered {
             database: me.clone(),
             compute: me.clone(),
             node_groups: me.clone(),
-            ecs: me.clone(),
+            capacity: (me.inner.capacity).metered(|w| w.and(me.clone())),
             balancers: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
@@ -607,12 +607,58 @@ metered! {
     untag_node_group(&self, region: &str, arn: &str, keys: &[String]) -> () = ("eks:UntagResource", region);
 }
 
-metered! {
-    EcsServices => ecs;
-    describe_service(&self, region: &str, cluster: &str, name: &str) -> Option<EcsService> = ("ecs:DescribeServices", region);
-    set_desired_count(&self, region: &str, cluster: &str, name: &str, desired: u32) -> () = ("ecs:UpdateService", region);
-    tag_service(&self, region: &str, arn: &str, tags: &BTreeMap<String, String>) -> () = ("ecs:TagResource", region);
-    untag_service(&self, region: &str, arn: &str, keys: &[String]) -> () = ("ecs:UntagResource", region);
+/// The meters an adapter on a role's port sends each of its API calls
+/// through, innermost first: the port's adapter asks [`Wire::call`] for
+/// every call it makes (a managed instance group's read is three), so the
+/// meter counts, budgets and faults each call as it does a service
+/// trait's, and the adapter needs no decorator of its own.
+#[derive(Clone, Default)]
+pub struct Wire(Vec<Arc<Metered>>);
+
+impl Wire {
+    /// This wire inside `outer` as well.
+    fn and(&self, outer: Arc<Metered>) -> Self {
+        let mut meters = self.0.clone();
+        meters.push(outer);
+        Self(meters)
+    }
+
+    /// Makes one API call, labelled `label` (`ecs:UpdateService`) in
+    /// `region`, through every meter: `call` may be sent again (a budget's
+    /// throttling answer), so it makes the request afresh each time.
+    pub async fn call<T, F, Fut>(
+        &self,
+        label: &'static str,
+        region: &str,
+        call: F,
+    ) -> Result<T, CloudError>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = Result<T, CloudError>> + Send,
+        T: Send,
+    {
+        through(&self.0, label, region, &call).await
+    }
+}
+
+/// `call` through `meters`, the outermost (the last wrapped) first.
+fn through<'a, T, F, Fut>(
+    meters: &'a [Arc<Metered>],
+    label: &'static str,
+    region: &'a str,
+    call: &'a F,
+) -> futures::future::BoxFuture<'a, Result<T, CloudError>>
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<T, CloudError>> + Send + 'a,
+    T: Send + 'a,
+{
+    match meters.split_last() {
+        None => Box::pin(call()),
+        Some((outer, inner)) => {
+            Box::pin(outer.meter(label, region, move || through(inner, label, region, call)))
+        }
+    }
 }
 
 metered! {

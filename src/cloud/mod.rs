@@ -21,9 +21,12 @@
 //!
 //! # Layout
 //! * this file: one trait per service ([`Dns`], [`Database`], [`CloudSql`],
-//!   ...; the AWS capacity groups' [`Compute`], [`NodeGroups`] and
-//!   [`EcsServices`] in `capacity.rs`), bundled in [`Clouds`], one field a
-//!   trait, which [`connect`] builds; [`types`]: the domain types they speak;
+//!   ...; the AWS capacity groups' [`Compute`] and [`NodeGroups`] in
+//!   `capacity.rs`), bundled in [`Clouds`], one field a trait, which
+//!   [`connect`] builds; [`types`]: the domain types they speak;
+//! * `capacity.rs` also holds the capacity role's port, [`Scaler`]: a kind
+//!   moved onto it (`[[ecs_service]]`) has no service trait, its adapter
+//!   implements the role, and [`Clouds::capacity`] holds it by kind;
 //! * [`error`]: one error type, classified once; [`CloudSettings`]:
 //!   endpoints and credentials, read once; [`ObjectRouter`]: each URL to the
 //!   store of its scheme;
@@ -68,7 +71,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use capacity::{Compute, EcsServices, NodeGroups, Workloads};
+pub use capacity::{
+    Change, Compute, NodeGroups, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads,
+    group_names, split_pair,
+};
 
 /// The largest object drctl reads from a bucket: 64 MiB. Every object it
 /// reads is one it writes (a journal record or head, a board object, an
@@ -878,8 +884,9 @@ pub struct Clouds {
     pub compute: Arc<dyn Compute>,
     /// EKS managed node groups.
     pub node_groups: Arc<dyn NodeGroups>,
-    /// ECS services.
-    pub ecs: Arc<dyn EcsServices>,
+    /// The capacity kinds' adapters on the role's port ([`Scaler`]), by
+    /// kind (`ecs_service`).
+    pub capacity: Scalers,
     /// Load balancers' target groups (Elastic Load Balancing v2).
     pub balancers: Arc<dyn Balancers>,
     /// Aurora global databases.

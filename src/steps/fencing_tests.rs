@@ -420,18 +420,16 @@ async fn a_reprotection_paused_after_its_fence_check_is_refused_at_the_wire() {
 /// a dead drill's marks on it (the first write a failover makes there is
 /// taking them off).
 fn marked_standby_service(fake: &FakeCloud) -> super::raise::Raise {
-    let key = (
-        "us-east-1".to_string(),
-        "orders-ecs-use1".to_string(),
-        "orders-workers".to_string(),
-    );
-    let mut s = fake.state();
-    let svc = s.ecs.get_mut(&key).expect("the reference world's service");
-    svc.tags.extend(super::drill_names::tags(
+    let marks = super::drill_names::tags(
         "20261123T090000Z-orders-dead",
         "gone/pid 1",
         chrono::Utc::now(),
-    ));
+    );
+    let group = ("us-east-1", "orders-ecs-use1/orders-workers");
+    (fake.with_scaled("ecs_service", group.0, group.1, |svc| {
+        svc.marks.extend(marks)
+    }))
+    .expect("the reference world's service");
     super::raise::Raise(super::capacity::Raising {
         resource: "orders-workers".into(),
         of: crate::plan::spec::ResourceKind::EcsService,
@@ -462,13 +460,13 @@ async fn a_raise_whose_lease_was_taken_over_makes_no_write_through_the_capacity_
     );
     let s = fake.state();
     assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
-    let key = (
+    let svc = &s.scaled[&(
+        "ecs_service",
         "us-east-1".into(),
-        "orders-ecs-use1".into(),
-        "orders-workers".into(),
-    );
-    assert_eq!(s.ecs[&key].desired, 1);
-    assert!(s.ecs[&key].tags.contains_key(super::drill_names::RUN_TAG));
+        "orders-ecs-use1/orders-workers".into(),
+    )];
+    assert_eq!(svc.size, crate::cloud::Size::Count(1));
+    assert!(svc.marks.contains_key(super::drill_names::RUN_TAG));
 }
 
 /// The same step paused between its own fence check and the call: the

@@ -13,7 +13,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use drctl::cloud::EcsService;
+use drctl::cloud::{Change, Reading, Size};
 use serde_json::{Value, json};
 
 use crate::fixture::{Fixture, Proxied, outputs, records};
@@ -48,16 +48,38 @@ fn names(fx: &Fixture, region: &str) -> (String, String) {
     )
 }
 
-/// The fixture's service in `region`, read through the adapter.
-async fn service(fx: &Fixture, region: &str) -> EcsService {
+/// A service as the capacity role's port reads it, in ECS's words.
+#[derive(Debug)]
+struct Service {
+    desired: u32,
+    running: u32,
+    tags: std::collections::BTreeMap<String, String>,
+    read: Reading,
+}
+
+/// The fixture's service in `region`, read through the adapter (the
+/// role's port for `[[ecs_service]]`).
+async fn service(fx: &Fixture, region: &str) -> Service {
     let (cluster, name) = names(fx, region);
-    world::clouds()
-        .await
-        .ecs
-        .describe_service(region, &cluster, &name)
+    let clouds = world::clouds().await;
+    let port = clouds
+        .capacity
+        .get("ecs_service", region)
+        .expect("the ECS adapter");
+    let read = port
+        .read(region, &format!("{cluster}/{name}"))
         .await
         .expect("DescribeServices")
-        .unwrap_or_else(|| panic!("{cluster}/{name} exists in {region}"))
+        .unwrap_or_else(|| panic!("{cluster}/{name} exists in {region}"));
+    let Size::Count(desired) = read.size else {
+        panic!("a service is sized by one count: {read:?}")
+    };
+    Service {
+        desired,
+        running: read.serving,
+        tags: read.marks.clone(),
+        read,
+    }
 }
 
 /// Posts `body` to the world's ECS control (`/_drctl/ecs/...` on moto).
@@ -106,29 +128,50 @@ async fn the_adapter_reads_scales_and_tags_a_service() {
     let fx = Fixture::new("ecsadapt").await;
     let clouds = world::clouds().await;
     let (cluster, name) = names(&fx, STANDBY);
-    let ecs = &clouds.ecs;
+    let ecs = clouds
+        .capacity
+        .get("ecs_service", STANDBY)
+        .expect("the ECS adapter");
+    let group = format!("{cluster}/{name}");
     let none = ecs
-        .describe_service(STANDBY, &cluster, "no-such-service")
+        .read(STANDBY, &format!("{cluster}/no-such-service"))
         .await;
     assert_eq!(none.expect("an unknown service is no error"), None);
-    let none = ecs
-        .describe_service(STANDBY, "no-such-cluster", &name)
-        .await;
+    let none = ecs.read(STANDBY, &format!("no-such-cluster/{name}")).await;
     assert_eq!(none.expect("an unknown cluster is no error"), None);
+    let bad = ecs.read(STANDBY, "no slash").await;
+    let bad = bad.expect_err("a group not `cluster/service` is refused before any call");
+    assert_eq!(bad.kind, drctl::cloud::ErrorKind::Client, "{bad}");
     let s = service(&fx, STANDBY).await;
+    assert_eq!((s.desired, s.running), (STANDBY_TASKS, STANDBY_TASKS));
+    assert!(s.read.state.starts_with("ACTIVE, "), "{s:?}");
+    assert!(s.read.handle.starts_with("arn:aws:ecs:"), "{s:?}");
+    assert_eq!(s.read.change, Change::Settled, "a COMPLETED rollout: {s:?}");
+    let shown = ecs
+        .describe(STANDBY, &group)
+        .await
+        .expect("DescribeServices");
+    let shown = shown.expect("the service, as status shows it");
     assert_eq!(
-        (s.desired, s.running, s.status.as_str()),
-        (STANDBY_TASKS, STANDBY_TASKS, "ACTIVE")
+        (
+            shown.capacity.desired,
+            shown.capacity.max,
+            shown.status.as_deref()
+        ),
+        (STANDBY_TASKS, 5_000, Some("ACTIVE"))
     );
-    let primary = s.primary().expect("a PRIMARY deployment");
-    assert_eq!(primary.rollout.as_deref(), Some("COMPLETED"), "{s:?}");
     let err = ecs
-        .set_desired_count(STANDBY, &cluster, "no-such-service", 2)
+        .set(
+            STANDBY,
+            &format!("{cluster}/no-such-service"),
+            Size::Count(2),
+            "k",
+        )
         .await;
     let err = err.expect_err("UpdateService of a missing service");
     assert_eq!(err.kind, drctl::cloud::ErrorKind::NotFound, "{err}");
 
-    ecs.set_desired_count(STANDBY, &cluster, &name, 3)
+    ecs.set(STANDBY, &group, Size::Count(3), "k")
         .await
         .expect("UpdateService");
     let now = service(&fx, STANDBY).await;
@@ -148,7 +191,7 @@ async fn the_adapter_reads_scales_and_tags_a_service() {
     .await;
 
     let tags = [("drctl:drill-run".to_string(), "r1".to_string())].into();
-    ecs.tag_service(STANDBY, &now.arn, &tags)
+    ecs.mark(STANDBY, &now.read, &tags)
         .await
         .expect("TagResource");
     assert_eq!(
@@ -159,7 +202,7 @@ async fn the_adapter_reads_scales_and_tags_a_service() {
             .map(String::as_str),
         Some("r1")
     );
-    ecs.untag_service(STANDBY, &now.arn, &["drctl:drill-run".into()])
+    ecs.unmark(STANDBY, &now.read, &["drctl:drill-run".into()])
         .await
         .expect("UntagResource");
     let tags = service(&fx, STANDBY).await.tags;
@@ -282,11 +325,13 @@ async fn a_drill_raises_the_standby_service_and_cleanup_returns_it_exactly() {
     let (cluster, name) = names(&fx, STANDBY);
     // Not the plan's standby count: the cleanup returns what it read.
     let clouds = world::clouds().await;
-    clouds
-        .ecs
-        .set_desired_count(STANDBY, &cluster, &name, 2)
-        .await
-        .expect("UpdateService");
+    (clouds
+        .capacity
+        .get("ecs_service", STANDBY)
+        .expect("the ECS adapter"))
+    .set(STANDBY, &format!("{cluster}/{name}"), Size::Count(2), "k")
+    .await
+    .expect("UpdateService");
     world::wait_for("two tasks running", world::PATIENCE, async || {
         let s = service(&fx, STANDBY).await;
         if s.running == 2 {

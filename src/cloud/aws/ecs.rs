@@ -9,6 +9,12 @@
 //! answer and an unknown cluster with `ClusterNotFoundException`: both are
 //! "no such service" here. Tags are read with `include=TAGS` and written
 //! on the service's ARN.
+//!
+//! The adapter implements the capacity role itself ([`Scaler`]): a service
+//! is a group named `cluster/service`, sized by its desired count, and its
+//! answer is read straight into the role's [`Reading`]. How ECS's answer
+//! maps to a reading is tested here on answers of ECS's shape, and against
+//! moto by the emulator suite (`tests/it/ecs.rs`).
 
 use std::collections::BTreeMap;
 
@@ -16,12 +22,31 @@ use async_trait::async_trait;
 use aws_sdk_ecs::types::{Deployment, Service, ServiceField, Tag};
 
 use super::{Call, Regional, Sdk, call};
+use crate::cloud::metered::Wire;
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{CloudError, EcsDeployment, EcsService, ErrorKind};
+use crate::cloud::{
+    Capacity, Change, CloudError, ComputeGroup, EcsDeployment, EcsService, ErrorKind, Reading,
+    Scaler, ScalingCalls, Size, group_names,
+};
 
 const SERVICE: &str = "ecs";
 
-/// [`crate::cloud::EcsServices`] over ECS.
+/// ECS's quota of tasks per service: a service has no maximum of its own,
+/// so its groups read this as their ceiling.
+pub const TASKS_PER_SERVICE: u32 = 5_000;
+
+/// The calls of `[[ecs_service]]`'s capacity role.
+pub const CALLS: ScalingCalls = ScalingCalls {
+    kind: "ecs_service",
+    read: "ecs:DescribeServices",
+    set: "ecs:UpdateService",
+    mark: "ecs:TagResource",
+    unmark: "ecs:UntagResource",
+    calls: &["ecs:DescribeServices", "ecs:UpdateService"],
+    waits: &["ecs:ServiceStable"],
+};
+
+/// The capacity role over ECS: services named `cluster/service`.
 pub struct EcsApi {
     clients: Regional<aws_sdk_ecs::Client>,
     retry: RetryPolicy,
@@ -91,8 +116,160 @@ fn service_of(s: &Service, region: &str, cluster: &str, name: &str) -> EcsServic
     }
 }
 
+/// `cluster/service` as the two names, checked before any call (a journal
+/// or a mark handed it; ECS names are 1-255 letters, digits, hyphens and
+/// underscores).
+pub fn names<'a>(
+    group: &'a str,
+    call: &'static str,
+    region: &str,
+) -> Result<(&'a str, &'a str), CloudError> {
+    group_names(group, 255, (call, region), "cluster/service")
+}
+
+/// Where a service's size change stands (pure). A change of the desired
+/// count starts no deployment: ECS starts or stops tasks under the
+/// deployments it has, so a deployment in progress is someone's code
+/// rollout, not drctl's change, and is neither waited on nor written
+/// around (the service's running count says when the count serves). A
+/// deployment whose rollout `FAILED` (the circuit breaker gave up; with
+/// rollback on, the failed one is no longer `PRIMARY`) is a failure,
+/// named by its id and ECS's reason.
+pub fn change_of(s: &EcsService) -> Change {
+    match (s.deployments.iter()).find(|d| d.rollout.as_deref() == Some("FAILED")) {
+        Some(d) => Change::Failed {
+            id: d.id.clone(),
+            reason: (d.reason.clone()).unwrap_or_else(|| "no reason given".into()),
+        },
+        None => Change::Settled,
+    }
+}
+
+/// A service as the capacity role reads it (pure).
+pub fn reading(s: EcsService) -> Reading {
+    Reading {
+        size: Size::Count(s.desired),
+        serving: s.running,
+        change: change_of(&s),
+        handle: s.arn,
+        state: format!("{}, {} running, {} pending", s.status, s.running, s.pending),
+        marks: s.tags,
+        ceiling: None,
+        balanced_by: s.target_groups,
+        targets: Vec::new(),
+    }
+}
+
+/// A service's size as a group of `status`: its desired count, between no
+/// minimum and ECS's quota.
+pub fn capacity(desired: u32) -> Capacity {
+    Capacity {
+        min: 0,
+        desired,
+        max: TASKS_PER_SERVICE,
+    }
+}
+
+/// A service read as a group of `status` (pure; tasks running are in
+/// service).
+pub fn as_group(s: EcsService) -> ComputeGroup {
+    ComputeGroup {
+        name: format!("{}/{}", s.cluster, s.name),
+        region: s.region,
+        capacity: capacity(s.desired),
+        in_service: s.running,
+        instances: s.running + s.pending,
+        tags: s.tags,
+        status: Some(s.status),
+        notes: Vec::new(),
+        target_groups: s.target_groups,
+    }
+}
+
 #[async_trait]
-impl crate::cloud::EcsServices for EcsApi {
+impl Scaler for EcsApi {
+    fn calls(&self) -> &'static ScalingCalls {
+        &CALLS
+    }
+
+    async fn read(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        Ok(self.service(wire, region, group).await?.map(reading))
+    }
+
+    async fn describe(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        Ok(self.service(wire, region, group).await?.map(as_group))
+    }
+
+    async fn set(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        size: Size,
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let (cluster, service) = names(group, CALLS.set, region)?;
+        let n = size.serving();
+        (wire.call(CALLS.set, region, || {
+            self.set_desired_count(region, cluster, service, n)
+        }))
+        .await?;
+        Ok(None)
+    }
+
+    async fn mark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let arn = &read.handle;
+        (wire.call(CALLS.mark, region, || self.tag_service(region, arn, marks))).await
+    }
+
+    async fn unmark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        let arn = &read.handle;
+        (wire.call(CALLS.unmark, region, || {
+            self.untag_service(region, arn, keys)
+        }))
+        .await
+    }
+}
+
+impl EcsApi {
+    /// Service `cluster/service` (`group`), read through `wire`.
+    async fn service(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<EcsService>, CloudError> {
+        let (cluster, service) = names(group, CALLS.read, region)?;
+        (wire.call(CALLS.read, region, || {
+            self.describe_service(region, cluster, service)
+        }))
+        .await
+    }
+}
+
+impl EcsApi {
     async fn describe_service(
         &self,
         region: &str,
@@ -194,5 +371,83 @@ impl crate::cloud::EcsServices for EcsApi {
         .await
         .map_err(not_found)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(deployments: Vec<EcsDeployment>) -> EcsService {
+        EcsService {
+            cluster: "c".into(),
+            name: "s".into(),
+            region: "us-east-1".into(),
+            arn: "arn".into(),
+            status: "ACTIVE".into(),
+            desired: 4,
+            running: 1,
+            pending: 3,
+            deployments,
+            target_groups: Vec::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn deployment(id: &str, status: &str, rollout: Option<&str>, running: u32) -> EcsDeployment {
+        EcsDeployment {
+            id: id.into(),
+            status: status.into(),
+            rollout: rollout.map(str::to_string),
+            reason: rollout.map(|r| format!("ECS deployment {id} {r}")),
+            desired: 4,
+            running,
+            failed_tasks: 0,
+        }
+    }
+
+    #[test]
+    fn a_failed_rollout_is_named_by_its_deployment_and_reason_and_a_code_rollout_is_not_waited_on()
+    {
+        let s = service(vec![deployment("d1", "PRIMARY", Some("FAILED"), 1)]);
+        assert_eq!(
+            change_of(&s),
+            Change::Failed {
+                id: "d1".into(),
+                reason: "ECS deployment d1 FAILED".into()
+            }
+        );
+        // With rollback on, the failed deployment is no longer PRIMARY.
+        let s = service(vec![
+            deployment("d0", "PRIMARY", Some("IN_PROGRESS"), 1),
+            deployment("d1", "ACTIVE", Some("FAILED"), 0),
+        ]);
+        assert!(matches!(change_of(&s), Change::Failed { id, .. } if id == "d1"));
+        // Someone's code rollout under way: no change of drctl's.
+        let s = service(vec![deployment("d1", "PRIMARY", Some("IN_PROGRESS"), 1)]);
+        assert_eq!(change_of(&s), Change::Settled);
+        let s = service(vec![
+            deployment("d2", "PRIMARY", Some("COMPLETED"), 4),
+            deployment("d1", "ACTIVE", None, 2),
+        ]);
+        assert_eq!(change_of(&s), Change::Settled);
+        // No rollout state (not a rolling deployment): settled.
+        assert_eq!(change_of(&service(vec![])), Change::Settled);
+    }
+
+    #[test]
+    fn a_reading_serves_only_at_its_size_with_nothing_under_way() {
+        let mut r = reading(service(vec![deployment(
+            "d1",
+            "PRIMARY",
+            Some("COMPLETED"),
+            4,
+        )]));
+        assert!(!r.serves(Size::Count(4)), "1 of 4 running");
+        r.serving = 4;
+        assert!(r.serves(Size::Count(4)));
+        assert!(!r.serves(Size::Count(5)));
+        r.change = Change::Rolling("d1".into());
+        assert!(!r.serves(Size::Count(4)));
     }
 }

@@ -27,7 +27,7 @@
 mod aurora;
 mod autoscaling;
 mod cloudwatch;
-mod ecs;
+pub mod ecs;
 mod eks;
 mod elb;
 mod protections;
@@ -90,7 +90,9 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
-        ecs: Arc::new(EcsApi::new(sdk.clone(), retry)),
+        capacity: super::Scalers::of([
+            Arc::new(EcsApi::new(sdk.clone(), retry)) as Arc<dyn super::Scaler>
+        ]),
         balancers: Arc::new(ElbTargets::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
         cloud_sql: Arc::new(super::gcp_sql::GcpSql::new(settings)),

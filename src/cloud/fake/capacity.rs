@@ -15,11 +15,8 @@ impl Balancers for FakeCloud {
         let groups = (s.groups.iter())
             .filter(|((r, _), g)| r == region && g.target_groups.iter().any(|t| t == arn))
             .map(|(_, g)| (g.in_service, g.instances));
-        let services = (s.ecs.iter())
-            .filter(|((r, _, _), e)| r == region && e.target_groups.iter().any(|t| t == arn))
-            .map(|(_, e)| (e.running, e.running + e.pending));
         let (serving, registered) = groups
-            .chain(services)
+            .chain([s.scaled_behind(region, arn)])
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
         let mut count = TargetCount {
             arn: arn.into(),
@@ -208,120 +205,6 @@ impl NodeGroups for FakeCloud {
         g.tags.retain(|k, _| !keys.contains(k));
         let name = g.name.clone();
         s.writes.push(format!("eks:UntagResource {name}"));
-        Ok(())
-    }
-}
-
-/// An ECS service whose tasks have started: running at its desired count.
-pub(super) fn settle_service(s: &mut EcsService) {
-    s.running = s.desired;
-    s.pending = 0;
-    if let Some(d) = s.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
-        d.running = d.desired;
-    }
-}
-
-/// The fake's ECS service of ARN `arn` (what tags go on), or ECS's error.
-fn ecs_by_arn<'s>(
-    s: &'s mut FakeState,
-    op: &'static str,
-    (region, arn): (&str, &str),
-) -> Result<&'s mut EcsService, CloudError> {
-    (s.ecs.values_mut())
-        .find(|v| v.arn == arn)
-        .ok_or_else(|| not_found("ecs", op, arn, region))
-}
-
-#[async_trait]
-impl EcsServices for FakeCloud {
-    async fn describe_service(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-    ) -> Result<Option<EcsService>, CloudError> {
-        let mut s = self.enter("ecs:DescribeServices", region, name).await?;
-        let key = (region.to_string(), cluster.to_string(), name.to_string());
-        if self.timing.is_none()
-            && let Some(left) = s.ecs_settling.get_mut(&key)
-        {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                s.ecs_settling.remove(&key);
-                if let Some(svc) = s.ecs.get_mut(&key) {
-                    settle_service(svc);
-                }
-            }
-        }
-        Ok(s.ecs.get(&key).cloned())
-    }
-
-    async fn set_desired_count(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-        desired: u32,
-    ) -> Result<(), CloudError> {
-        let mut s = self.enter("ecs:UpdateService", region, name).await?;
-        let key = (region.to_string(), cluster.to_string(), name.to_string());
-        let failure = s.ecs_failures.remove(&key);
-        let svc =
-            (s.ecs.get_mut(&key)).ok_or_else(|| not_found("ecs", "UpdateService", name, region))?;
-        svc.desired = desired;
-        svc.pending = desired.saturating_sub(svc.running);
-        if let Some(d) = svc.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
-            d.desired = desired;
-            if let Some(why) = &failure {
-                d.rollout = Some("FAILED".into());
-                d.reason = Some(why.clone());
-                d.failed_tasks += 1;
-            }
-        }
-        if failure.is_none() {
-            match &self.timing {
-                Some(t) => {
-                    t.start(
-                        format!("ecs:{region}/{cluster}/{name}"),
-                        "ecs:ServiceStable",
-                    );
-                }
-                None => {
-                    s.ecs_settling.insert(key, 1);
-                }
-            }
-        }
-        s.writes.push(format!("UpdateService {cluster}/{name}"));
-        Ok(())
-    }
-
-    async fn tag_service(
-        &self,
-        region: &str,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        let mut s = self.enter("ecs:TagResource", region, arn).await?;
-        let svc = ecs_by_arn(&mut s, "TagResource", (region, arn))?;
-        svc.tags.extend(tags.clone());
-        let name = format!("{}/{}", svc.cluster, svc.name);
-        s.writes.push(format!("TagResource {name}"));
-        Ok(())
-    }
-
-    async fn untag_service(
-        &self,
-        region: &str,
-        arn: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        let mut s = self.enter("ecs:UntagResource", region, arn).await?;
-        let svc = ecs_by_arn(&mut s, "UntagResource", (region, arn))?;
-        for k in keys {
-            svc.tags.remove(k);
-        }
-        let name = format!("{}/{}", svc.cluster, svc.name);
-        s.writes.push(format!("UntagResource {name}"));
         Ok(())
     }
 }

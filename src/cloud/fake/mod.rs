@@ -22,14 +22,15 @@ use super::*;
 mod aws_db;
 mod capacity;
 pub use capacity::settle_workload;
+pub use groups::FakeGroup;
 mod dns;
+mod groups;
 mod services;
 mod sql;
 #[cfg(test)]
 mod world;
 
 use aws_db::{fake_cluster, settle_move};
-use capacity::settle_service;
 #[cfg(test)]
 pub(crate) use world::reference_world;
 
@@ -64,15 +65,9 @@ pub struct FakeState {
     pub failing_targets: BTreeMap<String, String>,
     /// EKS managed node groups by (region, cluster, name).
     pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
-    /// ECS services by (region, cluster, name).
-    pub ecs: BTreeMap<(String, String, String), EcsService>,
-    /// ECS services whose tasks are still starting after a change of their
-    /// desired count, by key: the reads left before they run (without the
-    /// timed model: one read).
-    pub ecs_settling: BTreeMap<(String, String, String), u32>,
-    /// ECS services whose next change is armed to fail (the deployment
-    /// circuit breaker), by key: the reason their deployment ends with.
-    pub ecs_failures: BTreeMap<(String, String, String), String>,
+    /// The groups of the capacity kinds on the role's port, by kind,
+    /// region and name (`groups.rs`).
+    pub scaled: BTreeMap<(&'static str, String, String), groups::FakeGroup>,
     /// EKS updates by id: the node group's key, and the update.
     pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
     /// EKS node groups (`(region, cluster, name)`) whose next scaling
@@ -626,16 +621,7 @@ impl FakeCloud {
                 }
             }
         }
-        for key in t.completed("ecs:") {
-            let mut parts = key["ecs:".len()..].splitn(3, '/');
-            if let (Some(r), Some(c), Some(n)) = (parts.next(), parts.next(), parts.next()) {
-                let k = (r.to_string(), c.to_string(), n.to_string());
-                s.ecs_settling.remove(&k);
-                if let Some(svc) = s.ecs.get_mut(&k) {
-                    settle_service(svc);
-                }
-            }
-        }
+        s.settle_scaled(&t.completed("scaled:"));
         for key in t.completed("k8s:") {
             if let Some((r, g)) = key["k8s:".len()..].split_once(' ') {
                 let k = (r.to_string(), g.to_string());
@@ -687,7 +673,7 @@ impl FakeCloud {
             database: me.clone(),
             compute: me.clone(),
             node_groups: me.clone(),
-            ecs: me.clone(),
+            capacity: self.scalers(),
             balancers: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
@@ -835,17 +821,19 @@ impl FakeCloud {
         );
     }
 
-    /// Registers Auto Scaling group `name` in `region` (or ECS service
-    /// `cluster/service`) in target group `arn`, as
-    /// `AttachLoadBalancerTargetGroups` (or a service's load balancer) does.
+    /// Registers Auto Scaling group `name` in `region` (or the group of a
+    /// kind on the role's port: an ECS service `cluster/service`) in target
+    /// group `arn`, as `AttachLoadBalancerTargetGroups` (or a service's
+    /// load balancer) does.
     pub fn attach_target_group(&self, region: &str, name: &str, arn: &str) {
         let mut s = self.state();
         if let Some(g) = s.groups.get_mut(&(region.into(), name.into())) {
             return g.target_groups.push(arn.into());
         }
-        let (cluster, service) = name.split_once('/').expect("a group or `cluster/service`");
-        let key = (region.into(), cluster.into(), service.into());
-        (s.ecs.get_mut(&key).expect("an ECS service").target_groups).push(arn.into());
+        let g = (s.scaled.iter_mut())
+            .find(|((_, r, n), _)| r == region && n == name)
+            .expect("an Auto Scaling group, or a group of a kind on the role's port");
+        g.1.balanced_by.push(arn.into());
     }
 
     /// Makes target group `arn`'s targets fail their health checks with
@@ -902,35 +890,6 @@ impl FakeCloud {
                 failed: None,
                 unavailable: None,
                 marks: BTreeMap::new(),
-            },
-        );
-    }
-
-    /// Adds an ECS service `cluster/name` in `region` running `desired`
-    /// tasks, its rolling deployment completed.
-    pub fn add_ecs_service(&self, region: &str, cluster: &str, name: &str, desired: u32) {
-        self.state().ecs.insert(
-            (region.into(), cluster.into(), name.into()),
-            EcsService {
-                cluster: cluster.into(),
-                name: name.into(),
-                region: region.into(),
-                arn: format!("arn:aws:ecs:{region}:123456789012:service/{cluster}/{name}"),
-                status: "ACTIVE".into(),
-                desired,
-                running: desired,
-                pending: 0,
-                target_groups: Vec::new(),
-                deployments: vec![EcsDeployment {
-                    id: format!("ecs-svc/fake-{cluster}-{name}"),
-                    status: "PRIMARY".into(),
-                    rollout: Some("COMPLETED".into()),
-                    reason: None,
-                    desired,
-                    running: desired,
-                    failed_tasks: 0,
-                }],
-                tags: BTreeMap::new(),
             },
         );
     }

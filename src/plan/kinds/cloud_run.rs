@@ -411,6 +411,7 @@ impl Scaling for CloudRunScaling {
             carries_marks: true,
             max_follows: false,
             calls: ScalingCalls {
+                kind: "cloud_run",
                 read: "run:services.get",
                 set: "run:services.patch",
                 mark: "run:services.patch",

@@ -219,6 +219,7 @@ impl Scaling for AsgScaling {
             carries_marks: true,
             max_follows: false,
             calls: ScalingCalls {
+                kind: "compute",
                 read: "autoscaling:DescribeAutoScalingGroups",
                 set: "autoscaling:UpdateAutoScalingGroup",
                 mark: "autoscaling:CreateOrUpdateTags",

@@ -9,27 +9,23 @@
 //! naming the deployment and ECS's reason. A drill's marks are tags on the
 //! service, so a sweep finds a raise without the drill's journal.
 //!
-//! This kind is the capacity role's proof: its table (here), its adapter
-//! (`cloud::aws::ecs`) and its role ([`Groups`] and [`Scaling`]) are all it
-//! has; the generic steps (`steps::raise`, `steps::drill_raise`), the
-//! cleanup and the sweep do the rest.
+//! This kind is the capacity role's proof: its table and what is its own
+//! of the role ([`Groups`] and [`Scaling`]: words, size, the command by
+//! hand) are here, and its adapter (`cloud::aws::ecs`) implements the
+//! role's port itself; the generic steps (`steps::raise`,
+//! `steps::drill_raise`), the cleanup and the sweep do the rest.
 
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Reading, Scaling};
 use super::{Groups, Kind, Resource, Shown};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, EcsService, Size};
+pub use crate::cloud::aws::ecs::TASKS_PER_SERVICE;
+use crate::cloud::aws::ecs::{CALLS, capacity};
+use crate::cloud::{Capacity, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
-
-/// ECS's quota of tasks per service: a service has no maximum of its own,
-/// so its groups read this as their ceiling.
-pub const TASKS_PER_SERVICE: u32 = 5_000;
 
 /// An `[[ecs_service]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,14 +52,6 @@ pub struct EcsServiceSpec {
 /// ECS names are 1-255 letters, digits, hyphens and underscores).
 pub fn split(value: &str) -> Option<(&str, &str)> {
     super::split_pair(value, 255)
-}
-
-/// `cluster/service` as the two names ([`super::scaling::group_names`]).
-fn names<'a>(
-    group: &'a str,
-    (call, region): (&'static str, &str),
-) -> Result<(&'a str, &'a str), CloudError> {
-    super::scaling::group_names(group, 255, (call, region), "cluster/service")
 }
 
 impl EcsServiceSpec {
@@ -166,32 +154,6 @@ impl Resource for EcsServiceSpec {
     }
 }
 
-/// A service's size as a group of `status`: its desired count, between no
-/// minimum and ECS's quota.
-fn capacity(desired: u32) -> Capacity {
-    Capacity {
-        min: 0,
-        desired,
-        max: TASKS_PER_SERVICE,
-    }
-}
-
-/// A service read as a group of `status` (tasks running are in service).
-fn as_group(s: EcsService) -> ComputeGroup {
-    ComputeGroup {
-        name: format!("{}/{}", s.cluster, s.name),
-        region: s.region,
-        capacity: capacity(s.desired),
-        in_service: s.running,
-        instances: s.running + s.pending,
-        tags: s.tags,
-        status: Some(s.status),
-        notes: Vec::new(),
-        target_groups: s.target_groups,
-    }
-}
-
-#[async_trait]
 impl Groups for EcsServiceSpec {
     fn exclusive(&self) -> bool {
         false
@@ -217,59 +179,11 @@ impl Groups for EcsServiceSpec {
     fn active(&self) -> Capacity {
         capacity(self.active)
     }
-
-    async fn describe(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        match self.in_region(region) {
-            Some((cluster, service)) => Ok(clouds
-                .ecs
-                .describe_service(region, cluster, service)
-                .await?
-                .map(as_group)),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The capacity role's actions on ECS services (`cluster/service`).
 pub struct EcsScaling;
 
-/// Where a service's size change stands (pure). A change of the desired
-/// count starts no deployment: ECS starts or stops tasks under the
-/// deployments it has, so a deployment in progress is someone's code
-/// rollout, not drctl's change, and is neither waited on nor written
-/// around (the service's running count says when the count serves). A
-/// deployment whose rollout `FAILED` (the circuit breaker gave up; with
-/// rollback on, the failed one is no longer `PRIMARY`) is a failure,
-/// named by its id and ECS's reason.
-pub fn change_of(s: &EcsService) -> Change {
-    match (s.deployments.iter()).find(|d| d.rollout.as_deref() == Some("FAILED")) {
-        Some(d) => Change::Failed {
-            id: d.id.clone(),
-            reason: (d.reason.clone()).unwrap_or_else(|| "no reason given".into()),
-        },
-        None => Change::Settled,
-    }
-}
-
-fn reading(s: EcsService) -> Reading {
-    Reading {
-        size: Size::Count(s.desired),
-        serving: s.running,
-        change: change_of(&s),
-        handle: s.arn,
-        state: format!("{}, {} running, {} pending", s.status, s.running, s.pending),
-        marks: s.tags,
-        ceiling: None,
-        balanced_by: s.target_groups,
-        targets: Vec::new(),
-    }
-}
-
-#[async_trait]
 impl Scaling for EcsScaling {
     fn about(&self) -> &'static About {
         &About {
@@ -280,14 +194,7 @@ impl Scaling for EcsScaling {
             serves_from_zero: false,
             carries_marks: true,
             max_follows: false,
-            calls: ScalingCalls {
-                read: "ecs:DescribeServices",
-                set: "ecs:UpdateService",
-                mark: "ecs:TagResource",
-                unmark: "ecs:UntagResource",
-                calls: &["ecs:DescribeServices", "ecs:UpdateService"],
-                waits: &["ecs:ServiceStable"],
-            },
+            calls: CALLS,
         }
     }
 
@@ -299,58 +206,8 @@ impl Scaling for EcsScaling {
         self.about().calls.set
     }
 
-    async fn read(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-    ) -> Result<Option<Reading>, CloudError> {
-        let (cluster, service) = names(group, ("ecs:DescribeServices", region))?;
-        let read = clouds
-            .ecs
-            .describe_service(region, cluster, service)
-            .await?;
-        Ok(read.map(reading))
-    }
-
-    async fn set(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        size: Size,
-        _key: &str,
-    ) -> Result<Option<String>, CloudError> {
-        let (cluster, service) = names(group, ("ecs:UpdateService", region))?;
-        clouds
-            .ecs
-            .set_desired_count(region, cluster, service, size.serving())
-            .await?;
-        Ok(None)
-    }
-
     fn answers(&self) -> crate::plan::kinds::Answers<'_> {
         crate::plan::kinds::Answers::AtOnce
-    }
-
-    async fn mark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        marks: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        clouds.ecs.tag_service(region, &read.handle, marks).await
-    }
-
-    async fn unmark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        clouds.ecs.untag_service(region, &read.handle, keys).await
     }
 
     fn manual(&self, region: &str, group: &str, size: Size) -> String {
@@ -364,7 +221,6 @@ impl Scaling for EcsScaling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::EcsDeployment;
 
     #[test]
     fn a_region_names_a_cluster_and_its_service() {
@@ -384,78 +240,5 @@ mod tests {
         ] {
             assert_eq!(split(bad), None, "{bad}");
         }
-    }
-
-    fn service(deployments: Vec<EcsDeployment>) -> EcsService {
-        EcsService {
-            cluster: "c".into(),
-            name: "s".into(),
-            region: "us-east-1".into(),
-            arn: "arn".into(),
-            status: "ACTIVE".into(),
-            desired: 4,
-            running: 1,
-            pending: 3,
-            deployments,
-            target_groups: Vec::new(),
-            tags: BTreeMap::new(),
-        }
-    }
-
-    fn deployment(id: &str, status: &str, rollout: Option<&str>, running: u32) -> EcsDeployment {
-        EcsDeployment {
-            id: id.into(),
-            status: status.into(),
-            rollout: rollout.map(str::to_string),
-            reason: rollout.map(|r| format!("ECS deployment {id} {r}")),
-            desired: 4,
-            running,
-            failed_tasks: 0,
-        }
-    }
-
-    #[test]
-    fn a_failed_rollout_is_named_by_its_deployment_and_reason_and_a_code_rollout_is_not_waited_on()
-    {
-        let s = service(vec![deployment("d1", "PRIMARY", Some("FAILED"), 1)]);
-        assert_eq!(
-            change_of(&s),
-            Change::Failed {
-                id: "d1".into(),
-                reason: "ECS deployment d1 FAILED".into()
-            }
-        );
-        // With rollback on, the failed deployment is no longer PRIMARY.
-        let s = service(vec![
-            deployment("d0", "PRIMARY", Some("IN_PROGRESS"), 1),
-            deployment("d1", "ACTIVE", Some("FAILED"), 0),
-        ]);
-        assert!(matches!(change_of(&s), Change::Failed { id, .. } if id == "d1"));
-        // Someone's code rollout under way: no change of drctl's.
-        let s = service(vec![deployment("d1", "PRIMARY", Some("IN_PROGRESS"), 1)]);
-        assert_eq!(change_of(&s), Change::Settled);
-        let s = service(vec![
-            deployment("d2", "PRIMARY", Some("COMPLETED"), 4),
-            deployment("d1", "ACTIVE", None, 2),
-        ]);
-        assert_eq!(change_of(&s), Change::Settled);
-        // No rollout state (not a rolling deployment): settled.
-        assert_eq!(change_of(&service(vec![])), Change::Settled);
-    }
-
-    #[test]
-    fn a_reading_serves_only_at_its_size_with_nothing_under_way() {
-        let mut r = reading(service(vec![deployment(
-            "d1",
-            "PRIMARY",
-            Some("COMPLETED"),
-            4,
-        )]));
-        assert!(!r.serves(Size::Count(4)), "1 of 4 running");
-        r.serving = 4;
-        assert!(r.serves(Size::Count(4)));
-        assert!(!r.serves(Size::Count(5)));
-        r.change = Change::Rolling("d1".into());
-        assert!(!r.serves(Size::Count(4)));
     }
 }

@@ -387,6 +387,7 @@ impl Scaling for MigScaling {
             carries_marks: false,
             max_follows: false,
             calls: ScalingCalls {
+                kind: "instance_group",
                 read: GET,
                 set: RESIZE,
                 // It carries no marks: never called.

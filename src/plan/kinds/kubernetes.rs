@@ -405,6 +405,7 @@ impl Scaling for KubeScaling {
             carries_marks: true,
             max_follows: true,
             calls: ScalingCalls {
+                kind: "kubernetes",
                 read: "k8s:workloads.get",
                 set: "k8s:workloads/scale.patch",
                 mark: "k8s:workloads.patch",

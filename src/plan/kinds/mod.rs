@@ -454,7 +454,13 @@ pub trait Groups: Declared + Scaled + Sync {
         &self,
         clouds: &Clouds,
         region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError>;
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        let Some((at, group)) = self.raised_group(region) else {
+            return Ok(None);
+        };
+        let kind = self.scaling().about().calls.kind;
+        clouds.capacity.get(kind, &at)?.describe(&at, &group).await
+    }
     /// Its group in `region` as the capacity role and a drill's journal
     /// name it (`journal::Temp::raised_group`): the region the group
     /// lives in (a GCP kind's region for a site) and its name. `None`: no
@@ -868,17 +874,7 @@ impl PlanSpec {
     }
 }
 
-/// Splits `outer/inner` (an EKS `cluster/nodegroup`, an ECS
-/// `cluster/service`) into its two names, each 1 to `max` letters, digits,
-/// hyphens and underscores (`None`: not of that form).
-pub fn split_pair(value: &str, max: usize) -> Option<(&str, &str)> {
-    let (outer, inner) = value.split_once('/')?;
-    let name_ok = |n: &str| {
-        (1..=max).contains(&n.len())
-            && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    (name_ok(outer) && name_ok(inner)).then_some((outer, inner))
-}
+pub use crate::cloud::split_pair;
 
 /// Runs one read under `limit`; running past it is a connection failure of
 /// that read (so its region counts as unreachable). `what`: the service,

@@ -280,6 +280,7 @@ impl Scaling for NodeScaling {
             carries_marks: true,
             max_follows: false,
             calls: ScalingCalls {
+                kind: "node_group",
                 read: "eks:DescribeNodegroup",
                 set: "eks:UpdateNodegroupConfig",
                 mark: "eks:TagResource",

@@ -21,84 +21,25 @@
 //!
 //! A group's size here is a [`Size`]: one count (an ECS service's desired
 //! count, a Cloud Run service's floor) or three bounds (an Auto Scaling
-//! group's min, desired and max), as the kind counts it. Each method is
-//! the kind's to answer: none has a default.
+//! group's min, desired and max), as the kind counts it.
+//!
+//! # The role is the port
+//! The actions that reach the cloud (`read`, `set`, `mark`, `unmark`, and
+//! `Groups::describe` for `status`) are the role's port,
+//! [`crate::cloud::Scaler`], which a kind's adapter implements itself: a
+//! kind moved onto it (`[[ecs_service]]`) writes only what is its own here
+//! (its words and calls, its size's shape, the command by hand), and its
+//! actions go to its adapter in `Clouds::capacity`. The kinds whose role
+//! action takes more than one API call (a managed instance group's read
+//! is three) still answer them here through their service traits, until
+//! the meter counts calls at the wire.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::cloud::{Capacity, CloudError, Clouds, Size};
-
-/// Where a change of a group's size stands, as the provider reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Change {
-    /// Nothing under way: the group serves what it reads.
-    Settled,
-    /// A change is being rolled out (its id, as the provider names it).
-    Rolling(String),
-    /// The last change failed: its id and the provider's reason.
-    Failed {
-        /// The change (an ECS deployment's id).
-        id: String,
-        /// Why, as the provider says it.
-        reason: String,
-    },
-}
-
-/// A group as the capacity role reads it, whatever the kind (kept by
-/// preflight as its finding's facts, for the failover's step to act on
-/// while fresh).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Reading {
-    /// What it is set to serve (an ECS service's desired count, an Auto
-    /// Scaling group's three bounds).
-    pub size: Size,
-    /// What serves now (tasks running).
-    pub serving: u32,
-    /// Whether a change is under way, or failed.
-    pub change: Change,
-    /// The drill marks (tags, labels) on it: a drill's run, expiry and
-    /// restore point, so any machine finds and returns a raise without the
-    /// drill's journal (`steps::drill_names`).
-    pub marks: BTreeMap<String, String>,
-    /// What marks are put on (an ARN).
-    pub handle: String,
-    /// The provider's words for its state, for messages (`ACTIVE`).
-    pub state: String,
-    /// The most it can be set to serve, when something besides its size
-    /// caps it (a managed instance group's autoscaler's maximum): a size
-    /// above it is refused before any write.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ceiling: Option<u32>,
-    /// The load balancers' target groups it is registered in (their ARNs),
-    /// as its read names them (an Auto Scaling group's, an ECS service's):
-    /// where traffic reaches it. Empty for a kind without.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub balanced_by: Vec<String>,
-    /// What those target groups count healthy, when the step that reads it
-    /// waits through them (`steps::capacity::Group`); empty otherwise.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub targets: Vec<crate::cloud::TargetCount>,
-}
-
-impl Reading {
-    /// What serves: its own count (instances in service, tasks running),
-    /// and no more than any target group it was read through counts
-    /// healthy (an instance in service that its load balancer sends
-    /// nothing to does not serve).
-    pub fn served(&self) -> u32 {
-        (self.targets.iter())
-            .map(|t| t.healthy)
-            .fold(self.serving, u32::min)
-    }
-
-    /// Whether it serves `size` and nothing is under way: what a raise
-    /// and a restore wait for.
-    pub fn serves(&self, size: Size) -> bool {
-        self.size == size && self.served() >= size.serving() && self.change == Change::Settled
-    }
-}
+use crate::cloud::{Capacity, CloudError, Clouds, Port, Size};
+pub use crate::cloud::{Change, Reading, ScalingCalls, group_names};
 
 /// What a capacity kind's groups are, in words and calls: the same for
 /// every group of the kind, so one value the kind gives
@@ -131,24 +72,6 @@ pub struct About {
     pub calls: ScalingCalls,
 }
 
-/// The API calls of a kind's actions, as the model of the clouds names
-/// them (`ecs:UpdateService`): the steps' costs, previews and fences.
-#[derive(Debug, Clone, Copy)]
-pub struct ScalingCalls {
-    /// The read.
-    pub read: &'static str,
-    /// The write of a size.
-    pub set: &'static str,
-    /// The write of marks.
-    pub mark: &'static str,
-    /// The removal of marks.
-    pub unmark: &'static str,
-    /// The calls a raise makes once (its read and its write).
-    pub calls: &'static [&'static str],
-    /// The model's slow operations a raise waits through.
-    pub waits: &'static [&'static str],
-}
-
 /// The three bounds of `size` for a kind whose groups have three (an Auto
 /// Scaling group, an EKS node group), or an error naming `call` (a model
 /// label, `eks:UpdateNodegroupConfig`), the group and `region`: one count
@@ -175,30 +98,6 @@ pub fn bounds_of(
     }
 }
 
-/// A group's two names as its kind writes them (`form`: `cluster/service`,
-/// `project/service`; each name at most `max` characters,
-/// [`super::split_pair`]), or an error naming the value and `call` (a
-/// model label, `ecs:UpdateService`) in `region`: what a journal or a
-/// mark handed the role is checked before any call.
-pub fn group_names<'a>(
-    group: &'a str,
-    max: usize,
-    (call, region): (&'static str, &str),
-    form: &str,
-) -> Result<(&'a str, &'a str), CloudError> {
-    super::split_pair(group, max).ok_or_else(|| {
-        let (service, operation) = super::call_parts(call);
-        CloudError::new(
-            service,
-            operation,
-            group,
-            region,
-            crate::cloud::ErrorKind::Client,
-            format!("`{group}` is not `{form}`"),
-        )
-    })
-}
-
 /// The capacity role's actions on one kind's groups, addressed by the
 /// region and the name a journal records (`Groups::raised_group`).
 #[async_trait]
@@ -215,12 +114,16 @@ pub trait Scaling: Sync {
     /// shows, and what a fence names.
     fn set_call(&self, read: &Reading) -> &'static str;
     /// Reads group `group` in `region` (`Ok(None)`: it does not exist).
+    /// A kind on the role's port ([`Scaler`]) is read by its adapter in
+    /// [`Clouds::capacity`]; the others still say how.
     async fn read(
         &self,
         clouds: &Clouds,
         region: &str,
         group: &str,
-    ) -> Result<Option<Reading>, CloudError>;
+    ) -> Result<Option<Reading>, CloudError> {
+        self.port(clouds, region)?.read(region, group).await
+    }
     /// Sets its size. `key` names this write (the run's, the group's and
     /// the size's, or a cleanup's own): a provider that takes a request id
     /// answers the same write sent again after a lost answer with what it
@@ -234,7 +137,11 @@ pub trait Scaling: Sync {
         group: &str,
         size: Size,
         key: &str,
-    ) -> Result<Option<String>, CloudError>;
+    ) -> Result<Option<String>, CloudError> {
+        self.port(clouds, region)?
+            .set(region, group, size, key)
+            .await
+    }
     /// How its writes are answered: at once, or with a provider
     /// operation the step follows until it is done ([`super::Answers`]).
     fn answers(&self) -> super::Answers<'_>;
@@ -245,7 +152,9 @@ pub trait Scaling: Sync {
         region: &str,
         read: &Reading,
         marks: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
+    ) -> Result<(), CloudError> {
+        self.port(clouds, region)?.mark(region, read, marks).await
+    }
     /// Takes the marks named `keys` off it.
     async fn unmark(
         &self,
@@ -253,7 +162,13 @@ pub trait Scaling: Sync {
         region: &str,
         read: &Reading,
         keys: &[String],
-    ) -> Result<(), CloudError>;
+    ) -> Result<(), CloudError> {
+        self.port(clouds, region)?.unmark(region, read, keys).await
+    }
+    /// Its kind's adapter on the role's port, from `clouds`.
+    fn port<'c>(&self, clouds: &'c Clouds, region: &str) -> Result<Port<'c>, CloudError> {
+        clouds.capacity.get(self.about().calls.kind, region)
+    }
     /// The command that returns group `group` in `region` to `size` by
     /// hand, for a cleanup that could not.
     fn manual(&self, region: &str, group: &str, size: Size) -> String;

@@ -71,11 +71,6 @@ fn loaded(path: &str) -> Plan {
     l.plans.into_iter().next().expect("a plan")
 }
 
-fn ecs_key(region: &str, group: &str) -> (String, String, String) {
-    let (cluster, service) = group.split_once('/').unwrap();
-    (region.into(), cluster.into(), service.into())
-}
-
 fn run_key(region: &str, group: &str) -> (String, String, String) {
     let (project, service) = group.split_once('/').unwrap();
     (project.into(), region.into(), service.into())
@@ -92,20 +87,20 @@ const ECS: Subject = Subject {
     size: Size::Count,
     writes: ("UpdateService", "TagResource", "UntagResource"),
     resize: |f, (r, g), n| {
-        let mut s = f.state();
-        let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
-        (svc.desired, svc.running) = (n.serving(), n.serving());
+        f.with_scaled("ecs_service", r, g, |svc| {
+            (svc.size, svc.serving) = (n, n.serving());
+        })
+        .unwrap();
     },
     remark: Some(|f, (r, g), marks| {
-        let mut s = f.state();
-        let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
-        svc.tags.retain(|k, _| !k.starts_with("drctl:"));
-        svc.tags.extend(marks);
+        f.with_scaled("ecs_service", r, g, |svc| {
+            svc.marks.retain(|k, _| !k.starts_with("drctl:"));
+            svc.marks.extend(marks);
+        })
+        .unwrap();
     }),
-    fail: Some(|f, (r, g), why| {
-        f.state().ecs_failures.insert(ecs_key(r, g), why.into());
-    }),
-    failed_id: "ecs-svc/fake-orders-ecs-use1-orders-workers",
+    fail: Some(|f, (r, g), why| f.fail_next_change("ecs_service", r, g, why)),
+    failed_id: "service/orders-ecs-use1/orders-workers/change",
     read: ("ecs", "DescribeServices"),
     data_reads: &[
         ("rds", "DescribeGlobalClusters"),

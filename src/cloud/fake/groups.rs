@@ -1,0 +1,369 @@
+//! The capacity role's model in the fake: one in-memory group per kind,
+//! region and name, for every kind on the role's port ([`Scaler`]).
+//!
+//! The fake models what the role reads (a size, what serves, a change
+//! under way or failed, marks), not each provider's answer: a kind on the
+//! port costs the fake nothing. How a provider's answer maps to a
+//! [`Reading`] is its adapter's alone, tested by pure tests on answers of
+//! the provider's shape and against the emulators (`tests/it/`); this is
+//! the trade the port makes on purpose, and `docs/architecture.md` says so.
+//!
+//! What the fake does to a group is what every capacity provider does: a
+//! new size is answered at once and serves later (after one read, or after
+//! the timed model's time for the kind's slow operation,
+//! [`ScalingCalls::waits`]); a change armed to fail ([`FakeCloud::fail_next_change`])
+//! reads as failed, named by its id and reason, as an ECS deployment's
+//! circuit breaker or a Cloud Run revision reports it.
+
+use super::*;
+use crate::cloud::metered::Wire;
+
+/// One group of a kind on the role's port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeGroup {
+    /// What it is set to serve.
+    pub size: Size,
+    /// The most it can be set to (a quota, or its maximum): what `status`
+    /// shows as its max when its size is one count.
+    pub max: u32,
+    /// What serves now.
+    pub serving: u32,
+    /// What is starting and does not serve yet.
+    pub starting: u32,
+    /// Whether a change is under way, or failed.
+    pub change: Change,
+    /// Its marks (tags, labels, annotations).
+    pub marks: BTreeMap<String, String>,
+    /// What marks are put on (its ARN).
+    pub handle: String,
+    /// The provider's word for its state (`ACTIVE`).
+    pub status: String,
+    /// The target groups it is registered in.
+    pub balanced_by: Vec<String>,
+    /// The reason its next change fails with, when armed.
+    fail_next: Option<String>,
+    /// Whether new capacity serves at its next read (a world without the
+    /// timed model).
+    settling: bool,
+}
+
+/// A group's key: its kind (the plan table), region and name.
+type Key = (&'static str, String, String);
+
+fn key(kind: &'static str, region: &str, group: &str) -> Key {
+    (kind, region.to_string(), group.to_string())
+}
+
+/// The timed model's key of a group's change (`Timing::start`).
+fn timed(k: &Key) -> String {
+    format!("scaled:{} {} {}", k.0, k.1, k.2)
+}
+
+impl FakeGroup {
+    fn reading(&self) -> Reading {
+        Reading {
+            size: self.size,
+            serving: self.serving,
+            change: self.change.clone(),
+            marks: self.marks.clone(),
+            handle: self.handle.clone(),
+            state: format!(
+                "{}, {} serving, {} starting",
+                self.status, self.serving, self.starting
+            ),
+            ceiling: None,
+            balanced_by: self.balanced_by.clone(),
+            targets: Vec::new(),
+        }
+    }
+
+    fn shown(&self, region: &str, group: &str) -> ComputeGroup {
+        let capacity = match self.size {
+            Size::Bounds(c) => c,
+            Size::Count(n) => Capacity {
+                min: 0,
+                desired: n,
+                max: self.max,
+            },
+        };
+        ComputeGroup {
+            name: group.to_string(),
+            region: region.to_string(),
+            capacity,
+            in_service: self.serving,
+            instances: self.serving + self.starting,
+            tags: self.marks.clone(),
+            status: Some(self.status.clone()),
+            notes: Vec::new(),
+            target_groups: self.balanced_by.clone(),
+        }
+    }
+
+    /// New capacity serves: what a settled change leaves.
+    fn settle(&mut self) {
+        self.serving = self.size.serving();
+        self.starting = 0;
+        self.settling = false;
+    }
+}
+
+impl FakeState {
+    /// Settles the groups whose change the timed model says is done.
+    pub(super) fn settle_scaled(&mut self, done: &[String]) {
+        for g in self
+            .scaled
+            .iter_mut()
+            .filter(|(k, _)| done.contains(&timed(k)))
+        {
+            g.1.settle();
+        }
+    }
+
+    /// What serves behind target group `arn` in `region` among the groups
+    /// on the port: (serving, registered).
+    pub(super) fn scaled_behind(&self, region: &str, arn: &str) -> (u32, u32) {
+        (self.scaled.iter())
+            .filter(|((_, r, _), g)| r == region && g.balanced_by.iter().any(|t| t == arn))
+            .fold((0, 0), |(a, b), (_, g)| {
+                (a + g.serving, b + g.serving + g.starting)
+            })
+    }
+}
+
+impl FakeCloud {
+    /// Adds group `group` of the kind `calls` serves in `region`, serving
+    /// `size`, `ACTIVE`, with a handle of ARN shape; `max`: what its
+    /// status shows as its max when its size is one count.
+    pub fn add_scaled(
+        &self,
+        calls: &'static ScalingCalls,
+        region: &str,
+        group: &str,
+        size: Size,
+        max: u32,
+    ) {
+        let (service, _) = calls.read.split_once(':').unwrap_or((calls.read, ""));
+        let g = FakeGroup {
+            size,
+            max,
+            serving: size.serving(),
+            starting: 0,
+            change: Change::Settled,
+            marks: BTreeMap::new(),
+            handle: format!(
+                "arn:aws:{service}:{region}:123456789012:{}/{group}",
+                calls.kind
+            ),
+            status: "ACTIVE".into(),
+            balanced_by: Vec::new(),
+            fail_next: None,
+            settling: false,
+        };
+        self.state()
+            .scaled
+            .insert(key(calls.kind, region, group), g);
+    }
+
+    /// Seeds ECS service `cluster/name` in `region` at `desired` tasks.
+    pub fn add_ecs_service(&self, region: &str, cluster: &str, name: &str, desired: u32) {
+        let group = format!("{cluster}/{name}");
+        let (calls, max) = (&aws::ecs::CALLS, aws::ecs::TASKS_PER_SERVICE);
+        self.add_scaled(calls, region, &group, Size::Count(desired), max);
+    }
+
+    /// Changes group `group` of `kind` in `region` as another actor would
+    /// (`None`: no such group).
+    pub fn with_scaled<T>(
+        &self,
+        kind: &str,
+        region: &str,
+        group: &str,
+        f: impl FnOnce(&mut FakeGroup) -> T,
+    ) -> Option<T> {
+        let mut s = self.state();
+        let g = (s.scaled.iter_mut())
+            .find(|((k, r, n), _)| *k == kind && r == region && n == group)
+            .map(|(_, g)| g)?;
+        Some(f(g))
+    }
+
+    /// Arms the next change of group `group` of `kind` in `region` to
+    /// fail with `reason`, as its provider reports a failed rollout.
+    pub fn fail_next_change(&self, kind: &str, region: &str, group: &str, reason: &str) {
+        let armed = self.with_scaled(kind, region, group, |g| {
+            g.fail_next = Some(reason.to_string());
+        });
+        assert!(
+            armed.is_some(),
+            "no {kind} group {group} in {region} in the fake"
+        );
+    }
+
+    /// The capacity kinds on the role's port, answered by this world.
+    pub(super) fn scalers(&self) -> Scalers {
+        let kinds = [&aws::ecs::CALLS];
+        Scalers::of(kinds.map(|calls| {
+            Arc::new(Groups {
+                calls,
+                cloud: self.clone(),
+            }) as Arc<dyn Scaler>
+        }))
+    }
+}
+
+/// One kind's groups in the fake, on the role's port.
+struct Groups {
+    calls: &'static ScalingCalls,
+    cloud: FakeCloud,
+}
+
+impl Groups {
+    /// The group after a call of `label` reached the fake, or the
+    /// provider's not-found error (`Ok(None)` for a read: it does not
+    /// exist).
+    async fn reach<T>(
+        &self,
+        label: &'static str,
+        region: &str,
+        group: &str,
+        act: impl FnOnce(&mut FakeGroup, &mut Vec<String>) -> T,
+    ) -> Result<Option<T>, CloudError> {
+        let mut s = self.cloud.enter(label, region, group).await?;
+        let s = &mut *s;
+        let Some(g) = s.scaled.get_mut(&key(self.calls.kind, region, group)) else {
+            return Ok(None);
+        };
+        if g.settling && self.cloud.timing.is_none() && label == self.calls.read {
+            g.settle();
+        }
+        Ok(Some(act(g, &mut s.writes)))
+    }
+
+    /// A write of `label` to group `group`: the provider's not-found error
+    /// when it does not exist; the write is logged as `Operation group`.
+    async fn write<T>(
+        &self,
+        label: &'static str,
+        region: &str,
+        group: &str,
+        act: impl FnOnce(&mut FakeGroup) -> T,
+    ) -> Result<T, CloudError> {
+        let (service, operation) = label.split_once(':').unwrap_or(("", label));
+        let done = self.reach(label, region, group, |g, writes| {
+            writes.push(format!("{operation} {group}"));
+            act(g)
+        });
+        (done.await?).ok_or_else(|| not_found(service, operation, group, region))
+    }
+}
+
+#[async_trait]
+impl Scaler for Groups {
+    fn calls(&self) -> &'static ScalingCalls {
+        self.calls
+    }
+
+    async fn read(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        let label = self.calls.read;
+        let read = || self.reach(label, region, group, |g, _| g.reading());
+        wire.call(label, region, read).await
+    }
+
+    async fn describe(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        let label = self.calls.read;
+        let read = || self.reach(label, region, group, |g, _| g.shown(region, group));
+        wire.call(label, region, read).await
+    }
+
+    async fn set(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        size: Size,
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let label = self.calls.set;
+        let timing = self.cloud.timing.clone();
+        let k = key(self.calls.kind, region, group);
+        let set = || {
+            self.write(label, region, group, |g| {
+                g.size = size;
+                g.starting = size.serving().saturating_sub(g.serving);
+                g.serving = g.serving.min(size.serving());
+                // A failed change starts nothing that serves, as a
+                // rollout whose tasks never start.
+                if let Some(reason) = g.fail_next.take() {
+                    let id = format!("{}/change", g.handle);
+                    g.change = Change::Failed { id, reason };
+                    return;
+                }
+                g.change = Change::Settled;
+                match (&timing, self.calls.waits.first()) {
+                    (Some(t), Some(slow)) if g.starting > 0 => {
+                        t.start(timed(&k), slow);
+                    }
+                    (Some(_), _) => g.settle(),
+                    (None, _) => g.settling = true,
+                }
+            })
+        };
+        wire.call(label, region, set).await?;
+        Ok(None)
+    }
+
+    async fn mark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let label = self.calls.mark;
+        let group = self.by_handle(region, &read.handle)?;
+        let mark = || self.write(label, region, &group, |g| g.marks.extend(marks.clone()));
+        wire.call(label, region, mark).await
+    }
+
+    async fn unmark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        let label = self.calls.unmark;
+        let group = self.by_handle(region, &read.handle)?;
+        let unmark = || {
+            self.write(label, region, &group, |g| {
+                g.marks.retain(|k, _| !keys.contains(k))
+            })
+        };
+        wire.call(label, region, unmark).await
+    }
+}
+
+impl Groups {
+    /// The name of the group whose handle is `handle` (what marks go on),
+    /// or the provider's not-found error.
+    fn by_handle(&self, region: &str, handle: &str) -> Result<String, CloudError> {
+        let s = self.cloud.state();
+        (s.scaled.iter())
+            .find(|((k, r, _), g)| *k == self.calls.kind && r == region && g.handle == handle)
+            .map(|((_, _, name), _)| name.clone())
+            .ok_or_else(|| {
+                let (service, operation) = (self.calls.mark.split_once(':')).unwrap_or(("", ""));
+                not_found(service, operation, handle, region)
+            })
+    }
+}
