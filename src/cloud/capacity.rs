@@ -10,10 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::metered::Wire;
-use super::{
-    Capacity, CloudError, ComputeGroup, NodeGroup, NodeGroupUpdate, Size, TargetCount, Workload,
-    WorkloadRef,
-};
+use super::{Capacity, CloudError, ComputeGroup, Size, TargetCount, Workload, WorkloadRef};
 
 /// Auto Scaling-style compute groups.
 #[async_trait]
@@ -47,47 +44,6 @@ pub trait Compute: Send + Sync {
         &self,
         region: &str,
         name: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError>;
-}
-
-/// EKS managed node groups: their scaling configuration and its updates.
-#[async_trait]
-pub trait NodeGroups: Send + Sync {
-    /// Describes node group `name` of `cluster`; `Ok(None)` when it (or its
-    /// cluster) does not exist in `region`.
-    async fn describe_node_group(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-    ) -> Result<Option<NodeGroup>, CloudError>;
-
-    /// Sets the node group's min, desired and max size in one update
-    /// (`UpdateNodegroupConfig` with `scalingConfig`); the update as EKS
-    /// answered it.
-    async fn scale_node_group(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-        capacity: Capacity,
-    ) -> Result<NodeGroupUpdate, CloudError>;
-
-    /// Puts `tags` on the node group `arn` names (`TagResource`).
-    async fn tag_node_group(
-        &self,
-        region: &str,
-        arn: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
-
-    /// Takes the tags named `keys` off the node group `arn` names
-    /// (`UntagResource`).
-    async fn untag_node_group(
-        &self,
-        region: &str,
-        arn: &str,
         keys: &[String],
     ) -> Result<(), CloudError>;
 }
@@ -437,4 +393,32 @@ pub fn group_names<'a>(
             format!("`{group}` is not `{form}`"),
         )
     })
+}
+
+/// The three bounds of `size` for a kind whose groups have three (an Auto
+/// Scaling group, an EKS node group), or an error naming `call` (a model
+/// label, `eks:UpdateNodegroupConfig`), the group and `region`: one count
+/// there is another drctl's journal or a forged mark, and nothing is
+/// guessed from it. The steps refuse a size of another shape before any
+/// write (`steps::capacity::decide_size`); this is the kind's own guard.
+pub fn bounds_of(
+    size: Size,
+    call: &'static str,
+    group: &str,
+    region: &str,
+) -> Result<Capacity, CloudError> {
+    match size {
+        Size::Bounds(c) => Ok(c),
+        Size::Count(n) => {
+            let (service, operation) = call.split_once(':').unwrap_or((call, ""));
+            Err(CloudError::new(
+                service,
+                operation,
+                group,
+                region,
+                super::ErrorKind::Client,
+                format!("a size of one count ({n}) where min/desired/max is wanted"),
+            ))
+        }
+    }
 }

@@ -289,7 +289,6 @@ impl Metered {
             dns: me.clone(),
             database: me.clone(),
             compute: me.clone(),
-            node_groups: me.clone(),
             capacity: (me.inner.capacity).metered(|w| w.and(me.clone())),
             balancers: me.clone(),
             aurora: me.clone(),
@@ -597,14 +596,6 @@ metered! {
     create_global(&self, region: &str, id: &str, source_arn: &str) -> () = ("rds:CreateGlobalCluster", region);
     create_secondary(&self, region: &str, id: &str, global: &str, engine: &str) -> () = ("rds:CreateDBCluster", region);
     rename_cluster(&self, region: &str, id: &str, new_id: &str) -> () = ("rds:ModifyDBCluster", region);
-}
-
-metered! {
-    NodeGroups => node_groups;
-    describe_node_group(&self, region: &str, cluster: &str, name: &str) -> Option<NodeGroup> = ("eks:DescribeNodegroup", region);
-    scale_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) -> NodeGroupUpdate = ("eks:UpdateNodegroupConfig", region);
-    tag_node_group(&self, region: &str, arn: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("eks:TagResource", region);
-    untag_node_group(&self, region: &str, arn: &str, keys: &[String]) -> () = ("eks:UntagResource", region);
 }
 
 /// The meters an adapter on a role's port sends each of its API calls

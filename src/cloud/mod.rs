@@ -21,11 +21,10 @@
 //!
 //! # Layout
 //! * this file: one trait per service ([`Dns`], [`Database`], [`CloudSql`],
-//!   ...; the AWS capacity groups' [`Compute`] and [`NodeGroups`] in
-//!   `capacity.rs`), bundled in [`Clouds`], one field a trait, which
+//!   ...; Auto Scaling's [`Compute`] in `capacity.rs`), bundled in [`Clouds`], one field a trait, which
 //!   [`connect`] builds; [`types`]: the domain types they speak;
 //! * `capacity.rs` also holds the capacity role's port, [`Scaler`]: a kind
-//!   moved onto it (`[[ecs_service]]`) has no service trait, its adapter
+//!   moved onto it (`[[ecs_service]]`, `[[node_group]]`) has no service trait, its adapter
 //!   implements the role, and [`Clouds::capacity`] holds it by kind;
 //! * [`error`]: one error type, classified once; [`CloudSettings`]:
 //!   endpoints and credentials, read once; [`ObjectRouter`]: each URL to the
@@ -72,7 +71,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use capacity::{
-    Change, Compute, NodeGroups, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads,
+    Change, Compute, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads, bounds_of,
     group_names, split_pair,
 };
 
@@ -882,8 +881,6 @@ pub struct Clouds {
     pub database: Arc<dyn Database>,
     /// Compute groups (Auto Scaling).
     pub compute: Arc<dyn Compute>,
-    /// EKS managed node groups.
-    pub node_groups: Arc<dyn NodeGroups>,
     /// The capacity kinds' adapters on the role's port ([`Scaler`]), by
     /// kind (`ecs_service`).
     pub capacity: Scalers,

@@ -134,7 +134,7 @@ async fn an_aurora_drill_measures_rto_and_rpo_on_its_copy_and_removes_it() {
         (writes.iter()).all(|w| w.contains(" drill-")
             || w.starts_with("PutObject ")
             || w == "ChangeResourceRecordSets example.com."
-            || w.ends_with(" orders-nodes-use1")
+            || w.ends_with(" orders-eks-use1/orders-nodes-use1")
             || w.ends_with(" orders-ecs-use1/orders-workers")),
         "{writes:?}"
     );

@@ -378,9 +378,18 @@ fn split_services(cleaned: &[Cleaned]) -> (Vec<&Cleaned>, usize) {
 
 /// Each region's node group size.
 fn node_sizes(f: &FakeCloud) -> Vec<(String, Capacity)> {
-    (f.state().node_groups.values())
-        .map(|g| (g.region.clone(), g.capacity))
+    (f.state().scaled.iter())
+        .filter(|((kind, _, _), _)| *kind == "node_group")
+        .map(|((_, region, _), g)| (region.clone(), bounds(g.size)))
         .collect()
+}
+
+/// A node group's three bounds.
+fn bounds(size: crate::cloud::Size) -> Capacity {
+    let crate::cloud::Size::Bounds(c) = size else {
+        panic!("a node group has three bounds: {size}")
+    };
+    c
 }
 
 /// The drill copies (of the orders global cluster's members, and their
@@ -436,7 +445,7 @@ const ORDERS_STANDBY: (&str, &str, &str) = ("us-east-1", "orders-eks-use1", "ord
 
 fn orders_standby(f: &FakeCloud) -> Capacity {
     let (r, c, g) = ORDERS_STANDBY;
-    f.state().node_groups[&(r.to_string(), c.to_string(), g.to_string())].capacity
+    bounds(f.state().scaled[&("node_group", r.to_string(), format!("{c}/{g}"))].size)
 }
 
 /// A shadow drill of a plan with a node group raises the standby's node
@@ -495,13 +504,13 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
     );
     let writes = f.state().writes.clone();
     let scaled: Vec<&String> = (writes.iter())
-        .filter(|w| w.starts_with("UpdateNodegroupConfig"))
+        .filter(|w| w.starts_with("eks:UpdateNodegroupConfig"))
         .collect();
     assert_eq!(
         scaled,
         vec![
-            "UpdateNodegroupConfig orders-nodes-use1",
-            "UpdateNodegroupConfig orders-nodes-use1"
+            "eks:UpdateNodegroupConfig orders-eks-use1/orders-nodes-use1",
+            "eks:UpdateNodegroupConfig orders-eks-use1/orders-nodes-use1"
         ],
         "raised, then returned; production's never written"
     );
@@ -512,7 +521,7 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
         (writes.iter()).all(|w| w.contains(" drill-")
             || w.starts_with("PutObject ")
             || w == "ChangeResourceRecordSets example.com."
-            || w.ends_with(" orders-nodes-use1")
+            || w.ends_with(" orders-eks-use1/orders-nodes-use1")
             || w.ends_with(" orders-ecs-use1/orders-workers")),
         "{writes:?}"
     );

@@ -267,11 +267,11 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
             )
         })
         .collect();
-    let nodes: BTreeMap<String, String> = (s.node_groups.iter())
-        .map(|((r, c, n), g)| {
+    let nodes: BTreeMap<String, String> = (s.scaled.iter())
+        .map(|((kind, r, n), g)| {
             (
-                format!("{r}/{c}/{n}"),
-                format!("{} {}", g.capacity, g.status),
+                format!("{kind} {r}/{n}"),
+                format!("{} {}", g.size, g.status),
             )
         })
         .collect();

@@ -79,8 +79,10 @@ async fn regression_a_forged_drill_journal_made_a_sweep_lower_a_node_group() {
     };
     // The journal alone names the raise: no marks on the node group (as
     // a forger's journal would claim a raise of a group nobody marked).
-    for g in f.state().node_groups.values_mut() {
-        g.tags.clear();
+    for ((kind, _, _), g) in f.state().scaled.iter_mut() {
+        if *kind == "node_group" {
+            g.marks.clear();
+        }
     }
     let later = Utc::now() + Duration::days(2);
     let node = |found: &[crate::cleanup::sweep::Found]| {

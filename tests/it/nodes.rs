@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use drctl::cloud::{Capacity, UpdateStatus};
+use drctl::cloud::{Capacity, Change, Reading, Size};
 use serde_json::Value;
 
 use crate::fixture::{Fixture, Proxied, outputs, records};
@@ -41,17 +41,28 @@ fn tag(region: &str) -> &'static str {
 }
 
 /// The node group of `region` in the fixture's world, read through the
-/// adapter: (min, desired, max) and status.
+/// adapter (the role's port for `[[node_group]]`): (min, desired, max) and
+/// status.
 async fn node_group(fx: &Fixture, region: &str) -> (Capacity, String) {
+    let r = read(fx, region).await;
+    let Size::Bounds(c) = r.size else {
+        panic!("a node group has three bounds: {r:?}")
+    };
+    (c, r.state)
+}
+
+/// The node group of `region`, as the role's port reads it.
+async fn read(fx: &Fixture, region: &str) -> Reading {
     let (cluster, group) = names(fx, region);
-    let g = world::clouds()
-        .await
-        .node_groups
-        .describe_node_group(region, &cluster, &group)
-        .await
-        .expect("DescribeNodegroup")
-        .unwrap_or_else(|| panic!("{cluster}/{group} exists in {region}"));
-    (g.capacity, g.status)
+    let clouds = world::clouds().await;
+    (clouds
+        .capacity
+        .get("node_group", region)
+        .expect("the EKS adapter"))
+    .read(region, &format!("{cluster}/{group}"))
+    .await
+    .expect("DescribeNodegroup")
+    .unwrap_or_else(|| panic!("{cluster}/{group} exists in {region}"))
 }
 
 fn names(fx: &Fixture, region: &str) -> (String, String) {
@@ -95,70 +106,65 @@ async fn the_adapter_reads_and_scales_a_node_group() {
     let fx = Fixture::new("ngadapt").await;
     let clouds = world::clouds().await;
     let (cluster, group) = names(&fx, STANDBY);
-    let missing = clouds
-        .node_groups
-        .describe_node_group(STANDBY, &cluster, "no-such-nodes")
-        .await
-        .expect("an unknown node group is no error");
-    assert_eq!(missing, None);
-    let no_cluster = clouds
-        .node_groups
-        .describe_node_group(STANDBY, "no-such-cluster", &group)
-        .await
-        .expect("an unknown cluster is no error");
-    assert_eq!(no_cluster, None);
+    let port = clouds
+        .capacity
+        .get("node_group", STANDBY)
+        .expect("the EKS adapter");
+    let missing = port
+        .read(STANDBY, &format!("{cluster}/no-such-nodes"))
+        .await;
+    assert_eq!(missing.expect("an unknown node group is no error"), None);
+    let no_cluster = port
+        .read(STANDBY, &format!("no-such-cluster/{group}"))
+        .await;
+    assert_eq!(no_cluster.expect("an unknown cluster is no error"), None);
     assert_eq!(
         node_group(&fx, STANDBY).await,
         (STANDBY_SIZE, "ACTIVE".into())
     );
-    let u = clouds
-        .node_groups
-        .scale_node_group(STANDBY, &cluster, &group, ACTIVE_SIZE)
+    let whole = format!("{cluster}/{group}");
+    let one = port.set(STANDBY, &whole, Size::Count(3), "k");
+    let one = one
         .await
-        .expect("UpdateNodegroupConfig");
-    assert!(!u.id.is_empty());
-    // moto applies the update at once (real EKS answers InProgress).
-    assert_eq!(u.status, UpdateStatus::Successful, "{u:?}");
+        .expect_err("one count where three bounds are wanted");
+    assert!(one.to_string().contains("min/desired/max"), "{one}");
+    // moto applies the update at once (real EKS answers InProgress, which
+    // the read follows as the node group's status).
+    let set = port.set(STANDBY, &whole, Size::Bounds(ACTIVE_SIZE), "k");
+    assert_eq!(set.await.expect("UpdateNodegroupConfig"), None);
     assert_eq!(
         node_group(&fx, STANDBY).await,
         (ACTIVE_SIZE, "ACTIVE".into())
     );
+    let now = read(&fx, STANDBY).await;
+    assert_eq!((now.serving, &now.change), (3, &Change::Settled), "{now:?}");
+    // As status shows it: EKS counts no ready nodes.
+    let shown = port.describe(STANDBY, &whole).await;
+    let shown = shown.expect("DescribeNodegroup").expect("the node group");
+    assert_eq!(
+        (shown.capacity, shown.status.as_deref()),
+        (ACTIVE_SIZE, Some("ACTIVE"))
+    );
     // A drill's marks: tags on the node group's ARN, read back with it,
     // and taken off by key (each key, not only the first).
-    let read = (clouds.node_groups)
-        .describe_node_group(STANDBY, &cluster, &group)
-        .await
-        .expect("DescribeNodegroup")
-        .expect("the node group");
-    assert!(read.arn.contains(":nodegroup/"), "{read:?}");
+    assert!(now.handle.contains(":nodegroup/"), "{now:?}");
     let marks = std::collections::BTreeMap::from([
         ("drctl:drill-run".to_string(), "r1".to_string()),
         ("drctl:drill-restore".to_string(), "0/0/6".to_string()),
     ]);
-    (clouds.node_groups)
-        .tag_node_group(STANDBY, &read.arn, &marks)
-        .await
-        .expect("TagResource");
-    let tags = |g: Option<drctl::cloud::NodeGroup>| g.expect("the node group").tags;
-    let tagged = (clouds.node_groups)
-        .describe_node_group(STANDBY, &cluster, &group)
-        .await
-        .expect("DescribeNodegroup");
+    port.mark(STANDBY, &now, &marks).await.expect("TagResource");
+    let tagged = read(&fx, STANDBY).await.marks;
     assert_eq!(
-        tags(tagged).get("drctl:drill-restore").map(String::as_str),
+        tagged.get("drctl:drill-restore").map(String::as_str),
         Some("0/0/6")
     );
     let keys: Vec<String> = marks.keys().cloned().collect();
-    (clouds.node_groups)
-        .untag_node_group(STANDBY, &read.arn, &keys)
+    port.unmark(STANDBY, &now, &keys)
         .await
         .expect("UntagResource");
-    let untagged = (clouds.node_groups)
-        .describe_node_group(STANDBY, &cluster, &group)
-        .await
-        .expect("DescribeNodegroup");
+    let untagged = read(&fx, STANDBY).await.marks;
     assert!(
-        !tags(untagged).keys().any(|k| k.starts_with("drctl:")),
+        !untagged.keys().any(|k| k.starts_with("drctl:")),
         "every mark taken off"
     );
 }
@@ -329,12 +335,19 @@ async fn a_crash_at_the_scaling_step_is_resumed_with_the_update_sent_once() {
 /// Sets the fixture's node group in `region` to `size` (moto applies it at once).
 async fn set_size(fx: &Fixture, region: &str, size: Capacity) {
     let (cluster, group) = names(fx, region);
-    world::clouds()
-        .await
-        .node_groups
-        .scale_node_group(region, &cluster, &group, size)
-        .await
-        .expect("UpdateNodegroupConfig");
+    let clouds = world::clouds().await;
+    (clouds
+        .capacity
+        .get("node_group", region)
+        .expect("the EKS adapter"))
+    .set(
+        region,
+        &format!("{cluster}/{group}"),
+        Size::Bounds(size),
+        "k",
+    )
+    .await
+    .expect("UpdateNodegroupConfig");
 }
 
 /// The `update-config` calls the proxy saw for the fixture's node group

@@ -28,7 +28,7 @@ mod aurora;
 mod autoscaling;
 mod cloudwatch;
 pub mod ecs;
-mod eks;
+pub mod eks;
 mod elb;
 mod protections;
 mod publish;
@@ -89,9 +89,9 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         dns: Arc::new(Route53Dns::new(&sdk, retry)),
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
-        node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
         capacity: super::Scalers::of([
-            Arc::new(EcsApi::new(sdk.clone(), retry)) as Arc<dyn super::Scaler>
+            Arc::new(EcsApi::new(sdk.clone(), retry)) as Arc<dyn super::Scaler>,
+            Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
         ]),
         balancers: Arc::new(ElbTargets::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),

@@ -40,6 +40,10 @@ pub struct FakeGroup {
     pub status: String,
     /// The target groups it is registered in.
     pub balanced_by: Vec<String>,
+    /// Whether a change under way reads as rolling out, its status
+    /// `UPDATING` (an EKS node group's update), rather than as settled
+    /// with capacity still starting (an ECS service's new tasks).
+    pub rolls: bool,
     /// The reason its next change fails with, when armed.
     fail_next: Option<String>,
     /// Whether new capacity serves at its next read (a world without the
@@ -56,7 +60,14 @@ fn key(kind: &'static str, region: &str, group: &str) -> Key {
 
 /// The timed model's key of a group's change (`Timing::start`).
 fn timed(k: &Key) -> String {
-    format!("scaled:{} {} {}", k.0, k.1, k.2)
+    slow_key(k.0, &k.1, &k.2)
+}
+
+/// The timed model's key of a change of group `group` of `kind` in
+/// `region`: what the simulator looks for among the slow operations
+/// (`Resource::slow_ops`).
+pub fn slow_key(kind: &str, region: &str, group: &str) -> String {
+    format!("scaled:{kind} {region} {group}")
 }
 
 impl FakeGroup {
@@ -104,6 +115,9 @@ impl FakeGroup {
         self.serving = self.size.serving();
         self.starting = 0;
         self.settling = false;
+        if self.rolls {
+            (self.change, self.status) = (Change::Settled, "ACTIVE".into());
+        }
     }
 }
 
@@ -156,12 +170,22 @@ impl FakeCloud {
             ),
             status: "ACTIVE".into(),
             balanced_by: Vec::new(),
+            rolls: false,
             fail_next: None,
             settling: false,
         };
         self.state()
             .scaled
             .insert(key(calls.kind, region, group), g);
+    }
+
+    /// Seeds EKS managed node group `cluster/name` in `region`, `ACTIVE`
+    /// at `capacity`; a change rolls out as an update.
+    pub fn add_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) {
+        let group = format!("{cluster}/{name}");
+        let size = Size::Bounds(capacity);
+        self.add_scaled(&aws::eks::CALLS, region, &group, size, capacity.max);
+        self.with_scaled("node_group", region, &group, |g| g.rolls = true);
     }
 
     /// Seeds ECS service `cluster/name` in `region` at `desired` tasks.
@@ -201,7 +225,7 @@ impl FakeCloud {
 
     /// The capacity kinds on the role's port, answered by this world.
     pub(super) fn scalers(&self) -> Scalers {
-        let kinds = [&aws::ecs::CALLS];
+        let kinds = [&aws::ecs::CALLS, &aws::eks::CALLS];
         Scalers::of(kinds.map(|calls| {
             Arc::new(Groups {
                 calls,
@@ -250,7 +274,7 @@ impl Groups {
     ) -> Result<T, CloudError> {
         let (service, operation) = label.split_once(':').unwrap_or(("", label));
         let done = self.reach(label, region, group, |g, writes| {
-            writes.push(format!("{operation} {group}"));
+            writes.push(format!("{label} {group}"));
             act(g)
         });
         (done.await?).ok_or_else(|| not_found(service, operation, group, region))
@@ -310,7 +334,11 @@ impl Scaler for Groups {
                 }
                 g.change = Change::Settled;
                 match (&timing, self.calls.waits.first()) {
-                    (Some(t), Some(slow)) if g.starting > 0 => {
+                    (Some(t), Some(slow)) if g.starting > 0 || g.rolls => {
+                        if g.rolls {
+                            g.status = "UPDATING".into();
+                            g.change = Change::Rolling(g.status.clone());
+                        }
                         t.start(timed(&k), slow);
                     }
                     (Some(_), _) => g.settle(),

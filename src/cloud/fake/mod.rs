@@ -22,7 +22,7 @@ use super::*;
 mod aws_db;
 mod capacity;
 pub use capacity::settle_workload;
-pub use groups::FakeGroup;
+pub use groups::{FakeGroup, slow_key};
 mod dns;
 mod groups;
 mod services;
@@ -63,17 +63,9 @@ pub struct FakeState {
     /// the reason each reports (`fail_targets`); every other target group
     /// counts what serves behind it healthy.
     pub failing_targets: BTreeMap<String, String>,
-    /// EKS managed node groups by (region, cluster, name).
-    pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
     /// The groups of the capacity kinds on the role's port, by kind,
     /// region and name (`groups.rs`).
     pub scaled: BTreeMap<(&'static str, String, String), groups::FakeGroup>,
-    /// EKS updates by id: the node group's key, and the update.
-    pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
-    /// EKS node groups (`(region, cluster, name)`) whose next scaling
-    /// update leaves them `DEGRADED` with this health issue (`code:
-    /// message`), as launches that fail do.
-    pub node_failures: BTreeMap<(String, String, String), String>,
     /// Aurora DB clusters by (region, id).
     pub clusters: BTreeMap<(String, String), DbCluster>,
     /// Aurora global clusters by id.
@@ -607,20 +599,6 @@ impl FakeCloud {
                 i.status = "available".into();
             }
         }
-        for key in t.completed("nodes:") {
-            let mut parts = key["nodes:".len()..].splitn(3, '/');
-            if let (Some(r), Some(c), Some(n)) = (parts.next(), parts.next(), parts.next()) {
-                let k = (r.to_string(), c.to_string(), n.to_string());
-                if let Some(g) = s.node_groups.get_mut(&k) {
-                    g.status = "ACTIVE".into();
-                }
-                for (_, (of, u)) in s.node_group_updates.iter_mut() {
-                    if *of == k && u.status == UpdateStatus::InProgress {
-                        u.status = UpdateStatus::Successful;
-                    }
-                }
-            }
-        }
         s.settle_scaled(&t.completed("scaled:"));
         for key in t.completed("k8s:") {
             if let Some((r, g)) = key["k8s:".len()..].split_once(' ') {
@@ -672,7 +650,6 @@ impl FakeCloud {
             dns: me.clone(),
             database: me.clone(),
             compute: me.clone(),
-            node_groups: me.clone(),
             capacity: self.scalers(),
             balancers: me.clone(),
             aurora: me.clone(),
@@ -844,23 +821,6 @@ impl FakeCloud {
             Some(r) => s.failing_targets.insert(arn.into(), r.into()),
             None => s.failing_targets.remove(arn),
         };
-    }
-
-    /// Adds an EKS managed node group, `ACTIVE` at `capacity`.
-    pub fn add_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) {
-        self.state().node_groups.insert(
-            (region.into(), cluster.into(), name.into()),
-            NodeGroup {
-                cluster: cluster.into(),
-                name: name.into(),
-                region: region.into(),
-                capacity,
-                status: "ACTIVE".into(),
-                tags: Default::default(),
-                arn: format!("arn:aws:eks:{region}:123456789012:nodegroup/{cluster}/{name}/fake"),
-                health: Vec::new(),
-            },
-        );
     }
 
     /// Adds a Kubernetes workload (`namespace/kind/name@cluster`) in

@@ -263,7 +263,7 @@ impl Scaling for AsgScaling {
         _key: &str,
     ) -> Result<Option<String>, CloudError> {
         let call = "autoscaling:UpdateAutoScalingGroup";
-        let c = super::scaling::bounds_of(size, (call, group, region))?;
+        let c = super::scaling::bounds_of(size, call, group, region)?;
         clouds.compute.set_capacity(region, group, c).await?;
         Ok(None)
     }

@@ -137,8 +137,8 @@ impl Resource for EcsServiceSpec {
 
     #[cfg(any(test, feature = "testkit"))]
     fn slow_ops(&self, region: &str) -> Vec<String> {
-        (self.in_region(region).into_iter())
-            .map(|(cluster, service)| format!("ecs:{region}/{cluster}/{service}"))
+        (self.raised_group(region).into_iter())
+            .map(|(at, group)| crate::cloud::fake::slow_key(CALLS.kind, &at, &group))
             .collect()
     }
 

@@ -447,7 +447,7 @@ impl Scaling for KubeScaling {
     ) -> Result<Option<String>, CloudError> {
         const CALL: &str = "k8s:workloads/scale.patch";
         let w = workload(group, CALL, region)?;
-        let c = super::scaling::bounds_of(size, (CALL, group, region))?;
+        let c = super::scaling::bounds_of(size, CALL, group, region)?;
         let api = &clouds.workloads;
         let now = (api.describe_workload(region, &w).await?).ok_or_else(|| {
             CloudError::new(

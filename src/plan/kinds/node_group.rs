@@ -13,16 +13,12 @@
 //! reports it `ACTIVE` at the size; a drill's marks are its tags
 //! (`TagResource` on its ARN).
 
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Reading, Scaling};
 use super::{CapacitySpec, Groups, Kind, Resource, Shown};
-use crate::cloud::{
-    Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, NodeGroup, Size, UpdateStatus,
-};
+use crate::cloud::aws::eks::CALLS;
+use crate::cloud::{Capacity, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -136,8 +132,8 @@ impl Resource for NodeGroupSpec {
 
     #[cfg(any(test, feature = "testkit"))]
     fn slow_ops(&self, region: &str) -> Vec<String> {
-        (self.in_region(region).into_iter())
-            .map(|(cluster, group)| format!("nodes:{region}/{cluster}/{group}"))
+        (self.raised_group(region).into_iter())
+            .map(|(at, group)| crate::cloud::fake::slow_key(CALLS.kind, &at, &group))
             .collect()
     }
 
@@ -153,23 +149,6 @@ impl Resource for NodeGroupSpec {
     }
 }
 
-/// A node group read as a group of `status` (its size, and EKS's status
-/// for "in service": EKS does not count ready nodes).
-fn as_group(g: NodeGroup) -> ComputeGroup {
-    ComputeGroup {
-        name: format!("{}/{}", g.cluster, g.name),
-        region: g.region,
-        capacity: g.capacity,
-        in_service: 0,
-        instances: 0,
-        tags: g.tags,
-        status: Some(g.status),
-        notes: Vec::new(),
-        target_groups: Vec::new(),
-    }
-}
-
-#[async_trait]
 impl Groups for NodeGroupSpec {
     fn exclusive(&self) -> bool {
         false
@@ -191,84 +170,12 @@ impl Groups for NodeGroupSpec {
     fn active(&self) -> Capacity {
         self.active.into()
     }
-
-    async fn describe(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        match self.in_region(region) {
-            Some((cluster, group)) => Ok(clouds
-                .node_groups
-                .describe_node_group(region, cluster, group)
-                .await?
-                .map(as_group)),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The capacity role's actions on an EKS managed node group, named
 /// `cluster/nodegroup` as the plan names it.
 pub struct NodeScaling;
 
-/// `cluster/nodegroup` as the two names ([`super::scaling::group_names`];
-/// EKS names are at most 100 characters).
-fn names<'a>(
-    group: &'a str,
-    (call, region): (&'static str, &str),
-) -> Result<(&'a str, &'a str), CloudError> {
-    super::scaling::group_names(group, 100, (call, region), "cluster/nodegroup")
-}
-
-/// Where a node group's change stands, by EKS's status (pure): an update
-/// or its creation under way; `DEGRADED`, its health issues the reason
-/// (launches that failed, named by the first issue's code); a node group
-/// being deleted, or whose creation or deletion failed, cannot be scaled.
-fn change_of(g: &NodeGroup) -> Change {
-    match g.status.as_str() {
-        "UPDATING" | "CREATING" => Change::Rolling(g.status.clone()),
-        "DEGRADED" => Change::Failed {
-            id: (g.health.first())
-                .and_then(|h| h.split(':').next())
-                .unwrap_or("DEGRADED")
-                .to_string(),
-            reason: if g.health.is_empty() {
-                "EKS reports the node group DEGRADED and names no health issue".into()
-            } else {
-                g.health.join("; ")
-            },
-        },
-        "DELETING" | "CREATE_FAILED" | "DELETE_FAILED" => Change::Failed {
-            id: g.status.clone(),
-            reason: format!("a node group {} cannot be scaled", g.status),
-        },
-        _ => Change::Settled,
-    }
-}
-
-/// A node group as the capacity role reads it: EKS counts no ready
-/// nodes, so what serves is its desired size once it is `ACTIVE`, none
-/// before.
-fn reading(g: NodeGroup) -> Reading {
-    let state = match g.health.is_empty() {
-        true => g.status.clone(),
-        false => format!("{} ({})", g.status, g.health.join("; ")),
-    };
-    Reading {
-        size: Size::Bounds(g.capacity),
-        serving: if g.active() { g.capacity.desired } else { 0 },
-        change: change_of(&g),
-        state,
-        handle: g.arn,
-        marks: g.tags,
-        ceiling: None,
-        balanced_by: Vec::new(),
-        targets: Vec::new(),
-    }
-}
-
-#[async_trait]
 impl Scaling for NodeScaling {
     fn about(&self) -> &'static About {
         &About {
@@ -279,15 +186,7 @@ impl Scaling for NodeScaling {
             serves_from_zero: false,
             carries_marks: true,
             max_follows: false,
-            calls: ScalingCalls {
-                kind: "node_group",
-                read: "eks:DescribeNodegroup",
-                set: "eks:UpdateNodegroupConfig",
-                mark: "eks:TagResource",
-                unmark: "eks:UntagResource",
-                calls: &["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
-                waits: &["eks:NodegroupActive"],
-            },
+            calls: CALLS,
         }
     }
 
@@ -299,76 +198,8 @@ impl Scaling for NodeScaling {
         self.about().calls.set
     }
 
-    async fn read(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-    ) -> Result<Option<Reading>, CloudError> {
-        let (cluster, name) = names(group, ("eks:DescribeNodegroup", region))?;
-        let read = (clouds.node_groups)
-            .describe_node_group(region, cluster, name)
-            .await?;
-        Ok(read.map(reading))
-    }
-
-    async fn set(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        size: Size,
-        _key: &str,
-    ) -> Result<Option<String>, CloudError> {
-        let (cluster, name) = names(group, ("eks:UpdateNodegroupConfig", region))?;
-        let refused = |why: String| {
-            let kind = ErrorKind::Client;
-            CloudError::new("eks", "UpdateNodegroupConfig", name, region, kind, why)
-        };
-        let call = "eks:UpdateNodegroupConfig";
-        let c = super::scaling::bounds_of(size, (call, name, region))?;
-        let update = (clouds.node_groups)
-            .scale_node_group(region, cluster, name, c)
-            .await?;
-        // An update EKS refused at once says so in its answer; one under
-        // way is the node group's status, which the read follows.
-        match update.status {
-            UpdateStatus::Failed | UpdateStatus::Cancelled => Err(refused(format!(
-                "update {} ended {:?}: {}",
-                update.id,
-                update.status,
-                update.errors.join("; ")
-            ))),
-            UpdateStatus::InProgress | UpdateStatus::Successful => Ok(None),
-        }
-    }
-
     fn answers(&self) -> crate::plan::kinds::Answers<'_> {
         crate::plan::kinds::Answers::AtOnce
-    }
-
-    async fn mark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        marks: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        (clouds.node_groups)
-            .tag_node_group(region, &read.handle, marks)
-            .await
-    }
-
-    async fn unmark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        (clouds.node_groups)
-            .untag_node_group(region, &read.handle, keys)
-            .await
     }
 
     fn manual(&self, region: &str, group: &str, size: Size) -> String {

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::cloud::{Capacity, CloudError, Clouds, Port, Size};
-pub use crate::cloud::{Change, Reading, ScalingCalls, group_names};
+pub use crate::cloud::{Change, Reading, ScalingCalls, bounds_of, group_names};
 
 /// What a capacity kind's groups are, in words and calls: the same for
 /// every group of the kind, so one value the kind gives
@@ -70,32 +70,6 @@ pub struct About {
     pub max_follows: bool,
     /// Its calls.
     pub calls: ScalingCalls,
-}
-
-/// The three bounds of `size` for a kind whose groups have three (an Auto
-/// Scaling group, an EKS node group), or an error naming `call` (a model
-/// label, `eks:UpdateNodegroupConfig`), the group and `region`: one count
-/// there is another drctl's journal or a forged mark, and nothing is
-/// guessed from it. The steps refuse a size of another shape before any
-/// write (`steps::capacity::decide_size`); this is the kind's own guard.
-pub fn bounds_of(
-    size: Size,
-    (call, group, region): (&'static str, &str, &str),
-) -> Result<Capacity, CloudError> {
-    match size {
-        Size::Bounds(c) => Ok(c),
-        Size::Count(n) => {
-            let (service, operation) = super::call_parts(call);
-            Err(CloudError::new(
-                service,
-                operation,
-                group,
-                region,
-                crate::cloud::ErrorKind::Client,
-                format!("a size of one count ({n}) where min/desired/max is wanted"),
-            ))
-        }
-    }
 }
 
 /// The capacity role's actions on one kind's groups, addressed by the

@@ -71,6 +71,24 @@ fn loaded(path: &str) -> Plan {
     l.plans.into_iter().next().expect("a plan")
 }
 
+/// Sets a group of a kind on the role's port to `size`, serving it, as
+/// another actor would.
+fn resize(kind: &str, f: &FakeCloud, (r, g): (&str, &str), size: Size) {
+    let done = f.with_scaled(kind, r, g, |group| {
+        (group.size, group.serving) = (size, size.serving());
+    });
+    done.expect("the group");
+}
+
+/// Replaces the drill marks of a group of a kind on the role's port.
+fn remark(kind: &str, f: &FakeCloud, (r, g): (&str, &str), marks: BTreeMap<String, String>) {
+    let done = f.with_scaled(kind, r, g, |group| {
+        group.marks.retain(|k, _| !k.starts_with("drctl:"));
+        group.marks.extend(marks);
+    });
+    done.expect("the group");
+}
+
 fn run_key(region: &str, group: &str) -> (String, String, String) {
     let (project, service) = group.split_once('/').unwrap();
     (project.into(), region.into(), service.into())
@@ -85,22 +103,11 @@ const ECS: Subject = Subject {
     standby: Size::Count(1),
     active: Size::Count(4),
     size: Size::Count,
-    writes: ("UpdateService", "TagResource", "UntagResource"),
-    resize: |f, (r, g), n| {
-        f.with_scaled("ecs_service", r, g, |svc| {
-            (svc.size, svc.serving) = (n, n.serving());
-        })
-        .unwrap();
-    },
-    remark: Some(|f, (r, g), marks| {
-        f.with_scaled("ecs_service", r, g, |svc| {
-            svc.marks.retain(|k, _| !k.starts_with("drctl:"));
-            svc.marks.extend(marks);
-        })
-        .unwrap();
-    }),
+    writes: ("ecs:UpdateService", "ecs:TagResource", "ecs:UntagResource"),
+    resize: |f, (r, g), n| resize("ecs_service", f, (r, g), n),
+    remark: Some(|f, (r, g), marks| remark("ecs_service", f, (r, g), marks)),
     fail: Some(|f, (r, g), why| f.fail_next_change("ecs_service", r, g, why)),
-    failed_id: "service/orders-ecs-use1/orders-workers/change",
+    failed_id: "orders-ecs-use1/orders-workers/change",
     read: ("ecs", "DescribeServices"),
     data_reads: &[
         ("rds", "DescribeGlobalClusters"),
@@ -200,11 +207,6 @@ fn nodes_size(n: u32) -> Size {
     })
 }
 
-fn nodes_key(region: &str, group: &str) -> (String, String, String) {
-    let (cluster, name) = group.split_once('/').unwrap();
-    (region.into(), cluster.into(), name.into())
-}
-
 const NODES: Subject = Subject {
     kind: ResourceKind::NodeGroup,
     plan: || loaded("plans/orders.toml"),
@@ -223,32 +225,16 @@ const NODES: Subject = Subject {
     }),
     size: nodes_size,
     writes: (
-        "UpdateNodegroupConfig",
+        "eks:UpdateNodegroupConfig",
         "eks:TagResource",
         "eks:UntagResource",
     ),
-    resize: |f, (r, g), n| {
-        let mut s = f.state();
-        let group = s.node_groups.get_mut(&nodes_key(r, g)).unwrap();
-        let Size::Bounds(c) = n else {
-            panic!("a node group has three bounds: {n}")
-        };
-        (group.capacity, group.status) = (c, "ACTIVE".into());
-        group.health.clear();
-    },
-    remark: Some(|f, (r, g), marks| {
-        let mut s = f.state();
-        let group = s.node_groups.get_mut(&nodes_key(r, g)).unwrap();
-        group.tags.retain(|k, _| !k.starts_with("drctl:"));
-        group.tags.extend(marks);
-    }),
-    // Launches that fail leave the node group DEGRADED, its health issue
-    // named by its code.
-    fail: Some(|f, (r, g), why| {
-        let issue = format!("AsgInstanceLaunchFailures: {why}");
-        f.state().node_failures.insert(nodes_key(r, g), issue);
-    }),
-    failed_id: "AsgInstanceLaunchFailures",
+    resize: |f, (r, g), n| resize("node_group", f, (r, g), n),
+    remark: Some(|f, (r, g), marks| remark("node_group", f, (r, g), marks)),
+    // The fake's change that fails (how EKS says it, DEGRADED and its
+    // health issue, is `cloud::aws::eks`'s pure tests').
+    fail: Some(|f, (r, g), why| f.fail_next_change("node_group", r, g, why)),
+    failed_id: "orders-eks-use1/orders-nodes-use1/change",
     read: ("eks", "DescribeNodegroup"),
     data_reads: &[
         ("rds", "DescribeGlobalClusters"),
