@@ -422,3 +422,40 @@ pub fn bounds_of(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+
+    /// A bundle without a kind's adapter refuses that kind before any
+    /// call, naming it; a group of a kind on the port that does not exist
+    /// reads as absent and a write to it is the provider's not-found.
+    #[tokio::test]
+    async fn a_kind_without_an_adapter_is_refused_before_any_call_naming_it() {
+        let fake = FakeCloud::new();
+        let clouds = fake.clouds();
+        let Err(e) = clouds.capacity.get("no_such_kind", "us-east-1") else {
+            panic!("an unknown kind has no adapter")
+        };
+        assert_eq!(e.kind, super::super::ErrorKind::Client);
+        assert!(e.to_string().contains("[[no_such_kind]]"), "{e}");
+        assert!(fake.state().writes.is_empty());
+        let ecs = clouds.capacity.get("ecs_service", "us-east-1").unwrap();
+        assert_eq!(ecs.read("us-east-1", "c/none").await.unwrap(), None);
+        let e = (ecs.set("us-east-1", "c/none", Size::Count(1), "k").await).unwrap_err();
+        assert_eq!(e.kind, super::super::ErrorKind::NotFound, "{e}");
+    }
+
+    /// The fake serves the same kinds on the port as a real bundle, each
+    /// under the plan table its calls name.
+    #[tokio::test]
+    async fn the_fake_and_the_real_bundle_serve_the_same_kinds_on_the_port() {
+        let fake: Vec<_> = FakeCloud::new().clouds().capacity.kinds().collect();
+        let settings = crate::cloud::CloudSettings::default();
+        let real = crate::cloud::aws::clouds(&settings).await.unwrap();
+        let real: Vec<_> = real.capacity.kinds().collect();
+        assert_eq!(fake, real);
+        assert_eq!(real, ["ecs_service", "node_group"]);
+    }
+}

@@ -762,6 +762,46 @@ mod tests {
         );
     }
 
+    /// A port's calls go through the wire of every meter the bundle is
+    /// wrapped in (a run's budget around a test's faults): each is
+    /// counted once per meter, and a fault armed in the inner one strikes
+    /// after the call took effect, as a lost answer does, whatever wraps it.
+    #[tokio::test]
+    async fn a_ports_calls_go_through_every_meter_each_counted_and_faulted_at_the_wire() {
+        let fake = FakeCloud::new();
+        fake.add_ecs_service("us-east-1", "c", "s", 1);
+        let lost = Injection {
+            label: "ecs:UpdateService",
+            nth: 1,
+            effect: Effect::AnswerLost,
+            kind: ErrorKind::Connection,
+        };
+        let (inner, faults) = Metered::wrap_with_faults(fake.clouds(), vec![lost]);
+        let (c, outer) = Metered::wrap(inner);
+        let port = c.capacity.get("ecs_service", "us-east-1").unwrap();
+        let read = port.read("us-east-1", "c/s").await.unwrap().unwrap();
+        let err = (port.set("us-east-1", "c/s", Size::Count(3), "k").await).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Connection, "{err}");
+        let marks = BTreeMap::from([("drctl:drill-run".to_string(), "r".to_string())]);
+        port.mark("us-east-1", &read, &marks).await.unwrap();
+        // The write took effect though its answer was lost.
+        let now = port.read("us-east-1", "c/s").await.unwrap().unwrap();
+        assert_eq!((now.size, now.marks), (Size::Count(3), marks));
+        let labels = |log: &MeterLog| log.calls().iter().map(|c| c.label).collect::<Vec<_>>();
+        let each = [
+            "ecs:DescribeServices",
+            "ecs:UpdateService",
+            "ecs:TagResource",
+            "ecs:DescribeServices",
+        ];
+        assert_eq!(labels(&faults), each);
+        assert_eq!(labels(&outer), each);
+        assert!(
+            !outer.calls()[1].ok,
+            "the lost answer is a failed call outside too"
+        );
+    }
+
     #[tokio::test]
     async fn every_call_is_forwarded_and_recorded() {
         let fake = FakeCloud::new();

@@ -153,3 +153,19 @@ pub trait Scaling: Sync {
 pub fn normal<T: Copy>(home: &str, region: &str, (active, standby): (T, T)) -> T {
     if region == home { active } else { standby }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::spec::ResourceKind;
+
+    /// A capacity kind's calls name its own table: the key its adapter is
+    /// found by in `Clouds::capacity` (a kind whose calls named another's
+    /// would act on that kind's groups).
+    #[test]
+    fn every_capacity_kind_names_its_own_table_as_its_ports_key() {
+        let kinds = (ResourceKind::ALL.iter()).filter_map(|k| Some((k, k.scaling()?)));
+        for (kind, role) in kinds {
+            assert_eq!(role.about().calls.kind, kind.table(), "{kind:?}");
+        }
+    }
+}
