@@ -12,42 +12,6 @@ use std::sync::Arc;
 use super::metered::Wire;
 use super::{Capacity, CloudError, ComputeGroup, Size, TargetCount, Workload, WorkloadRef};
 
-/// Auto Scaling-style compute groups.
-#[async_trait]
-pub trait Compute: Send + Sync {
-    /// Describes one group; `Ok(None)` when it does not exist in `region`.
-    async fn describe_group(
-        &self,
-        region: &str,
-        name: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError>;
-
-    /// Sets the group's minimum, desired and maximum capacity in one call.
-    async fn set_capacity(
-        &self,
-        region: &str,
-        name: &str,
-        capacity: Capacity,
-    ) -> Result<(), CloudError>;
-
-    /// Adds or replaces tags on the group (CreateOrUpdateTags, not
-    /// propagated to instances).
-    async fn tag_group(
-        &self,
-        region: &str,
-        name: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
-
-    /// Removes the tags named `keys` from the group (absent keys are fine).
-    async fn untag_group(
-        &self,
-        region: &str,
-        name: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError>;
-}
-
 /// Kubernetes workloads in a cluster drctl reaches (a kubeconfig context,
 /// an EKS or a GKE cluster): their replicas, the HPA that scales them, a
 /// CronJob's suspension, and drctl's marks as annotations. `region` is the
@@ -456,6 +420,6 @@ mod tests {
         let real = crate::cloud::aws::clouds(&settings).await.unwrap();
         let real: Vec<_> = real.capacity.kinds().collect();
         assert_eq!(fake, real);
-        assert_eq!(real, ["ecs_service", "node_group"]);
+        assert_eq!(real, ["compute", "ecs_service", "node_group"]);
     }
 }

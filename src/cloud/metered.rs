@@ -288,7 +288,6 @@ impl Metered {
         Clouds {
             dns: me.clone(),
             database: me.clone(),
-            compute: me.clone(),
             capacity: (me.inner.capacity).metered(|w| w.and(me.clone())),
             balancers: me.clone(),
             aurora: me.clone(),
@@ -658,14 +657,6 @@ metered! {
 }
 
 metered! {
-    Compute => compute;
-    describe_group(&self, region: &str, name: &str) -> Option<ComputeGroup> = ("autoscaling:DescribeAutoScalingGroups", region);
-    set_capacity(&self, region: &str, name: &str, capacity: Capacity) -> () = ("autoscaling:UpdateAutoScalingGroup", region);
-    tag_group(&self, region: &str, name: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("autoscaling:CreateOrUpdateTags", region);
-    untag_group(&self, region: &str, name: &str, keys: &[String]) -> () = ("autoscaling:DeleteTags", region);
-}
-
-metered! {
     Metrics => metrics;
     replica_lag(&self, region: &str, db_id: &str, window: Duration) -> LagReading = ("cloudwatch:GetMetricData", region);
     cluster_lag(&self, region: &str, cluster: &str, window: Duration) -> LagReading = ("cloudwatch:GetMetricData", region);
@@ -875,7 +866,8 @@ mod tests {
             .await
             .unwrap();
         c.objects.get("us-east-1", &gs).await.unwrap();
-        c.compute.describe_group("us-east-1", "api").await.unwrap();
+        let port = c.capacity.get("compute", "us-east-1").unwrap();
+        port.read("us-east-1", "api").await.unwrap();
         let labels: Vec<_> = log.calls().iter().map(|c| c.label).collect();
         assert_eq!(
             labels,
@@ -908,12 +900,10 @@ mod tests {
             .await
             .unwrap();
         let tags = BTreeMap::from([("k".to_string(), "v".to_string())]);
-        c.compute
-            .tag_group("us-east-1", "api", &tags)
-            .await
-            .unwrap();
-        c.compute
-            .untag_group("us-east-1", "api", &["k".into()])
+        let port = c.capacity.get("compute", "us-east-1").unwrap();
+        let read = port.read("us-east-1", "api").await.unwrap().unwrap();
+        port.mark("us-east-1", &read, &tags).await.unwrap();
+        port.unmark("us-east-1", &read, &["k".into()])
             .await
             .unwrap();
         c.aurora.list_clusters("us-east-1").await.unwrap();
@@ -925,6 +915,7 @@ mod tests {
                 "route53:ListResourceRecordSets",
                 "rds:DescribeDBInstances",
                 "rds:DeleteDBInstance",
+                "autoscaling:DescribeAutoScalingGroups",
                 "autoscaling:CreateOrUpdateTags",
                 "autoscaling:DeleteTags",
                 "rds:DescribeDBClusters",

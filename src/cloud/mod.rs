@@ -21,10 +21,10 @@
 //!
 //! # Layout
 //! * this file: one trait per service ([`Dns`], [`Database`], [`CloudSql`],
-//!   ...; Auto Scaling's [`Compute`] in `capacity.rs`), bundled in [`Clouds`], one field a trait, which
+//!   ...), bundled in [`Clouds`], one field a trait, which
 //!   [`connect`] builds; [`types`]: the domain types they speak;
 //! * `capacity.rs` also holds the capacity role's port, [`Scaler`]: a kind
-//!   moved onto it (`[[ecs_service]]`, `[[node_group]]`) has no service trait, its adapter
+//!   moved onto it (`[[compute]]`, `[[ecs_service]]`, `[[node_group]]`) has no service trait, its adapter
 //!   implements the role, and [`Clouds::capacity`] holds it by kind;
 //! * [`error`]: one error type, classified once; [`CloudSettings`]:
 //!   endpoints and credentials, read once; [`ObjectRouter`]: each URL to the
@@ -71,8 +71,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use capacity::{
-    Change, Compute, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads, bounds_of,
-    group_names, split_pair,
+    Change, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads, bounds_of, group_names,
+    split_pair,
 };
 
 /// The largest object drctl reads from a bucket: 64 MiB. Every object it
@@ -879,8 +879,6 @@ pub struct Clouds {
     pub dns: Arc<dyn Dns>,
     /// Databases (RDS).
     pub database: Arc<dyn Database>,
-    /// Compute groups (Auto Scaling).
-    pub compute: Arc<dyn Compute>,
     /// The capacity kinds' adapters on the role's port ([`Scaler`]), by
     /// kind (`ecs_service`).
     pub capacity: Scalers,

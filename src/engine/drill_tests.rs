@@ -6,7 +6,6 @@
 //! after a failover scaled it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +13,7 @@ use async_trait::async_trait;
 use super::tests::{Recorder, drill_opts, engine, opts, payments, world};
 use super::*;
 use crate::cloud::fake::FakeCloud;
-use crate::cloud::{Capacity, CloudError, Compute, ComputeGroup, ObjectUrl};
+use crate::cloud::{Capacity, ObjectUrl};
 use crate::journal::store::MemoryStore;
 use crate::journal::{Cleaned, CleanupResult, JournalError, JournalStore, Temp};
 use crate::state::LockStore;
@@ -61,61 +60,24 @@ impl JournalStore for NoLockLost {
     }
 }
 
-/// The fake's groups, whose first tag removal (the failover's scale step
-/// taking a drill's tags off) is held for `hold` before it is sent: the
-/// drill's cleanup runs meanwhile, while the group still carries its tags.
-struct HeldUntag {
-    inner: Arc<dyn Compute>,
-    first: AtomicBool,
-    hold: Duration,
+/// Group `key` in the fake's role model.
+fn scaled(f: &FakeCloud, key: &(&'static str, String, String)) -> crate::cloud::fake::FakeGroup {
+    f.state().scaled[key].clone()
 }
 
-#[async_trait]
-impl Compute for HeldUntag {
-    async fn describe_group(
-        &self,
-        region: &str,
-        name: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        self.inner.describe_group(region, name).await
-    }
-    async fn set_capacity(
-        &self,
-        region: &str,
-        name: &str,
-        capacity: Capacity,
-    ) -> Result<(), CloudError> {
-        self.inner.set_capacity(region, name, capacity).await
-    }
-    async fn tag_group(
-        &self,
-        region: &str,
-        name: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        self.inner.tag_group(region, name, tags).await
-    }
-    async fn untag_group(
-        &self,
-        region: &str,
-        name: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        if self.first.swap(false, Ordering::SeqCst) {
-            tokio::time::sleep(self.hold).await;
-        }
-        self.inner.untag_group(region, name, keys).await
-    }
-}
-
-fn standby_group() -> (String, String) {
-    ("us-east-1".to_string(), "payments-api-use1".to_string())
+/// The standby's Auto Scaling group, as the fake's role model keys it.
+fn standby_group() -> (&'static str, String, String) {
+    (
+        "compute",
+        "us-east-1".to_string(),
+        "payments-api-use1".to_string(),
+    )
 }
 
 /// Whether the standby group carries a drill's tags (it was raised).
 fn raised_by_drill(f: &FakeCloud) -> bool {
-    f.state().groups[&standby_group()]
-        .tags
+    scaled(f, &standby_group())
+        .marks
         .contains_key(crate::steps::drill_names::RUN_TAG)
 }
 
@@ -130,14 +92,16 @@ async fn preempted_without_lock_lost(
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
     let memory = Arc::new(MemoryStore::new());
-    let mut clouds = f.clouds();
-    clouds.compute = Arc::new(HeldUntag {
-        inner: clouds.compute.clone(),
-        first: AtomicBool::new(true),
-        hold: Duration::from_secs(120),
-    });
+    // The failover's scale step taking the drill's tags off is held for
+    // two minutes before it is sent: the drill's cleanup runs meanwhile,
+    // while the group still carries its tags.
+    let (wait, fail, once) = (Duration::from_secs(120), None, true);
+    f.hold(
+        "autoscaling:DeleteTags",
+        crate::cloud::fake::Held { wait, fail, once },
+    );
     let e = Engine {
-        clouds,
+        clouds: f.clouds(),
         store: Arc::new(NoLockLost(memory.clone())),
         locks: locks(&f, dir.path()),
         reporter: Arc::new(Recorder::default()),
@@ -187,13 +151,14 @@ async fn preempted_without_lock_lost(
     assert!(capacity.detail.contains(&failover.run_id), "{capacity:?}");
     assert!(d.cleanup.complete, "{:?}", d.cleanup);
     let s = f.state();
-    let g = &s.groups[&standby_group()];
+    let g = &s.scaled[&standby_group()];
     assert_eq!(
-        g.capacity.desired, 4,
+        g.bounds().desired,
+        4,
         "the failover's capacity stays: {g:?}"
     );
     assert!(
-        !g.tags.keys().any(|k| k.starts_with("drctl:drill")),
+        !g.marks.keys().any(|k| k.starts_with("drctl:drill")),
         "{g:?}"
     );
 }
@@ -238,7 +203,7 @@ async fn regression_preempted_drill_cleanup_lowered_the_failovers_group_on_lease
 async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
     let f = world();
     let key = standby_group();
-    let before = f.state().groups[&key].capacity;
+    let before = f.state().scaled[&key].bounds();
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
     let plans = payments();
@@ -254,7 +219,7 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
         matches!(crashed, Err(EngineError::Crashed(..))),
         "{crashed:?}"
     );
-    let tags = f.state().groups[&key].tags.clone();
+    let tags = f.state().scaled[&key].marks.clone();
     let drill_run = tags[crate::steps::drill_names::RUN_TAG].clone();
     let drill_journal = store.text(&drill_run).unwrap();
     // Expired (as a sweep --all would see it), nothing else touched yet.
@@ -272,18 +237,18 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
     // No journal of that drill (another state): the drill's marks stand
     // in for it (no failover took them off, and the plan's data is not
     // written in the group's region): returned to the size they hold.
-    let raised = f.state().groups[&key].capacity;
+    let raised = f.state().scaled[&key].bounds();
     assert_ne!(raised, before);
     let cleaned = sweep(&MemoryStore::new()).await;
     assert_eq!(cleaned.len(), 1, "{cleaned:?}");
     assert_eq!(cleaned[0].result, CleanupResult::Restored, "{cleaned:?}");
-    assert_eq!(f.state().groups[&key].capacity, before);
+    assert_eq!(f.state().scaled[&key].bounds(), before);
     // The drill's raise and marks again, as the crash left them.
     {
         let mut s = f.state();
-        let g = s.groups.get_mut(&key).unwrap();
-        (g.capacity, g.tags) = (raised, tags.clone());
-        (g.in_service, g.instances) = (raised.desired, raised.desired);
+        let g = s.scaled.get_mut(&key).unwrap();
+        (g.size, g.marks) = (crate::cloud::Size::Bounds(raised), tags.clone());
+        (g.serving, g.starting) = (raised.desired, 0);
     }
     // A failover takes the plan (preempting the dead drill) and scales the
     // group; its removal of the drill's tags is then undone, as when it
@@ -294,16 +259,16 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
         !raised_by_drill(&f),
         "the failover removed the drill's tags"
     );
-    f.state().groups.get_mut(&key).unwrap().tags = tags.clone();
+    f.state().scaled.get_mut(&key).unwrap().marks = tags.clone();
     let cleaned = sweep(store.as_ref()).await;
     assert_eq!(cleaned.len(), 1, "{cleaned:?}");
     assert_eq!(cleaned[0].result, CleanupResult::Kept, "{cleaned:?}");
     assert!(cleaned[0].detail.contains(&failover.run_id), "{cleaned:?}");
     assert!(cleaned[0].detail.contains("stale"), "{cleaned:?}");
-    let g = f.state().groups[&key].clone();
-    assert_eq!(g.capacity, raised, "not lowered: {g:?}");
+    let g = f.state().scaled[&key].clone();
+    assert_eq!(g.bounds(), raised, "not lowered: {g:?}");
     assert!(
-        !g.tags.keys().any(|k| k.starts_with("drctl:drill")),
+        !g.marks.keys().any(|k| k.starts_with("drctl:drill")),
         "{g:?}"
     );
 
@@ -311,10 +276,10 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
     // it and no failover since are the drill's: lowered.
     let only_drill = MemoryStore::new();
     only_drill.set_text(&drill_run, &drill_journal);
-    f.state().groups.get_mut(&key).unwrap().tags = tags;
+    f.state().scaled.get_mut(&key).unwrap().marks = tags;
     let cleaned = sweep(&only_drill).await;
     assert_eq!(cleaned[0].result, CleanupResult::Restored, "{cleaned:?}");
-    assert_eq!(f.state().groups[&key].capacity, before);
+    assert_eq!(f.state().scaled[&key].bounds(), before);
 }
 
 /// The reference `orders` plan, its node groups seeded in the fake world:

@@ -236,11 +236,6 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
             )
         })
         .collect();
-    let groups: BTreeMap<String, String> = s
-        .groups
-        .iter()
-        .map(|((r, n), g)| (format!("{r}/{n}"), g.capacity.to_string()))
-        .collect();
     // Record order in a zone is the order of the upserts: not state.
     let records: BTreeMap<&String, Vec<String>> = s
         .records
@@ -267,7 +262,8 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
             )
         })
         .collect();
-    let nodes: BTreeMap<String, String> = (s.scaled.iter())
+    // The groups of the capacity kinds on the role's port.
+    let groups: BTreeMap<String, String> = (s.scaled.iter())
         .map(|((kind, r, n), g)| {
             (
                 format!("{kind} {r}/{n}"),
@@ -301,7 +297,7 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
         .collect();
     normalize(
         &format!(
-            "{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{nodes:#?}\n{sql:#?}\n{migs:#?}\n{run:#?}"
+            "{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{sql:#?}\n{migs:#?}\n{run:#?}"
         ),
         run_ids,
     )

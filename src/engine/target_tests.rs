@@ -53,8 +53,12 @@ async fn regression_instances_in_service_that_the_load_balancer_sends_nothing_he
     // The group itself was raised and its instances are in service.
     let raised = {
         let s = f.state();
-        let g = &s.groups[&("us-east-1".to_string(), "payments-api-use1".to_string())];
-        (g.capacity.desired, g.in_service)
+        let g = &s.scaled[&(
+            "compute",
+            "us-east-1".to_string(),
+            "payments-api-use1".to_string(),
+        )];
+        (g.bounds().desired, g.serving)
     };
     assert_eq!(raised, (4, 4));
     // Once the targets pass, a resume completes the raise.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
+use crate::cloud::DbRole;
 use crate::cloud::fake::FakeCloud;
-use crate::cloud::{Capacity, DbRole};
 use crate::journal::event::{Decision, GateName, Record, RunKind};
 use crate::journal::store::MemoryStore;
 use crate::runs::replay::StepState;
@@ -237,8 +237,8 @@ async fn a_failed_step_halts_and_resume_finishes_the_run() {
     // The target group is missing: preflight fails, nothing else starts.
     let cap = f
         .state()
-        .groups
-        .remove(&("us-east-1".into(), "payments-api-use1".into()))
+        .scaled
+        .remove(&("compute", "us-east-1".into(), "payments-api-use1".into()))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, rec) = engine(&f, dir.path());
@@ -257,9 +257,10 @@ async fn a_failed_step_halts_and_resume_finishes_the_run() {
     );
     assert!(f.state().writes.is_empty());
     // Fix the world, resume: the run completes and the lock is free again.
-    f.state()
-        .groups
-        .insert(("us-east-1".into(), "payments-api-use1".into()), cap);
+    f.state().scaled.insert(
+        ("compute", "us-east-1".into(), "payments-api-use1".into()),
+        cap,
+    );
     let r2 = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap();
     assert_eq!(r2.outcome, Outcome::Succeeded);
     assert!(!dir.path().join("locks/payments.lock").exists());
@@ -340,52 +341,6 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
             .keys()
             .any(|(r, id)| r == "us-west-2" && id.starts_with("payments-db-pre-"))
     );
-}
-
-/// The fake's compute, whose `set_capacity` fails after a short while.
-struct FailingCompute(Arc<dyn crate::cloud::Compute>);
-
-#[async_trait::async_trait]
-impl crate::cloud::Compute for FailingCompute {
-    async fn describe_group(
-        &self,
-        region: &str,
-        name: &str,
-    ) -> Result<Option<crate::cloud::ComputeGroup>, crate::cloud::CloudError> {
-        self.0.describe_group(region, name).await
-    }
-    async fn set_capacity(
-        &self,
-        region: &str,
-        name: &str,
-        _: Capacity,
-    ) -> Result<(), crate::cloud::CloudError> {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Err(crate::cloud::CloudError::new(
-            "autoscaling",
-            "UpdateAutoScalingGroup",
-            name,
-            region,
-            crate::cloud::ErrorKind::Client,
-            "injected failure",
-        ))
-    }
-    async fn tag_group(
-        &self,
-        region: &str,
-        name: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), crate::cloud::CloudError> {
-        self.0.tag_group(region, name, tags).await
-    }
-    async fn untag_group(
-        &self,
-        region: &str,
-        name: &str,
-        keys: &[String],
-    ) -> Result<(), crate::cloud::CloudError> {
-        self.0.untag_group(region, name, keys).await
-    }
 }
 
 /// The fake's database, whose promotions take `delay`.
@@ -480,7 +435,13 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (mut e, _, rec) = engine(&f, dir.path());
-    e.clouds.compute = Arc::new(FailingCompute(e.clouds.compute.clone()));
+    // The group's size fails to be set, after a short while.
+    let fail = Some("injected failure".to_string());
+    let (wait, once) = (Duration::from_millis(20), false);
+    f.hold(
+        "autoscaling:UpdateAutoScalingGroup",
+        crate::cloud::fake::Held { wait, fail, once },
+    );
     e.clouds.database = Arc::new(SlowDatabase(
         e.clouds.database.clone(),
         Duration::from_millis(300),
@@ -622,8 +583,8 @@ async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
     let f = world();
     let cap = f
         .state()
-        .groups
-        .remove(&("us-east-1".into(), "payments-api-use1".into()))
+        .scaled
+        .remove(&("compute", "us-east-1".into(), "payments-api-use1".into()))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
@@ -634,9 +595,10 @@ async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
     let torn = r#"{"seq":99,"at":"2026-11-22T10:00:00Z","prev":"ab"#;
     let text = store.text(&r.run_id).unwrap();
     store.set_text(&r.run_id, &format!("{text}{torn}"));
-    f.state()
-        .groups
-        .insert(("us-east-1".into(), "payments-api-use1".into()), cap);
+    f.state().scaled.insert(
+        ("compute", "us-east-1".into(), "payments-api-use1".into()),
+        cap,
+    );
     let r2 = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap();
     assert_eq!(r2.outcome, Outcome::Succeeded);
     let records = crate::journal::read(store.as_ref(), &r.run_id)
@@ -905,8 +867,8 @@ async fn rewrite_start(store: &MemoryStore, run: &str, edit: impl Fn(&mut Event)
 async fn resume_refuses_a_graph_that_changed_since_the_run_started() {
     let f = world();
     f.state()
-        .groups
-        .remove(&("us-east-1".into(), "payments-api-use1".into()));
+        .scaled
+        .remove(&("compute", "us-east-1".into(), "payments-api-use1".into()));
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
     let r = e.run(&payments(), &opts()).await.unwrap();
@@ -932,8 +894,8 @@ async fn resume_refuses_a_graph_that_changed_since_the_run_started() {
 async fn resume_refuses_a_mode_it_cannot_read_instead_of_failing_over() {
     let f = world();
     f.state()
-        .groups
-        .remove(&("us-east-1".into(), "payments-api-use1".into()));
+        .scaled
+        .remove(&("compute", "us-east-1".into(), "payments-api-use1".into()));
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
     let r = e.run(&payments(), &opts()).await.unwrap();
@@ -1008,10 +970,8 @@ fn production(f: &FakeCloud) -> String {
         .filter(|d| !d.id.starts_with("drill-"))
         .map(|d| format!("{} {} {:?}", d.region, d.id, d.role))
         .collect();
-    let groups: Vec<String> = s
-        .groups
-        .values()
-        .map(|g| format!("{} {} {} {:?}", g.region, g.name, g.capacity, g.tags))
+    let groups: Vec<String> = (s.scaled.iter())
+        .map(|((_, r, n), g)| format!("{r} {n} {} {:?}", g.bounds(), g.marks))
         .collect();
     let zones: Vec<String> = s.records.iter().map(|r| format!("{r:?}")).collect();
     format!("{dbs:?}\n{groups:?}\n{zones:?}")
@@ -1079,9 +1039,13 @@ async fn a_failing_drill_step_still_cleans_up_and_fails_the_verdict() {
     assert!(report.resume.is_none(), "nothing is left to resume");
     let s = f.state();
     assert!(s.databases.keys().all(|(_, id)| !id.starts_with("drill-")));
-    let g = &s.groups[&("us-east-1".to_string(), "payments-api-use1".to_string())];
-    assert_eq!(g.capacity.desired, 0);
-    assert!(g.tags.is_empty(), "{:?}", g.tags);
+    let g = &s.scaled[&(
+        "compute",
+        "us-east-1".to_string(),
+        "payments-api-use1".to_string(),
+    )];
+    assert_eq!(g.bounds().desired, 0);
+    assert!(g.marks.is_empty(), "{:?}", g.marks);
     drop(s);
     let _ = before;
 }
@@ -1128,9 +1092,13 @@ async fn a_failover_preempts_a_running_drill_and_keeps_the_capacity_it_owns() {
         let s = f.state();
         assert!(s.databases.keys().all(|(_, id)| !id.starts_with("drill-")));
         // The failover's capacity stays: the drill did not scale it down.
-        let g = &s.groups[&("us-east-1".to_string(), "payments-api-use1".to_string())];
-        assert_eq!(g.capacity.desired, 4, "{g:?}");
-        assert!(!g.tags.keys().any(|k| k.starts_with("drctl:drill")));
+        let g = &s.scaled[&(
+            "compute",
+            "us-east-1".to_string(),
+            "payments-api-use1".to_string(),
+        )];
+        assert_eq!(g.bounds().desired, 4, "{g:?}");
+        assert!(!g.marks.keys().any(|k| k.starts_with("drctl:drill")));
     }
     // Journaled in both runs.
     let runs = store.list().await.unwrap();
@@ -1208,29 +1176,33 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let key = ("us-east-1".to_string(), "payments-api-use1".to_string());
+    let key = (
+        "compute",
+        "us-east-1".to_string(),
+        "payments-api-use1".to_string(),
+    );
     let long_ago = Utc::now() - chrono::Duration::hours(3);
     {
         let mut s = f.state();
-        let g = s.groups.get_mut(&key).unwrap();
-        g.tags = crate::steps::drill_names::tags(
+        let g = s.scaled.get_mut(&key).unwrap();
+        g.marks = crate::steps::drill_names::tags(
             "20261122T010000Z-payments-dead",
             "gone/pid 1",
             long_ago,
         );
-        g.tags.insert(
+        g.marks.insert(
             crate::steps::drill_names::RESTORE_TAG.into(),
-            format!("{}", g.capacity),
+            format!("{}", g.bounds()),
         );
     }
     let plans = payments();
     let report = e.run(&plans, &opts()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
-    let active = f.state().groups[&key].capacity;
+    let active = f.state().scaled[&key].bounds();
     assert_eq!(active.desired, 4);
     assert!(
-        !f.state().groups[&key]
-            .tags
+        !f.state().scaled[&key]
+            .marks
             .keys()
             .any(|k| k.starts_with("drctl:drill")),
         "the failover owns the group: the drill's tags are gone"
@@ -1248,7 +1220,7 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
     )
     .await;
     assert!(cleaned.is_empty());
-    assert_eq!(f.state().groups[&key].capacity, active);
+    assert_eq!(f.state().scaled[&key].bounds(), active);
 }
 
 /// The fake's database, whose deletions fail (a cleanup that cannot finish).
@@ -1355,8 +1327,13 @@ async fn a_cleanup_that_cannot_finish_lists_what_is_left_and_a_resume_finishes_i
         left.how
     );
     // Everything else was cleaned up.
-    let g = f.state().groups[&("us-east-1".to_string(), "payments-api-use1".to_string())].clone();
-    assert_eq!(g.capacity.desired, 0);
+    let g = f.state().scaled[&(
+        "compute",
+        "us-east-1".to_string(),
+        "payments-api-use1".to_string(),
+    )]
+        .clone();
+    assert_eq!(g.bounds().desired, 0);
     let resume = report
         .resume
         .clone()
@@ -1527,7 +1504,7 @@ async fn checkout_fails_over_to_its_second_standby_with_its_home_dead() {
         "us-east-1's control is recorded unreachable: {home:#}"
     );
     let s = f.state();
-    let cap = |r: &str, n: &str| s.groups[&(r.to_string(), n.to_string())].capacity;
+    let cap = |r: &str, n: &str| s.scaled[&("compute", r.to_string(), n.to_string())].bounds();
     assert_eq!(cap("eu-west-1", "checkout-web-euw1").desired, 3);
     assert_eq!(cap("us-west-2", "checkout-web-usw2").desired, 1);
     drop(s);
@@ -1884,8 +1861,8 @@ async fn with_keys_listed_a_run_without_the_run_key_is_refused_before_any_lock()
 async fn regression_a_journal_rewritten_without_the_run_key_is_refused_by_resume() {
     let f = world();
     f.state()
-        .groups
-        .remove(&("us-east-1".into(), "payments-api-use1".into()));
+        .scaled
+        .remove(&("compute", "us-east-1".into(), "payments-api-use1".into()));
     let dir = tempfile::tempdir().unwrap();
     let (mut e, mem, _) = engine(&f, dir.path());
     let k = crate::sign::SecretKey::generate();

@@ -428,8 +428,8 @@ mod tests {
         world.state().lag.clear();
         world
             .state()
-            .groups
-            .remove(&("us-east-1".into(), "payments-api-use1".into()));
+            .scaled
+            .remove(&("compute", "us-east-1".into(), "payments-api-use1".into()));
         world.state().buckets.clear();
         let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
         let p = report.plans.iter().find(|p| p.plan == "payments").unwrap();

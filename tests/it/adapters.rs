@@ -6,6 +6,7 @@
 //! clients configured like the adapters ([`world::sdk`]), so each test checks
 //! the adapter against state it did not make itself.
 
+use crate::world::{Asg, AsgCalls};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1120,7 +1121,7 @@ async fn autoscaling_describes_and_sets_capacity() {
     create_group(HOME, &name, 0, 0, 2).await;
 
     let g = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &name)
         .await
         .unwrap()
@@ -1142,13 +1143,9 @@ async fn autoscaling_describes_and_sets_capacity() {
         desired: 2,
         max: 4,
     };
-    clouds
-        .compute
-        .set_capacity(HOME, &name, want)
-        .await
-        .unwrap();
+    clouds.asg().set_capacity(HOME, &name, want).await.unwrap();
     let g = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &name)
         .await
         .unwrap()
@@ -1158,12 +1155,12 @@ async fn autoscaling_describes_and_sets_capacity() {
     assert_eq!(g.in_service, 2, "moto puts instances in service at once");
 
     assert_eq!(
-        clouds.compute.describe_group(STANDBY, &name).await.unwrap(),
+        clouds.asg().describe_group(STANDBY, &name).await.unwrap(),
         None
     );
     assert_eq!(
         clouds
-            .compute
+            .asg()
             .describe_group(HOME, &world::unique("noasg"))
             .await
             .unwrap(),
@@ -1181,7 +1178,7 @@ async fn autoscaling_tags_and_untags_a_group() {
     let (proxy, clouds) = proxied(|s| &mut s.autoscaling_endpoint).await;
 
     clouds
-        .compute
+        .asg()
         .tag_group(
             HOME,
             &name,
@@ -1190,12 +1187,12 @@ async fn autoscaling_tags_and_untags_a_group() {
         .await
         .unwrap();
     clouds
-        .compute
+        .asg()
         .tag_group(HOME, &name, &tags(&[("drctl:drill", "run-2")]))
         .await
         .unwrap();
     let g = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &name)
         .await
         .unwrap()
@@ -1233,21 +1230,21 @@ async fn autoscaling_tags_and_untags_a_group() {
     );
 
     clouds
-        .compute
+        .asg()
         .untag_group(HOME, &name, &["drctl:drill".into(), "no-such-key".into()])
         .await
         .unwrap();
     let g = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &name)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(g.tags, tags(&[("drctl:restore", "0/0/2")]));
 
-    clouds.compute.untag_group(HOME, &name, &[]).await.unwrap();
+    clouds.asg().untag_group(HOME, &name, &[]).await.unwrap();
     clouds
-        .compute
+        .asg()
         .tag_group(HOME, &name, &BTreeMap::new())
         .await
         .unwrap();
@@ -1556,7 +1553,7 @@ async fn not_found_errors_name_the_resource_and_region() {
 
     let group = world::unique("noasg");
     let err = clouds
-        .compute
+        .asg()
         .set_capacity(
             HOME,
             &group,
@@ -1656,7 +1653,7 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
     // Throttling: retried too.
     let (url, count) = fault_server(Fault::Status(400, "Throttling")).await;
     let clouds = drctl::cloud::connect(&settings_at(&url, 1)).await.unwrap();
-    let err = clouds.compute.describe_group(HOME, "g").await.unwrap_err();
+    let err = clouds.asg().describe_group(HOME, "g").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Throttled, "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 2);
 
@@ -1753,7 +1750,7 @@ async fn adapters_read_the_seeded_reference_world() {
 
     let group = format!("payments-api-usw2-{suffix}");
     let g = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &group)
         .await
         .unwrap()

@@ -11,6 +11,7 @@
 //! primary's replica *list* is compared with that emulator artefact taken
 //! out; every role and source is compared as read.
 
+use crate::world::{Asg, AsgCalls};
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
@@ -71,7 +72,7 @@ async fn leftovers(f: &Fixture) -> Vec<String> {
             world::HOME
         };
         let group = clouds
-            .compute
+            .asg()
             .describe_group(region, &f.id(g))
             .await
             .expect("describe group")
@@ -185,7 +186,7 @@ async fn verified_until_the_world_changes(f: &Fixture, run: &str) {
     assert_eq!(v["staleness"], "within", "{v:#}");
     let clouds = world::clouds().await;
     let group = f.id("payments-api-use1");
-    let g = (clouds.compute.describe_group(STANDBY, &group).await)
+    let g = (clouds.asg().describe_group(STANDBY, &group).await)
         .expect("describe")
         .expect("the standby group");
     let max = g.capacity.max;
@@ -193,7 +194,7 @@ async fn verified_until_the_world_changes(f: &Fixture, run: &str) {
         max: max - 1,
         ..g.capacity
     };
-    (clouds.compute.set_capacity(STANDBY, &group, lowered).await).expect("lower its max");
+    (clouds.asg().set_capacity(STANDBY, &group, lowered).await).expect("lower its max");
     let v = verified(f.drctl(&status).await);
     assert_eq!(v["verified"], false, "{v:#}");
     let want = format!("payments-api max in {STANDBY} was {max}, now {}", max - 1);
@@ -1185,7 +1186,7 @@ async fn a_crashed_checkout_drill_answers_with_the_target_and_a_sweep_removes_it
 async fn standby_group(f: &Fixture) -> drctl::cloud::ComputeGroup {
     world::clouds()
         .await
-        .compute
+        .asg()
         .describe_group(STANDBY, &f.id("payments-api-use1"))
         .await
         .expect("describe group")
@@ -1203,7 +1204,7 @@ async fn until_group(
     let clouds = world::clouds().await;
     let name = f.id("payments-api-use1");
     world::wait_for(what, world::PATIENCE, async || {
-        let group = (clouds.compute.describe_group(STANDBY, &name).await)
+        let group = (clouds.asg().describe_group(STANDBY, &name).await)
             .map_err(|e| format!("describing {name}: {e}"))?;
         if group.as_ref().is_some_and(&ready) {
             return Ok(());
@@ -1425,7 +1426,7 @@ async fn regression_a_failed_failover_wait_left_drill_tags_and_a_sweep_lowered_t
     // started, removes the stale tags and keeps the capacity.
     world::clouds()
         .await
-        .compute
+        .asg()
         .tag_group(STANDBY, &f.id("payments-api-use1"), &tags)
         .await
         .expect("tag");

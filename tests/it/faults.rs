@@ -8,6 +8,7 @@
 //! fixtures with raw SDK clients straight at the emulator (not through the
 //! proxy), so the proxy's counters see the adapter's requests only.
 
+use crate::world::{Asg, AsgCalls};
 use std::time::{Duration, Instant};
 
 use drctl::cloud::retry::RetryPolicy;
@@ -112,7 +113,7 @@ async fn unavailable_service_is_retried_until_it_succeeds() {
     proxy.inject(DESCRIBE_GROUPS, Fault::Status(503), 2);
 
     let group = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &name)
         .await
         .expect("succeeds after two 503s")
@@ -183,7 +184,7 @@ async fn client_errors_are_not_retried() {
     );
 
     let err = clouds
-        .compute
+        .asg()
         .describe_group(HOME, &name)
         .await
         .expect_err("a 400 fails");
@@ -208,14 +209,14 @@ async fn delayed_answers_add_latency_and_still_succeed() {
     proxy.inject(DESCRIBE_GROUPS, Fault::Delay(delay), 1);
 
     let started = Instant::now();
-    let group = clouds.compute.describe_group(HOME, &name).await;
+    let group = clouds.asg().describe_group(HOME, &name).await;
     let slow = started.elapsed();
     assert!(group.expect("a slow answer is an answer").is_some());
     assert!(slow >= delay, "took {slow:?}");
 
     // The rule is spent: the next one passes untouched (as the proxy
     // records it, not by its time, which a busy machine stretches).
-    clouds.compute.describe_group(HOME, &name).await.unwrap();
+    clouds.asg().describe_group(HOME, &name).await.unwrap();
     let log = proxy.log();
     assert_eq!(proxy.requests(DESCRIBE_GROUPS), 2, "{log:#?}");
     let describes: Vec<&String> = (log.iter())

@@ -17,6 +17,7 @@
 //! A's lease is short here, as in `state.rs`: `DRCTL_LEASE=15s`,
 //! `DRCTL_LEASE_SKEW=1s`; B keeps drctl's own length (same skew).
 
+use crate::world::{Asg, AsgCalls};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -527,13 +528,13 @@ async fn the_sdk_interceptor_refuses_writes_whose_lease_is_gone_and_lets_reads_t
     let gone = || WireFence::new(|| Err("the lock of plan payments was taken over".to_string()));
     // A read goes through the SDK (and its interceptor) untouched.
     let before = gone()
-        .guard(clouds.compute.describe_group(STANDBY, &group))
+        .guard(clouds.asg().describe_group(STANDBY, &group))
         .await
         .expect("a read is not fenced")
         .expect("the group exists");
     // A write is refused before it is sent: the emulator never sees it.
     let e = gone()
-        .guard(clouds.compute.set_capacity(
+        .guard(clouds.asg().set_capacity(
             STANDBY,
             &group,
             Capacity {
@@ -547,7 +548,7 @@ async fn the_sdk_interceptor_refuses_writes_whose_lease_is_gone_and_lets_reads_t
     assert_eq!(e.kind, ErrorKind::Fenced, "{e}");
     assert!(e.to_string().contains("taken over"), "{e}");
     let after = clouds
-        .compute
+        .asg()
         .describe_group(STANDBY, &group)
         .await
         .unwrap()

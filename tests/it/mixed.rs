@@ -10,6 +10,7 @@
 //! (`localstack/seed --suffix`: `storefront-*`, `catalogue-sql*`); the plan
 //! is written renamed for them.
 
+use crate::world::{Asg, AsgCalls};
 use std::path::Path;
 
 use drctl::cloud::DbRole;
@@ -88,7 +89,8 @@ async fn failed_over(fx: &Fixture) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the Cloud SQL replica is gone")?;
-    let web = (clouds.compute)
+    let web = clouds
+        .asg()
         .describe_group(TARGET, &fx.id("storefront-web-use1"))
         .await
         .map_err(|e| e.to_string())?

@@ -694,3 +694,105 @@ pub fn ready_line<T: Send + 'static>(
         log_tail(log, 40)
     );
 }
+
+/// The Auto Scaling calls the tests make, through the capacity role's port
+/// of `[[compute]]` (its adapter implements the role; there is no Auto
+/// Scaling trait of its own).
+pub trait Asg {
+    /// The `[[compute]]` adapter.
+    fn asg(&self) -> drctl::cloud::Port<'_>;
+}
+
+impl Asg for drctl::cloud::Clouds {
+    fn asg(&self) -> drctl::cloud::Port<'_> {
+        (self.capacity.get("compute", "-")).expect("the Auto Scaling adapter")
+    }
+}
+
+/// An Auto Scaling group's reads and writes in the words of its API.
+#[allow(async_fn_in_trait)]
+pub trait AsgCalls {
+    /// `DescribeAutoScalingGroups` of group `name`, as `status` shows it.
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<drctl::cloud::ComputeGroup>, drctl::cloud::CloudError>;
+    /// `UpdateAutoScalingGroup` to `capacity`.
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        capacity: drctl::cloud::Capacity,
+    ) -> Result<(), drctl::cloud::CloudError>;
+    /// `CreateOrUpdateTags` (after a read, which names what tags go on).
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), drctl::cloud::CloudError>;
+    /// `DeleteTags` of `keys` (after a read).
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), drctl::cloud::CloudError>;
+}
+
+impl AsgCalls for drctl::cloud::Port<'_> {
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<drctl::cloud::ComputeGroup>, drctl::cloud::CloudError> {
+        self.describe(region, name).await
+    }
+
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        capacity: drctl::cloud::Capacity,
+    ) -> Result<(), drctl::cloud::CloudError> {
+        let size = drctl::cloud::Size::Bounds(capacity);
+        self.set(region, name, size, "it").await.map(|_| ())
+    }
+
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), drctl::cloud::CloudError> {
+        let read = self.read(region, name).await?;
+        self.mark(region, &named(read, name), tags).await
+    }
+
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), drctl::cloud::CloudError> {
+        let read = self.read(region, name).await?;
+        self.unmark(region, &named(read, name), keys).await
+    }
+}
+
+/// A group's reading, or one that names only `name` (a group that does
+/// not exist: the write then gets the provider's own answer).
+fn named(read: Option<drctl::cloud::Reading>, name: &str) -> drctl::cloud::Reading {
+    read.unwrap_or_else(|| drctl::cloud::Reading {
+        size: drctl::cloud::Size::Count(0),
+        serving: 0,
+        change: drctl::cloud::Change::Settled,
+        marks: Default::default(),
+        handle: name.to_string(),
+        state: String::new(),
+        ceiling: None,
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
+    })
+}

@@ -6,17 +6,42 @@
 //! on an unknown group) is reported as not found. moto 5.2.5 answers
 //! CreateOrUpdateTags and DeleteTags on an unknown group with an HTTP 500
 //! instead, which is retried and then reported as a server error.
+//!
+//! The adapter implements the capacity role itself ([`Scaler`]): a group
+//! is named as the plan names it, sized by three bounds, and its answer is
+//! read straight into the role's [`Reading`], tested here on answers of
+//! Auto Scaling's shape and against moto (`tests/it/adapters.rs`).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{LifecycleState, Tag};
 
 use super::{Call, Regional, Sdk, call};
+use crate::cloud::metered::Wire;
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{Capacity, CloudError, ComputeGroup, ErrorKind};
+use crate::cloud::{
+    Capacity, Change, CloudError, ComputeGroup, ErrorKind, Reading, Scaler, ScalingCalls, Size,
+    bounds_of,
+};
 
 const SERVICE: &str = "autoscaling";
 
-/// [`crate::cloud::Compute`] over Auto Scaling.
+/// The calls of `[[compute]]`'s capacity role.
+pub const CALLS: ScalingCalls = ScalingCalls {
+    kind: "compute",
+    read: "autoscaling:DescribeAutoScalingGroups",
+    set: "autoscaling:UpdateAutoScalingGroup",
+    mark: "autoscaling:CreateOrUpdateTags",
+    unmark: "autoscaling:DeleteTags",
+    calls: &[
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:UpdateAutoScalingGroup",
+    ],
+    waits: &["autoscaling:InService"],
+};
+
+/// The capacity role over Auto Scaling groups.
 pub struct AutoScalingCompute {
     clients: Regional<aws_sdk_autoscaling::Client>,
     retry: RetryPolicy,
@@ -47,8 +72,90 @@ fn count(n: Option<i32>) -> u32 {
     n.unwrap_or(0).max(0) as u32
 }
 
+/// A group as the capacity role reads it (pure): its three bounds; what
+/// serves, its instances in service. Auto Scaling reports no change under
+/// way that a read could wait on (moto answers no scaling activities), so
+/// a change is settled once the instances are in service, and a launch
+/// that keeps failing is a wait that ends at the step's deadline. Its tags
+/// go on its name.
+pub fn reading(g: ComputeGroup) -> Reading {
+    Reading {
+        size: Size::Bounds(g.capacity),
+        serving: g.in_service,
+        change: Change::Settled,
+        state: format!("{} of {} instances in service", g.in_service, g.instances),
+        handle: g.name,
+        marks: g.tags,
+        ceiling: None,
+        balanced_by: g.target_groups,
+        targets: Vec::new(),
+    }
+}
+
 #[async_trait]
-impl crate::cloud::Compute for AutoScalingCompute {
+impl Scaler for AutoScalingCompute {
+    fn calls(&self) -> &'static ScalingCalls {
+        &CALLS
+    }
+
+    async fn read(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        Ok(self.describe(wire, region, group).await?.map(reading))
+    }
+
+    async fn describe(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        (wire.call(CALLS.read, region, || self.describe_group(region, group))).await
+    }
+
+    async fn set(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        size: Size,
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let c = bounds_of(size, CALLS.set, group, region)?;
+        (wire.call(CALLS.set, region, || self.set_capacity(region, group, c))).await?;
+        Ok(None)
+    }
+
+    async fn mark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let name = &read.handle;
+        (wire.call(CALLS.mark, region, || self.tag_group(region, name, marks))).await
+    }
+
+    async fn unmark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        let name = &read.handle;
+        (wire.call(CALLS.unmark, region, || {
+            self.untag_group(region, name, keys)
+        }))
+        .await
+    }
+}
+
+impl AutoScalingCompute {
     async fn describe_group(
         &self,
         region: &str,
@@ -189,5 +296,65 @@ impl crate::cloud::Compute for AutoScalingCompute {
         .await
         .map_err(group_not_found)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group as `DescribeAutoScalingGroups` answers it (what drctl
+    /// reads): 2/4/8, `in_service` of `instances` in service, tagged.
+    fn answer(in_service: u32, instances: u32) -> ComputeGroup {
+        ComputeGroup {
+            name: "payments-api-use1".into(),
+            region: "us-east-1".into(),
+            capacity: Capacity {
+                min: 2,
+                desired: 4,
+                max: 8,
+            },
+            in_service,
+            instances,
+            tags: [("drctl:drill-run".to_string(), "r1".to_string())].into(),
+            status: None,
+            notes: Vec::new(),
+            target_groups: vec![
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/1".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_group_serves_its_instances_in_service_and_its_tags_go_on_its_name() {
+        let r = reading(answer(1, 4));
+        assert_eq!(r.size, Size::Bounds(answer(1, 4).capacity));
+        assert_eq!((r.serving, &r.change), (1, &Change::Settled));
+        assert_eq!(r.state, "1 of 4 instances in service");
+        assert_eq!(
+            r.handle, "payments-api-use1",
+            "CreateOrUpdateTags names the group"
+        );
+        assert_eq!(
+            r.marks.get("drctl:drill-run").map(String::as_str),
+            Some("r1")
+        );
+        assert_eq!(
+            r.balanced_by.len(),
+            1,
+            "its target groups, to count healthy"
+        );
+        assert!(!r.serves(r.size), "one of four in service");
+        assert!(reading(answer(4, 4)).serves(r.size));
+    }
+
+    #[test]
+    fn a_size_of_one_count_is_refused_before_any_call() {
+        let e = bounds_of(Size::Count(4), CALLS.set, "g", "us-east-1").expect_err("one count");
+        assert_eq!(
+            (e.service, e.operation),
+            ("autoscaling", "UpdateAutoScalingGroup")
+        );
+        assert!(e.to_string().contains("min/desired/max"), "{e}");
     }
 }

@@ -25,7 +25,7 @@
 //! emulator-specific branch anywhere in this module.
 
 mod aurora;
-mod autoscaling;
+pub mod autoscaling;
 mod cloudwatch;
 pub mod ecs;
 pub mod eks;
@@ -88,10 +88,10 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
     Ok(Clouds {
         dns: Arc::new(Route53Dns::new(&sdk, retry)),
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
-        compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         capacity: super::Scalers::of([
             Arc::new(EcsApi::new(sdk.clone(), retry)) as Arc<dyn super::Scaler>,
             Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
+            Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         ]),
         balancers: Arc::new(ElbTargets::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),

@@ -12,12 +12,7 @@ use super::*;
 impl Balancers for FakeCloud {
     async fn target_health(&self, region: &str, arn: &str) -> Result<TargetCount, CloudError> {
         let s = (self.enter("elasticloadbalancing:DescribeTargetHealth", region, arn)).await?;
-        let groups = (s.groups.iter())
-            .filter(|((r, _), g)| r == region && g.target_groups.iter().any(|t| t == arn))
-            .map(|(_, g)| (g.in_service, g.instances));
-        let (serving, registered) = groups
-            .chain([s.scaled_behind(region, arn)])
-            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+        let (serving, registered) = s.scaled_behind(region, arn);
         let mut count = TargetCount {
             arn: arn.into(),
             healthy: serving,
@@ -34,82 +29,6 @@ impl Balancers for FakeCloud {
             count.reasons.insert(starting, registered - serving);
         }
         Ok(count)
-    }
-}
-
-#[async_trait]
-impl Compute for FakeCloud {
-    async fn describe_group(
-        &self,
-        region: &str,
-        name: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        let s = self
-            .enter("autoscaling:DescribeAutoScalingGroups", region, name)
-            .await?;
-        Ok(s.groups.get(&(region.into(), name.into())).cloned())
-    }
-
-    async fn set_capacity(
-        &self,
-        region: &str,
-        name: &str,
-        capacity: Capacity,
-    ) -> Result<(), CloudError> {
-        let mut s = self
-            .enter("autoscaling:UpdateAutoScalingGroup", region, name)
-            .await?;
-        let g = s
-            .groups
-            .get_mut(&(region.into(), name.into()))
-            .ok_or_else(|| not_found("autoscaling", "UpdateAutoScalingGroup", name, region))?;
-        g.capacity = capacity;
-        g.instances = capacity.desired;
-        match &self.timing {
-            // New instances take their time to come into service; fewer
-            // are in service at once.
-            Some(t) if capacity.desired > g.in_service => {
-                t.start(format!("group:{region}/{name}"), "autoscaling:InService");
-            }
-            _ => g.in_service = capacity.desired,
-        }
-        s.writes.push(format!("UpdateAutoScalingGroup {name}"));
-        Ok(())
-    }
-
-    async fn tag_group(
-        &self,
-        region: &str,
-        name: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        self.tick("autoscaling:CreateOrUpdateTags", region, name)
-            .await?;
-        let mut s = self.state();
-        let g = s
-            .groups
-            .get_mut(&(region.into(), name.into()))
-            .ok_or_else(|| not_found("autoscaling", "CreateOrUpdateTags", name, region))?;
-        g.tags.extend(tags.clone());
-        s.writes.push(format!("CreateOrUpdateTags {name}"));
-        Ok(())
-    }
-
-    async fn untag_group(
-        &self,
-        region: &str,
-        name: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        self.tick("autoscaling:DeleteTags", region, name).await?;
-        let mut s = self.state();
-        let g = s
-            .groups
-            .get_mut(&(region.into(), name.into()))
-            .ok_or_else(|| not_found("autoscaling", "DeleteTags", name, region))?;
-        g.tags.retain(|k, _| !keys.contains(k));
-        s.writes.push(format!("DeleteTags {name}"));
-        Ok(())
     }
 }
 

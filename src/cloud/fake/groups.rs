@@ -51,6 +51,19 @@ pub struct FakeGroup {
     settling: bool,
 }
 
+/// A call of a kind on the port held back (and then failed, when `fail`
+/// says why) before it reaches the fake, as a test arranges a slow or a
+/// refused provider ([`FakeCloud::hold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// How long each call waits.
+    pub wait: std::time::Duration,
+    /// The reason it then fails with (`Client`), or `None`: it goes on.
+    pub fail: Option<String>,
+    /// Whether only the next call is held.
+    pub once: bool,
+}
+
 /// A group's key: its kind (the plan table), region and name.
 type Key = (&'static str, String, String);
 
@@ -88,15 +101,21 @@ impl FakeGroup {
         }
     }
 
-    fn shown(&self, region: &str, group: &str) -> ComputeGroup {
-        let capacity = match self.size {
+    /// Its size as three bounds (one count: between none and its max), as
+    /// `status` shows it.
+    pub fn bounds(&self) -> Capacity {
+        match self.size {
             Size::Bounds(c) => c,
             Size::Count(n) => Capacity {
                 min: 0,
                 desired: n,
                 max: self.max,
             },
-        };
+        }
+    }
+
+    fn shown(&self, region: &str, group: &str) -> ComputeGroup {
+        let capacity = self.bounds();
         ComputeGroup {
             name: group.to_string(),
             region: region.to_string(),
@@ -179,6 +198,14 @@ impl FakeCloud {
             .insert(key(calls.kind, region, group), g);
     }
 
+    /// Seeds Auto Scaling group `name` in `region` at `capacity`, every
+    /// desired instance in service; its tags go on its name.
+    pub fn add_group(&self, region: &str, name: &str, capacity: Capacity) {
+        let size = Size::Bounds(capacity);
+        self.add_scaled(&aws::autoscaling::CALLS, region, name, size, capacity.max);
+        self.with_scaled("compute", region, name, |g| g.handle = name.to_string());
+    }
+
     /// Seeds EKS managed node group `cluster/name` in `region`, `ACTIVE`
     /// at `capacity`; a change rolls out as an update.
     pub fn add_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) {
@@ -211,6 +238,12 @@ impl FakeCloud {
         Some(f(g))
     }
 
+    /// Holds the calls labelled `label` (`autoscaling:DeleteTags`) of the
+    /// kinds on the port as `held` says.
+    pub fn hold(&self, label: &'static str, held: Held) {
+        self.state().held.insert(label, held);
+    }
+
     /// Arms the next change of group `group` of `kind` in `region` to
     /// fail with `reason`, as its provider reports a failed rollout.
     pub fn fail_next_change(&self, kind: &str, region: &str, group: &str, reason: &str) {
@@ -225,7 +258,7 @@ impl FakeCloud {
 
     /// The capacity kinds on the role's port, answered by this world.
     pub(super) fn scalers(&self) -> Scalers {
-        let kinds = [&aws::ecs::CALLS, &aws::eks::CALLS];
+        let kinds = [&aws::autoscaling::CALLS, &aws::ecs::CALLS, &aws::eks::CALLS];
         Scalers::of(kinds.map(|calls| {
             Arc::new(Groups {
                 calls,
@@ -252,6 +285,24 @@ impl Groups {
         group: &str,
         act: impl FnOnce(&mut FakeGroup, &mut Vec<String>) -> T,
     ) -> Result<Option<T>, CloudError> {
+        let held = {
+            let mut s = self.cloud.state();
+            let held = s.held.get(label).cloned();
+            if held.as_ref().is_some_and(|h| h.once) {
+                s.held.remove(label);
+            }
+            held
+        };
+        if let Some(h) = held {
+            tokio::time::sleep(h.wait).await;
+            if let Some(why) = h.fail {
+                let (service, operation) = label.split_once(':').unwrap_or(("", label));
+                let kind = ErrorKind::Client;
+                return Err(CloudError::new(
+                    service, operation, group, region, kind, why,
+                ));
+            }
+        }
         let mut s = self.cloud.enter(label, region, group).await?;
         let s = &mut *s;
         let Some(g) = s.scaled.get_mut(&key(self.calls.kind, region, group)) else {

@@ -22,7 +22,7 @@ use super::*;
 mod aws_db;
 mod capacity;
 pub use capacity::settle_workload;
-pub use groups::{FakeGroup, slow_key};
+pub use groups::{FakeGroup, Held, slow_key};
 mod dns;
 mod groups;
 mod services;
@@ -57,8 +57,6 @@ pub struct FakeState {
     pub stranded: std::collections::BTreeSet<String>,
     /// Database instances by (region, id).
     pub databases: BTreeMap<(String, String), DbInstance>,
-    /// Compute groups by (region, name).
-    pub groups: BTreeMap<(String, String), ComputeGroup>,
     /// Target groups whose targets fail their health checks, by ARN, with
     /// the reason each reports (`fail_targets`); every other target group
     /// counts what serves behind it healthy.
@@ -66,6 +64,8 @@ pub struct FakeState {
     /// The groups of the capacity kinds on the role's port, by kind,
     /// region and name (`groups.rs`).
     pub scaled: BTreeMap<(&'static str, String, String), groups::FakeGroup>,
+    /// Calls of the kinds on the port held back, by label (`groups.rs`).
+    pub held: BTreeMap<&'static str, groups::Held>,
     /// Aurora DB clusters by (region, id).
     pub clusters: BTreeMap<(String, String), DbCluster>,
     /// Aurora global clusters by id.
@@ -623,13 +623,6 @@ impl FakeCloud {
                 s.after_move(settled);
             }
         }
-        for key in t.completed("group:") {
-            if let Some((r, name)) = key["group:".len()..].split_once('/')
-                && let Some(g) = s.groups.get_mut(&(r.to_string(), name.to_string()))
-            {
-                g.in_service = g.capacity.desired;
-            }
-        }
         Ok(())
     }
 
@@ -649,7 +642,6 @@ impl FakeCloud {
         Clouds {
             dns: me.clone(),
             database: me.clone(),
-            compute: me.clone(),
             capacity: self.scalers(),
             balancers: me.clone(),
             aurora: me.clone(),
@@ -780,36 +772,14 @@ impl FakeCloud {
         }
     }
 
-    /// Adds a compute group with all desired instances in service.
-    pub fn add_group(&self, region: &str, name: &str, capacity: Capacity) {
-        self.state().groups.insert(
-            (region.into(), name.into()),
-            ComputeGroup {
-                name: name.into(),
-                region: region.into(),
-                capacity,
-                in_service: capacity.desired,
-                instances: capacity.desired,
-                tags: Default::default(),
-                status: None,
-                notes: Vec::new(),
-                target_groups: Vec::new(),
-            },
-        );
-    }
-
-    /// Registers Auto Scaling group `name` in `region` (or the group of a
-    /// kind on the role's port: an ECS service `cluster/service`) in target
-    /// group `arn`, as `AttachLoadBalancerTargetGroups` (or a service's
-    /// load balancer) does.
+    /// Registers group `name` in `region` (an Auto Scaling group, an ECS
+    /// service `cluster/service`) in target group `arn`, as
+    /// `AttachLoadBalancerTargetGroups` (or a service's load balancer) does.
     pub fn attach_target_group(&self, region: &str, name: &str, arn: &str) {
         let mut s = self.state();
-        if let Some(g) = s.groups.get_mut(&(region.into(), name.into())) {
-            return g.target_groups.push(arn.into());
-        }
         let g = (s.scaled.iter_mut())
             .find(|((_, r, n), _)| r == region && n == name)
-            .expect("an Auto Scaling group, or a group of a kind on the role's port");
+            .expect("a group of a kind on the role's port");
         g.1.balanced_by.push(arn.into());
     }
 
@@ -1089,44 +1059,27 @@ mod tests {
         };
         fake.add_group("us-east-1", "api", cap);
         let c = fake.clouds();
+        let port = c.capacity.get("compute", "us-east-1").unwrap();
         let tag = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        c.compute
-            .tag_group("us-east-1", "api", &tag(&[("a", "1"), ("b", "2")]))
+        let read = port.read("us-east-1", "api").await.unwrap().unwrap();
+        let marks = tag(&[("a", "1"), ("b", "2")]);
+        port.mark("us-east-1", &read, &marks).await.unwrap();
+        port.mark("us-east-1", &read, &tag(&[("a", "3")]))
             .await
             .unwrap();
-        c.compute
-            .tag_group("us-east-1", "api", &tag(&[("a", "3")]))
-            .await
-            .unwrap();
-        let g = c
-            .compute
-            .describe_group("us-east-1", "api")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(g.tags, tag(&[("a", "3"), ("b", "2")]));
-        assert_eq!(g.capacity, cap, "tags leave the capacity alone");
-        c.compute
-            .untag_group("us-east-1", "api", &["a".into(), "missing".into()])
-            .await
-            .unwrap();
-        let g = c
-            .compute
-            .describe_group("us-east-1", "api")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(g.tags, tag(&[("b", "2")]));
-        let err = c
-            .compute
-            .tag_group("us-west-2", "api", &tag(&[("a", "1")]))
-            .await
-            .unwrap_err();
+        let g = port.read("us-east-1", "api").await.unwrap().unwrap();
+        assert_eq!(g.marks, tag(&[("a", "3"), ("b", "2")]));
+        assert_eq!(g.size, Size::Bounds(cap), "tags leave the capacity alone");
+        let keys = ["a".into(), "missing".into()];
+        port.unmark("us-east-1", &read, &keys).await.unwrap();
+        let g = port.read("us-east-1", "api").await.unwrap().unwrap();
+        assert_eq!(g.marks, tag(&[("b", "2")]));
+        let err = port.mark("us-west-2", &read, &marks).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound);
     }
 

@@ -134,7 +134,7 @@ async fn a_preview_invalidated_by_a_world_change_is_refused_naming_the_change() 
     .unwrap();
     let world_now = || {
         let s = f.state();
-        format!("{:?} {:?} {:?}", s.groups, s.records, s.databases)
+        format!("{:?} {:?} {:?}", s.scaled, s.records, s.databases)
     };
     let before = world_now();
     let dir = tempfile::tempdir().unwrap();

@@ -6,14 +6,12 @@
 //! set by one `UpdateAutoScalingGroup`; it serves once as many instances
 //! as desired are in service; a drill's marks are the group's tags.
 
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Reading, Scaling};
 use super::{Groups, Kind, Resource, Shown};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, Size};
+use crate::cloud::aws::autoscaling::CALLS;
+use crate::cloud::{Capacity, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -130,8 +128,8 @@ impl Resource for ComputeSpec {
 
     #[cfg(any(test, feature = "testkit"))]
     fn slow_ops(&self, region: &str) -> Vec<String> {
-        (self.regions.get(region).into_iter())
-            .map(|name| format!("group:{region}/{name}"))
+        (self.raised_group(region).into_iter())
+            .map(|(at, group)| crate::cloud::fake::slow_key(CALLS.kind, &at, &group))
             .collect()
     }
 
@@ -145,7 +143,6 @@ impl Resource for ComputeSpec {
     }
 }
 
-#[async_trait]
 impl Groups for ComputeSpec {
     fn exclusive(&self) -> bool {
         false
@@ -170,43 +167,12 @@ impl Groups for ComputeSpec {
     fn active(&self) -> Capacity {
         self.active.into()
     }
-
-    async fn describe(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        match self.group(region) {
-            Some(name) => clouds.compute.describe_group(region, name).await,
-            None => Ok(None),
-        }
-    }
 }
 
 /// The capacity role's actions on an Auto Scaling group, named as the plan
 /// names it.
 pub struct AsgScaling;
 
-/// A group as the capacity role reads it: its three bounds; what serves,
-/// its instances in service. Auto Scaling reports no change under way
-/// that a read could wait on (moto answers no scaling activities), so a
-/// change is settled once the instances are in service, and a launch that
-/// keeps failing is a wait that ends at the step's deadline.
-fn reading(g: ComputeGroup) -> Reading {
-    Reading {
-        size: Size::Bounds(g.capacity),
-        serving: g.in_service,
-        change: Change::Settled,
-        state: format!("{} of {} instances in service", g.in_service, g.instances),
-        handle: g.name,
-        marks: g.tags,
-        ceiling: None,
-        balanced_by: g.target_groups,
-        targets: Vec::new(),
-    }
-}
-
-#[async_trait]
 impl Scaling for AsgScaling {
     fn about(&self) -> &'static About {
         &About {
@@ -218,18 +184,7 @@ impl Scaling for AsgScaling {
             serves_from_zero: false,
             carries_marks: true,
             max_follows: false,
-            calls: ScalingCalls {
-                kind: "compute",
-                read: "autoscaling:DescribeAutoScalingGroups",
-                set: "autoscaling:UpdateAutoScalingGroup",
-                mark: "autoscaling:CreateOrUpdateTags",
-                unmark: "autoscaling:DeleteTags",
-                calls: &[
-                    "autoscaling:DescribeAutoScalingGroups",
-                    "autoscaling:UpdateAutoScalingGroup",
-                ],
-                waits: &["autoscaling:InService"],
-            },
+            calls: CALLS,
         }
     }
 
@@ -241,55 +196,8 @@ impl Scaling for AsgScaling {
         self.about().calls.set
     }
 
-    async fn read(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-    ) -> Result<Option<Reading>, CloudError> {
-        Ok(clouds
-            .compute
-            .describe_group(region, group)
-            .await?
-            .map(reading))
-    }
-
-    async fn set(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        size: Size,
-        _key: &str,
-    ) -> Result<Option<String>, CloudError> {
-        let call = "autoscaling:UpdateAutoScalingGroup";
-        let c = super::scaling::bounds_of(size, call, group, region)?;
-        clouds.compute.set_capacity(region, group, c).await?;
-        Ok(None)
-    }
-
     fn answers(&self) -> crate::plan::kinds::Answers<'_> {
         crate::plan::kinds::Answers::AtOnce
-    }
-
-    async fn mark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        marks: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        clouds.compute.tag_group(region, &read.handle, marks).await
-    }
-
-    async fn unmark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        clouds.compute.untag_group(region, &read.handle, keys).await
     }
 
     fn manual(&self, region: &str, group: &str, size: Size) -> String {

@@ -41,8 +41,12 @@ async fn each_plan_by_each_check_with_why_and_unknown_never_ok() {
     // The drill history was not read: verified is unknown, never ok.
     assert_eq!(mark(&rows, "payments", "verified").0, Mark::Unknown);
     // A standby group gone, and lag with no datapoint.
-    let gone = ("us-east-1".to_string(), "payments-api-use1".to_string());
-    f.state().groups.remove(&gone);
+    let gone = (
+        "compute",
+        "us-east-1".to_string(),
+        "payments-api-use1".to_string(),
+    );
+    f.state().scaled.remove(&gone);
     f.state().lag.clear();
     let (_, rows) = matrix(&f).await;
     let (m, why) = mark(&rows, "payments", "capacity");
@@ -89,8 +93,11 @@ async fn regression_the_capacity_cell_matched_another_resources_problem_by_name(
 
     // A group too small for the active capacity fails its own cell, in
     // its kind's words, and the region's problems say the same.
-    let key = ("us-east-1".to_string(), "payments-api-use1".to_string());
-    f.state().groups.get_mut(&key).unwrap().capacity.max = 2;
+    f.with_scaled("compute", "us-east-1", "payments-api-use1", |g| {
+        let mut c = g.bounds();
+        c.max = 2;
+        g.size = crate::cloud::Size::Bounds(c);
+    });
     let (r, rows) = matrix(&f).await;
     let (m, why) = mark(&rows, "payments", "capacity");
     assert_eq!(m, Mark::Fail);

@@ -85,8 +85,11 @@ async fn a_passing_drill_of_the_same_world_makes_the_plan_verified() {
 async fn a_maximum_lowered_since_the_drill_makes_the_plan_not_verified_naming_it() {
     let (f, plan) = (world(), payments());
     let then = inventory(&plan, &read(&f, &plan).await);
-    let key = ("us-east-1".to_string(), "payments-api-use1".to_string());
-    f.state().groups.get_mut(&key).unwrap().capacity.max = 4;
+    f.with_scaled("compute", "us-east-1", "payments-api-use1", |g| {
+        let mut c = g.bounds();
+        c.max = 4;
+        g.size = crate::cloud::Size::Bounds(c);
+    });
     let st = read(&f, &plan).await;
     let now = Utc::now();
     let v = judge(&plan, &st, Some(&passed(&plan, now, Some(then))), now);

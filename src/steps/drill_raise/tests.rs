@@ -174,22 +174,13 @@ const ASG: Subject = Subject {
         max: 8,
     }),
     size: asg_size,
-    writes: ("UpdateAutoScalingGroup", "CreateOrUpdateTags", "DeleteTags"),
-    resize: |f, (r, g), n| {
-        let mut s = f.state();
-        let group = s.groups.get_mut(&(r.into(), g.into())).unwrap();
-        let Size::Bounds(c) = n else {
-            panic!("an Auto Scaling group has three bounds: {n}")
-        };
-        group.capacity = c;
-        (group.in_service, group.instances) = (c.desired, c.desired);
-    },
-    remark: Some(|f, (r, g), marks| {
-        let mut s = f.state();
-        let group = s.groups.get_mut(&(r.into(), g.into())).unwrap();
-        group.tags.retain(|k, _| !k.starts_with("drctl:"));
-        group.tags.extend(marks);
-    }),
+    writes: (
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:CreateOrUpdateTags",
+        "autoscaling:DeleteTags",
+    ),
+    resize: |f, (r, g), n| resize("compute", f, (r, g), n),
+    remark: Some(|f, (r, g), marks| remark("compute", f, (r, g), marks)),
     // Auto Scaling reports no failed change a read could name.
     fail: None,
     failed_id: "",
