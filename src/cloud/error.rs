@@ -194,6 +194,20 @@ impl CloudError {
         }
     }
 
+    /// Builds an error of the call a model label names (`ecs:UpdateService`:
+    /// service `ecs`, operation `UpdateService`), as the role's ports name
+    /// their calls.
+    pub fn of_call(
+        call: &'static str,
+        resource: impl Into<String>,
+        region: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        let (service, operation) = call.split_once(':').unwrap_or((call, ""));
+        Self::new(service, operation, resource, region, kind, message)
+    }
+
     /// Sets the provider error code.
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into().into_boxed_str());

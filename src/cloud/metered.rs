@@ -599,7 +599,7 @@ metered! {
 
 /// The meters an adapter on a role's port sends each of its API calls
 /// through, innermost first: the port's adapter asks [`Wire::call`] for
-/// every call it makes (a managed instance group's read is three), so the
+/// every call it makes (an action may take several), so the
 /// meter counts, budgets and faults each call as it does a service
 /// trait's, and the adapter needs no decorator of its own.
 #[derive(Clone, Default)]

@@ -34,7 +34,7 @@ pub struct Timing {
     /// AWS's buckets: a call finding its bucket empty is throttled.
     server: Budgets,
     /// When each started slow operation completes, by key
-    /// (`db:REGION/ID`, `group:REGION/NAME`, `change:ID`, `zone:ID`).
+    /// (`db:REGION/ID`, `scaled:KIND REGION NAME`, `change:ID`, `zone:ID`).
     until: Mutex<BTreeMap<String, Instant>>,
     /// Calls throttled so far, by label.
     throttled: Mutex<BTreeMap<String, u64>>,
@@ -116,7 +116,7 @@ impl Timing {
     }
 
     /// Every slow operation started so far, by key (`db:REGION/ID`,
-    /// `group:REGION/NAME`, `change:ID`, `zone:ID`), with how long it took.
+    /// `scaled:KIND REGION NAME`, `change:ID`, `zone:ID`), with how long it took.
     pub fn drawn(&self) -> Vec<(String, Duration)> {
         self.drawn.lock().map(|d| d.clone()).unwrap_or_default()
     }

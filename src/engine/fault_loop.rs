@@ -267,7 +267,7 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
         .map(|((kind, r, n), g)| {
             (
                 format!("{kind} {r}/{n}"),
-                format!("{} {}", g.size, g.status),
+                format!("{} {:?}", g.size, g.status),
             )
         })
         .collect();

@@ -378,6 +378,84 @@ impl EcsApi {
 mod tests {
     use super::*;
 
+    /// `DescribeServices`' answer, as the SDK parses it: a service whose
+    /// rolling deployment's circuit breaker gave up, registered twice in one
+    /// target group, tagged.
+    #[test]
+    fn a_described_service_reads_its_counts_failed_rollout_target_groups_and_tags() {
+        use aws_sdk_ecs::types::{DeploymentRolloutState, LoadBalancer};
+        let tg = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/workers/1";
+        let answer = Service::builder()
+            .service_name("orders-workers")
+            .service_arn("arn:aws:ecs:us-east-1:1:service/orders-ecs-use1/orders-workers")
+            .status("ACTIVE")
+            .desired_count(4)
+            .running_count(1)
+            .pending_count(3)
+            .deployments(
+                Deployment::builder()
+                    .id("ecs-svc/2")
+                    .status("PRIMARY")
+                    .rollout_state(DeploymentRolloutState::Failed)
+                    .rollout_state_reason("tasks failed to start")
+                    .desired_count(4)
+                    .running_count(1)
+                    .failed_tasks(3)
+                    .build(),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(tg)
+                    .container_port(80)
+                    .build(),
+            )
+            .load_balancers(
+                LoadBalancer::builder()
+                    .target_group_arn(tg)
+                    .container_port(81)
+                    .build(),
+            )
+            .tags(Tag::builder().key("drctl:drill-run").value("r1").build())
+            .build();
+        let s = service_of(&answer, "us-east-1", "orders-ecs-use1", "orders-workers");
+        assert_eq!(s.primary().map(|d| d.failed_tasks), Some(3));
+        let r = reading(s);
+        assert_eq!((r.size, r.serving), (Size::Count(4), 1));
+        assert_eq!(
+            r.change,
+            Change::Failed {
+                id: "ecs-svc/2".into(),
+                reason: "tasks failed to start".into()
+            }
+        );
+        assert_eq!(r.balanced_by, [tg], "one target group, however many ports");
+        assert_eq!(
+            r.marks.get("drctl:drill-run").map(String::as_str),
+            Some("r1")
+        );
+        assert_eq!(r.state, "ACTIVE, 1 running, 3 pending");
+        assert!(r.handle.ends_with("service/orders-ecs-use1/orders-workers"));
+    }
+
+    #[test]
+    fn a_group_not_cluster_slash_service_is_refused_before_any_call() {
+        assert_eq!(names("c/s", CALLS.read, "us-east-1").unwrap(), ("c", "s"));
+        for bad in [
+            "orders-workers",
+            "a/b/c",
+            "",
+            "a b/c",
+            &format!("{}/s", "c".repeat(256)),
+        ] {
+            let e = names(bad, CALLS.set, "us-east-1").expect_err(bad);
+            assert_eq!(
+                (e.operation, e.kind),
+                ("UpdateService", ErrorKind::Client),
+                "{e}"
+            );
+        }
+    }
+
     fn service(deployments: Vec<EcsDeployment>) -> EcsService {
         EcsService {
             cluster: "c".into(),

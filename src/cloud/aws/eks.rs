@@ -28,6 +28,31 @@ use crate::cloud::{
 
 const SERVICE: &str = "eks";
 
+/// What an update's answer means for the write (pure): one EKS refused at
+/// once says so in its answer, named by its id, status and errors; one
+/// under way is the node group's status, which the read follows.
+fn answered(
+    update: NodeGroupUpdate,
+    name: &str,
+    region: &str,
+) -> Result<Option<String>, CloudError> {
+    match update.status {
+        UpdateStatus::Failed | UpdateStatus::Cancelled => Err(CloudError::of_call(
+            CALLS.set,
+            name,
+            region,
+            ErrorKind::Client,
+            format!(
+                "update {} ended {:?}: {}",
+                update.id,
+                update.status,
+                update.errors.join("; ")
+            ),
+        )),
+        UpdateStatus::InProgress | UpdateStatus::Successful => Ok(None),
+    }
+}
+
 /// The calls of `[[node_group]]`'s capacity role.
 pub const CALLS: ScalingCalls = ScalingCalls {
     kind: "node_group",
@@ -211,25 +236,7 @@ impl Scaler for EksNodeGroups {
         let update = wire.call(CALLS.set, region, || {
             self.scale_node_group(region, cluster, name, c)
         });
-        // An update EKS refused at once says so in its answer; one under
-        // way is the node group's status, which the read follows.
-        let update = update.await?;
-        match update.status {
-            UpdateStatus::Failed | UpdateStatus::Cancelled => Err(CloudError::new(
-                SERVICE,
-                "UpdateNodegroupConfig",
-                name,
-                region,
-                ErrorKind::Client,
-                format!(
-                    "update {} ended {:?}: {}",
-                    update.id,
-                    update.status,
-                    update.errors.join("; ")
-                ),
-            )),
-            UpdateStatus::InProgress | UpdateStatus::Successful => Ok(None),
-        }
+        answered(update.await?, name, region)
     }
 
     async fn mark(
@@ -514,6 +521,51 @@ mod tests {
         }
         let e = bounds_of(Size::Count(3), CALLS.set, "n", "us-east-1").expect_err("one count");
         assert!(e.to_string().contains("min/desired/max"), "{e}");
+    }
+
+    /// `UpdateNodegroupConfig`'s answer, as the SDK parses it: an update
+    /// EKS failed at once is the write's error, naming the update and each
+    /// error with its resources; one in progress is followed by the read.
+    #[test]
+    fn an_update_eks_answers_failed_fails_the_write_naming_it() {
+        use aws_sdk_eks::types::{ErrorDetail, NodegroupIssueCode};
+        let failed = Update::builder()
+            .id("u-1")
+            .status(SdkStatus::Failed)
+            .errors(
+                ErrorDetail::builder()
+                    .error_code(
+                        NodegroupIssueCode::AsgInstanceLaunchFailures
+                            .as_str()
+                            .into(),
+                    )
+                    .error_message("no capacity")
+                    .resource_ids("i-1")
+                    .build(),
+            )
+            .build();
+        let u = update_of(&failed);
+        assert_eq!((u.id.as_str(), u.status), ("u-1", UpdateStatus::Failed));
+        let e = answered(u, "nodes", "us-east-1").expect_err("a failed update");
+        assert_eq!(
+            (e.service, e.operation, e.kind),
+            ("eks", "UpdateNodegroupConfig", ErrorKind::Client)
+        );
+        assert!(e.to_string().contains("update u-1 ended Failed"), "{e}");
+        assert!(e.to_string().contains("no capacity (i-1)"), "{e}");
+        let cancelled = Update::builder()
+            .id("u-2")
+            .status(SdkStatus::Cancelled)
+            .build();
+        assert!(answered(update_of(&cancelled), "nodes", "us-east-1").is_err());
+        let going = Update::builder()
+            .id("u-3")
+            .status(SdkStatus::InProgress)
+            .build();
+        assert_eq!(
+            answered(update_of(&going), "nodes", "us-east-1").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The capacity kinds in the fake: Auto Scaling groups, EKS node groups,
-//! ECS services, Cloud Run services and managed instance groups, with the
-//! delays before new capacity serves that their APIs show.
+//! The capacity kinds in the fake that are not on the role's port yet
+//! (Cloud Run services, managed instance groups, Kubernetes workloads),
+//! with the delays before new capacity serves that their APIs show, and
+//! the load balancers' target groups (`groups.rs` models the kinds on the
+//! port).
 
 use super::*;
 

@@ -36,8 +36,9 @@ pub struct FakeGroup {
     pub marks: BTreeMap<String, String>,
     /// What marks are put on (its ARN).
     pub handle: String,
-    /// The provider's word for its state (`ACTIVE`).
-    pub status: String,
+    /// The provider's word for its state (`ACTIVE`), when it has one (an
+    /// Auto Scaling group has none: `status` then shows what is in service).
+    pub status: Option<String>,
     /// The target groups it is registered in.
     pub balanced_by: Vec<String>,
     /// Whether a change under way reads as rolling out, its status
@@ -91,10 +92,13 @@ impl FakeGroup {
             change: self.change.clone(),
             marks: self.marks.clone(),
             handle: self.handle.clone(),
-            state: format!(
-                "{}, {} serving, {} starting",
-                self.status, self.serving, self.starting
-            ),
+            state: match &self.status {
+                Some(status) => format!(
+                    "{status}, {} serving, {} starting",
+                    self.serving, self.starting
+                ),
+                None => format!("{} serving, {} starting", self.serving, self.starting),
+            },
             ceiling: None,
             balanced_by: self.balanced_by.clone(),
             targets: Vec::new(),
@@ -123,7 +127,7 @@ impl FakeGroup {
             in_service: self.serving,
             instances: self.serving + self.starting,
             tags: self.marks.clone(),
-            status: Some(self.status.clone()),
+            status: self.status.clone(),
             notes: Vec::new(),
             target_groups: self.balanced_by.clone(),
         }
@@ -135,7 +139,7 @@ impl FakeGroup {
         self.starting = 0;
         self.settling = false;
         if self.rolls {
-            (self.change, self.status) = (Change::Settled, "ACTIVE".into());
+            (self.change, self.status) = (Change::Settled, Some("ACTIVE".into()));
         }
     }
 }
@@ -187,7 +191,7 @@ impl FakeCloud {
                 "arn:aws:{service}:{region}:123456789012:{}/{group}",
                 calls.kind
             ),
-            status: "ACTIVE".into(),
+            status: Some("ACTIVE".into()),
             balanced_by: Vec::new(),
             rolls: false,
             fail_next: None,
@@ -203,7 +207,9 @@ impl FakeCloud {
     pub fn add_group(&self, region: &str, name: &str, capacity: Capacity) {
         let size = Size::Bounds(capacity);
         self.add_scaled(&aws::autoscaling::CALLS, region, name, size, capacity.max);
-        self.with_scaled("compute", region, name, |g| g.handle = name.to_string());
+        self.with_scaled("compute", region, name, |g| {
+            (g.handle, g.status) = (name.to_string(), None);
+        });
     }
 
     /// Seeds EKS managed node group `cluster/name` in `region`, `ACTIVE`
@@ -212,7 +218,10 @@ impl FakeCloud {
         let group = format!("{cluster}/{name}");
         let size = Size::Bounds(capacity);
         self.add_scaled(&aws::eks::CALLS, region, &group, size, capacity.max);
-        self.with_scaled("node_group", region, &group, |g| g.rolls = true);
+        self.with_scaled("node_group", region, &group, |g| {
+            g.rolls = true;
+            g.handle = format!("arn:aws:eks:{region}:123456789012:nodegroup/{group}/fake");
+        });
     }
 
     /// Seeds ECS service `cluster/name` in `region` at `desired` tasks.
@@ -220,6 +229,9 @@ impl FakeCloud {
         let group = format!("{cluster}/{name}");
         let (calls, max) = (&aws::ecs::CALLS, aws::ecs::TASKS_PER_SERVICE);
         self.add_scaled(calls, region, &group, Size::Count(desired), max);
+        self.with_scaled("ecs_service", region, &group, |g| {
+            g.handle = format!("arn:aws:ecs:{region}:123456789012:service/{group}");
+        });
     }
 
     /// Changes group `group` of `kind` in `region` as another actor would
@@ -296,11 +308,8 @@ impl Groups {
         if let Some(h) = held {
             tokio::time::sleep(h.wait).await;
             if let Some(why) = h.fail {
-                let (service, operation) = label.split_once(':').unwrap_or(("", label));
                 let kind = ErrorKind::Client;
-                return Err(CloudError::new(
-                    service, operation, group, region, kind, why,
-                ));
+                return Err(CloudError::of_call(label, group, region, kind, why));
             }
         }
         let mut s = self.cloud.enter(label, region, group).await?;
@@ -373,31 +382,44 @@ impl Scaler for Groups {
         let k = key(self.calls.kind, region, group);
         let set = || {
             self.write(label, region, group, |g| {
+                // A size of another shape (one count for three bounds) is
+                // refused, as each adapter refuses it (`bounds_of`).
+                if std::mem::discriminant(&g.size) != std::mem::discriminant(&size) {
+                    let why = format!("a size of another shape ({size}) than {}", g.size);
+                    return Err(CloudError::of_call(
+                        label,
+                        group,
+                        region,
+                        ErrorKind::Client,
+                        why,
+                    ));
+                }
                 g.size = size;
                 g.starting = size.serving().saturating_sub(g.serving);
                 g.serving = g.serving.min(size.serving());
                 // A failed change starts nothing that serves, as a
                 // rollout whose tasks never start.
                 if let Some(reason) = g.fail_next.take() {
-                    let id = format!("{}/change", g.handle);
+                    let id = format!("fake-change/{group}");
                     g.change = Change::Failed { id, reason };
-                    return;
+                    return Ok(());
                 }
                 g.change = Change::Settled;
                 match (&timing, self.calls.waits.first()) {
                     (Some(t), Some(slow)) if g.starting > 0 || g.rolls => {
                         if g.rolls {
-                            g.status = "UPDATING".into();
-                            g.change = Change::Rolling(g.status.clone());
+                            g.status = Some("UPDATING".into());
+                            g.change = Change::Rolling("UPDATING".into());
                         }
                         t.start(timed(&k), slow);
                     }
                     (Some(_), _) => g.settle(),
                     (None, _) => g.settling = true,
                 }
+                Ok(())
             })
         };
-        wire.call(label, region, set).await?;
+        wire.call(label, region, || async { set().await? }).await?;
         Ok(None)
     }
 
@@ -409,8 +431,10 @@ impl Scaler for Groups {
         marks: &BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
         let label = self.calls.mark;
-        let group = self.by_handle(region, &read.handle)?;
-        let mark = || self.write(label, region, &group, |g| g.marks.extend(marks.clone()));
+        let mark = || async {
+            let group = self.by_handle(label, region, &read.handle).await?;
+            (self.write(label, region, &group, |g| g.marks.extend(marks.clone()))).await
+        };
         wire.call(label, region, mark).await
     }
 
@@ -422,11 +446,10 @@ impl Scaler for Groups {
         keys: &[String],
     ) -> Result<(), CloudError> {
         let label = self.calls.unmark;
-        let group = self.by_handle(region, &read.handle)?;
-        let unmark = || {
-            self.write(label, region, &group, |g| {
-                g.marks.retain(|k, _| !keys.contains(k))
-            })
+        let unmark = || async {
+            let group = self.by_handle(label, region, &read.handle).await?;
+            let take = |g: &mut FakeGroup| g.marks.retain(|k, _| !keys.contains(k));
+            self.write(label, region, &group, take).await
         };
         wire.call(label, region, unmark).await
     }
@@ -434,15 +457,22 @@ impl Scaler for Groups {
 
 impl Groups {
     /// The name of the group whose handle is `handle` (what marks go on),
-    /// or the provider's not-found error.
-    fn by_handle(&self, region: &str, handle: &str) -> Result<String, CloudError> {
-        let s = self.cloud.state();
-        (s.scaled.iter())
+    /// or, once the call of `label` reached the fake (its fence, a region
+    /// down), the provider's not-found error naming that call.
+    async fn by_handle(
+        &self,
+        label: &'static str,
+        region: &str,
+        handle: &str,
+    ) -> Result<String, CloudError> {
+        let found = (self.cloud.state().scaled.iter())
             .find(|((k, r, _), g)| *k == self.calls.kind && r == region && g.handle == handle)
-            .map(|((_, _, name), _)| name.clone())
-            .ok_or_else(|| {
-                let (service, operation) = (self.calls.mark.split_once(':')).unwrap_or(("", ""));
-                not_found(service, operation, handle, region)
-            })
+            .map(|((_, _, name), _)| name.clone());
+        if let Some(name) = found {
+            return Ok(name);
+        }
+        drop(self.cloud.enter(label, region, handle).await?);
+        let (service, operation) = label.split_once(':').unwrap_or(("", label));
+        Err(not_found(service, operation, handle, region))
     }
 }

@@ -27,12 +27,15 @@
 //! The actions that reach the cloud (`read`, `set`, `mark`, `unmark`, and
 //! `Groups::describe` for `status`) are the role's port,
 //! [`crate::cloud::Scaler`], which a kind's adapter implements itself: a
-//! kind moved onto it (`[[ecs_service]]`) writes only what is its own here
-//! (its words and calls, its size's shape, the command by hand), and its
-//! actions go to its adapter in `Clouds::capacity`. The kinds whose role
-//! action takes more than one API call (a managed instance group's read
-//! is three) still answer them here through their service traits, until
-//! the meter counts calls at the wire.
+//! kind moved onto it (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`)
+//! writes only what is its own here (its words and calls, its size's shape,
+//! the command by hand), and its actions go to its adapter in
+//! `Clouds::capacity`, each API call through the bundle's `Wire`. The kinds
+//! not moved yet (`[[cloud_run]]`, `[[instance_group]]`, `[[kubernetes]]`)
+//! answer them here through their service traits, overriding each of the
+//! four: a kind that overrode none and has no adapter is refused at its
+//! first read, naming it (`Scalers::get`), and the contract suite
+//! (`steps::drill_raise`'s tests) runs every capacity kind.
 
 use std::collections::BTreeMap;
 

@@ -107,7 +107,7 @@ const ECS: Subject = Subject {
     resize: |f, (r, g), n| resize("ecs_service", f, (r, g), n),
     remark: Some(|f, (r, g), marks| remark("ecs_service", f, (r, g), marks)),
     fail: Some(|f, (r, g), why| f.fail_next_change("ecs_service", r, g, why)),
-    failed_id: "orders-ecs-use1/orders-workers/change",
+    failed_id: "fake-change/orders-ecs-use1/orders-workers",
     read: ("ecs", "DescribeServices"),
     data_reads: &[
         ("rds", "DescribeGlobalClusters"),
@@ -225,7 +225,7 @@ const NODES: Subject = Subject {
     // The fake's change that fails (how EKS says it, DEGRADED and its
     // health issue, is `cloud::aws::eks`'s pure tests').
     fail: Some(|f, (r, g), why| f.fail_next_change("node_group", r, g, why)),
-    failed_id: "orders-eks-use1/orders-nodes-use1/change",
+    failed_id: "fake-change/orders-eks-use1/orders-nodes-use1",
     read: ("eks", "DescribeNodegroup"),
     data_reads: &[
         ("rds", "DescribeGlobalClusters"),
