@@ -164,6 +164,25 @@ mod tests {
     /// A capacity kind's calls name its own table: the key its adapter is
     /// found by in `Clouds::capacity` (a kind whose calls named another's
     /// would act on that kind's groups).
+    /// Every capacity kind reaches the cloud: through its adapter on the
+    /// port, or through its own service traits. A kind that says neither
+    /// (it overrides none of the port's actions and registers no adapter)
+    /// would compile and fail its first read with "no adapter serves".
+    #[tokio::test]
+    async fn every_capacity_kind_reads_through_an_adapter_or_its_own_traits() {
+        let clouds = crate::cloud::fake::FakeCloud::new().clouds();
+        let kinds = (ResourceKind::ALL.iter()).filter_map(|k| Some((k, k.scaling()?)));
+        for (kind, role) in kinds {
+            let read = role.read(&clouds, "us-east-1", "p/g").await;
+            if let Err(e) = read {
+                assert!(
+                    !e.to_string().contains("no adapter serves"),
+                    "{kind:?}: {e}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_capacity_kind_names_its_own_table_as_its_ports_key() {
         let kinds = (ResourceKind::ALL.iter()).filter_map(|k| Some((k, k.scaling()?)));
