@@ -337,21 +337,38 @@ pub fn split_pair(value: &str, max: usize) -> Option<(&str, &str)> {
     (name_ok(outer) && name_ok(inner)).then_some((outer, inner))
 }
 
-/// A group's two names as its kind writes them (`form`: `cluster/service`,
-/// `project/service`; each name at most `max` characters,
-/// [`split_pair`]), or an error naming the value and `call` (a
-/// model label, `ecs:UpdateService`) in `region`: what a journal or a
-/// mark handed the role is checked before any call.
-pub fn group_names<'a>(
-    group: &'a str,
-    max: usize,
-    (call, region): (&'static str, &str),
-    form: &str,
-) -> Result<(&'a str, &'a str), CloudError> {
-    split_pair(group, max).ok_or_else(|| {
-        let why = format!("`{group}` is not `{form}`");
-        CloudError::of_call(call, group, region, super::ErrorKind::Client, why)
-    })
+/// How a kind writes a group's two names: `outer/inner` (`form` says it in
+/// words: `cluster/service`), each name at most `max` characters
+/// ([`split_pair`]). One value per kind, so its plan's check and its
+/// adapter's refusal read the same limit.
+#[derive(Debug, Clone, Copy)]
+pub struct PairForm {
+    /// The most characters each name has.
+    pub max: usize,
+    /// The form in words, for errors.
+    pub form: &'static str,
+}
+
+impl PairForm {
+    /// The two names of `value` (`None`: not of this form).
+    pub fn split<'a>(&self, value: &'a str) -> Option<(&'a str, &'a str)> {
+        split_pair(value, self.max)
+    }
+
+    /// The two names of `group`, or an error naming the value and `call` (a
+    /// model label, `ecs:UpdateService`) in `region`: what a journal or a
+    /// mark handed the role is checked before any call.
+    pub fn names<'a>(
+        &self,
+        group: &'a str,
+        call: &'static str,
+        region: &str,
+    ) -> Result<(&'a str, &'a str), CloudError> {
+        self.split(group).ok_or_else(|| {
+            let why = format!("`{group}` is not `{}`", self.form);
+            CloudError::of_call(call, group, region, super::ErrorKind::Client, why)
+        })
+    }
 }
 
 /// The three bounds of `size` for a kind whose groups have three (an Auto

@@ -71,7 +71,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use capacity::{
-    Change, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads, bounds_of, group_names,
+    Change, PairForm, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads, bounds_of,
     split_pair,
 };
 

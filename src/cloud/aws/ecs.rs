@@ -25,8 +25,8 @@ use super::{Call, Regional, Sdk, call};
 use crate::cloud::metered::Wire;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
-    Capacity, Change, CloudError, ComputeGroup, EcsDeployment, EcsService, ErrorKind, Reading,
-    Scaler, ScalingCalls, Size, group_names,
+    Capacity, Change, CloudError, ComputeGroup, EcsDeployment, EcsService, ErrorKind, PairForm,
+    Reading, Scaler, ScalingCalls, Size,
 };
 
 const SERVICE: &str = "ecs";
@@ -124,8 +124,15 @@ pub fn names<'a>(
     call: &'static str,
     region: &str,
 ) -> Result<(&'a str, &'a str), CloudError> {
-    group_names(group, 255, (call, region), "cluster/service")
+    FORM.names(group, call, region)
 }
+
+/// ECS's `cluster/service`: names of 1-255 letters, digits, hyphens and
+/// underscores.
+pub const FORM: PairForm = PairForm {
+    max: 255,
+    form: "cluster/service",
+};
 
 /// Where a service's size change stands (pure). A change of the desired
 /// count starts no deployment: ECS starts or stops tasks under the

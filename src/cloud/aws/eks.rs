@@ -22,8 +22,8 @@ use super::{Call, Regional, Sdk, call};
 use crate::cloud::metered::Wire;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
-    Capacity, Change, CloudError, ComputeGroup, ErrorKind, NodeGroup, NodeGroupUpdate, Reading,
-    Scaler, ScalingCalls, Size, UpdateStatus, bounds_of, group_names,
+    Capacity, Change, CloudError, ComputeGroup, ErrorKind, NodeGroup, NodeGroupUpdate, PairForm,
+    Reading, Scaler, ScalingCalls, Size, UpdateStatus, bounds_of,
 };
 
 const SERVICE: &str = "eks";
@@ -149,8 +149,14 @@ pub fn names<'a>(
     call: &'static str,
     region: &str,
 ) -> Result<(&'a str, &'a str), CloudError> {
-    group_names(group, 100, (call, region), "cluster/nodegroup")
+    FORM.names(group, call, region)
 }
+
+/// EKS's `cluster/nodegroup`: names of at most 100 characters.
+pub const FORM: PairForm = PairForm {
+    max: 100,
+    form: "cluster/nodegroup",
+};
 
 /// Where a node group's change stands, by EKS's status (pure): an update
 /// or its creation under way; `DEGRADED`, its health issues the reason

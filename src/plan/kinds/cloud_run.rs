@@ -360,12 +360,16 @@ fn reading(s: RunService, group: &str) -> Reading {
     }
 }
 
-/// `project/service` as the two names ([`super::scaling::group_names`]).
+/// `project/service` as the two names ([`super::scaling::PairForm`]).
 fn names<'a>(
     group: &'a str,
     (call, region): (&'static str, &str),
 ) -> Result<(&'a str, &'a str), CloudError> {
-    super::scaling::group_names(group, 49, (call, region), "project/service")
+    let form = super::scaling::PairForm {
+        max: 49,
+        form: "project/service",
+    };
+    form.names(group, call, region)
 }
 
 impl CloudRunScaling {

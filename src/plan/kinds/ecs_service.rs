@@ -51,7 +51,7 @@ pub struct EcsServiceSpec {
 /// Splits `cluster/service` into its two names (`None`: not of that form;
 /// ECS names are 1-255 letters, digits, hyphens and underscores).
 pub fn split(value: &str) -> Option<(&str, &str)> {
-    super::split_pair(value, 255)
+    crate::cloud::aws::ecs::FORM.split(value)
 }
 
 impl EcsServiceSpec {

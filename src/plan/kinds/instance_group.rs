@@ -254,12 +254,16 @@ const RESIZE: &str = "compute:regionInstanceGroupManagers.resize";
 const OPERATION: &str = "compute:regionOperations.get";
 const AUTOSCALER_PATCH: &str = "compute:regionAutoscalers.patch";
 
-/// `project/group` as the two names ([`super::scaling::group_names`]).
+/// `project/group` as the two names ([`super::scaling::PairForm`]).
 fn names<'a>(
     group: &'a str,
     (call, region): (&'static str, &str),
 ) -> Result<(&'a str, &'a str), CloudError> {
-    super::scaling::group_names(group, 63, (call, region), "project/group")
+    let form = super::scaling::PairForm {
+        max: 63,
+        form: "project/group",
+    };
+    form.names(group, call, region)
 }
 
 /// The error of a resource that is not there, as Compute names it.

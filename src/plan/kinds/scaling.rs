@@ -42,7 +42,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::cloud::{Capacity, CloudError, Clouds, Port, Size};
-pub use crate::cloud::{Change, Reading, ScalingCalls, bounds_of, group_names};
+pub use crate::cloud::{Change, PairForm, Reading, ScalingCalls, bounds_of};
 
 /// What a capacity kind's groups are, in words and calls: the same for
 /// every group of the kind, so one value the kind gives

@@ -73,7 +73,7 @@ fn loaded(path: &str) -> Plan {
 
 /// Sets a group of a kind on the role's port to `size`, serving it, as
 /// another actor would.
-fn resize(kind: &str, f: &FakeCloud, (r, g): (&str, &str), size: Size) {
+fn resize(kind: &str, f: &FakeCloud, r: &str, g: &str, size: Size) {
     let done = f.with_scaled(kind, r, g, |group| {
         (group.size, group.serving) = (size, size.serving());
     });
@@ -81,7 +81,7 @@ fn resize(kind: &str, f: &FakeCloud, (r, g): (&str, &str), size: Size) {
 }
 
 /// Replaces the drill marks of a group of a kind on the role's port.
-fn remark(kind: &str, f: &FakeCloud, (r, g): (&str, &str), marks: BTreeMap<String, String>) {
+fn remark(kind: &str, f: &FakeCloud, r: &str, g: &str, marks: BTreeMap<String, String>) {
     let done = f.with_scaled(kind, r, g, |group| {
         group.marks.retain(|k, _| !k.starts_with("drctl:"));
         group.marks.extend(marks);
@@ -104,8 +104,8 @@ const ECS: Subject = Subject {
     active: Size::Count(4),
     size: Size::Count,
     writes: ("ecs:UpdateService", "ecs:TagResource", "ecs:UntagResource"),
-    resize: |f, (r, g), n| resize("ecs_service", f, (r, g), n),
-    remark: Some(|f, (r, g), marks| remark("ecs_service", f, (r, g), marks)),
+    resize: |f, (r, g), n| resize("ecs_service", f, r, g, n),
+    remark: Some(|f, (r, g), marks| remark("ecs_service", f, r, g, marks)),
     fail: Some(|f, (r, g), why| f.fail_next_change("ecs_service", r, g, why)),
     failed_id: "fake-change/orders-ecs-use1/orders-workers",
     read: ("ecs", "DescribeServices"),
@@ -179,8 +179,8 @@ const ASG: Subject = Subject {
         "autoscaling:CreateOrUpdateTags",
         "autoscaling:DeleteTags",
     ),
-    resize: |f, (r, g), n| resize("compute", f, (r, g), n),
-    remark: Some(|f, (r, g), marks| remark("compute", f, (r, g), marks)),
+    resize: |f, (r, g), n| resize("compute", f, r, g, n),
+    remark: Some(|f, (r, g), marks| remark("compute", f, r, g, marks)),
     // Auto Scaling reports no failed change a read could name.
     fail: None,
     failed_id: "",
@@ -220,8 +220,8 @@ const NODES: Subject = Subject {
         "eks:TagResource",
         "eks:UntagResource",
     ),
-    resize: |f, (r, g), n| resize("node_group", f, (r, g), n),
-    remark: Some(|f, (r, g), marks| remark("node_group", f, (r, g), marks)),
+    resize: |f, (r, g), n| resize("node_group", f, r, g, n),
+    remark: Some(|f, (r, g), marks| remark("node_group", f, r, g, marks)),
     // The fake's change that fails (how EKS says it, DEGRADED and its
     // health issue, is `cloud::aws::eks`'s pure tests').
     fail: Some(|f, (r, g), why| f.fail_next_change("node_group", r, g, why)),
