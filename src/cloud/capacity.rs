@@ -1,9 +1,8 @@
 //! The capacity role's port ([`Scaler`], its registry [`Scalers`]) and
 //! what it speaks ([`Reading`], [`Change`], [`ScalingCalls`] and the pure
 //! rules of group names and sizes), which the capacity kinds' adapters
-//! implement (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`); and the
-//! service trait of Kubernetes workloads, whose kind has not moved onto the
-//! port yet. Apart from `cloud/mod.rs` so that each file stays one reader's
+//! implement (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`,
+//! `[[kubernetes]]`, `[[cloud_run]]`). Apart from `cloud/mod.rs` so that each file stays one reader's
 //! size; re-exported there.
 
 use async_trait::async_trait;
@@ -12,49 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::metered::Wire;
-use super::{Capacity, CloudError, ComputeGroup, Size, TargetCount, Workload, WorkloadRef};
-
-/// Kubernetes workloads in a cluster drctl reaches (a kubeconfig context,
-/// an EKS or a GKE cluster): their replicas, the HPA that scales them, a
-/// CronJob's suspension, and drctl's marks as annotations. `region` is the
-/// region the plan places the cluster in (for messages and the meter).
-#[async_trait]
-pub trait Workloads: Send + Sync {
-    /// Reads the workload and the HPA that targets it; `Ok(None)` when the
-    /// workload does not exist (its namespace neither).
-    async fn describe_workload(
-        &self,
-        region: &str,
-        workload: &WorkloadRef,
-    ) -> Result<Option<Workload>, CloudError>;
-
-    /// Sets its replicas through its `scale` subresource (a CronJob:
-    /// `spec.suspend`, false for one, true for none).
-    async fn scale_workload(
-        &self,
-        region: &str,
-        workload: &WorkloadRef,
-        replicas: u32,
-    ) -> Result<(), CloudError>;
-
-    /// Sets the bounds of the HPA named `autoscaler` in its namespace.
-    async fn bound_autoscaler(
-        &self,
-        region: &str,
-        workload: &WorkloadRef,
-        autoscaler: &str,
-        bounds: (u32, u32),
-    ) -> Result<(), CloudError>;
-
-    /// Puts drctl's marks on the workload as annotations (`Some`) or takes
-    /// them off (`None`), named as drctl's tags name them.
-    async fn annotate_workload(
-        &self,
-        region: &str,
-        workload: &WorkloadRef,
-        marks: &std::collections::BTreeMap<String, Option<String>>,
-    ) -> Result<(), CloudError>;
-}
+use super::{Capacity, CloudError, ComputeGroup, Size, TargetCount};
 
 /// Where a change of a group's size stands, as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -422,16 +379,21 @@ mod tests {
         assert_eq!(e.kind, super::super::ErrorKind::NotFound, "{e}");
     }
 
-    /// The fake serves the same kinds on the port as a real bundle, each
-    /// under the plan table its calls name.
     /// The fake serves every kind whose adapter implements the port (the
-    /// AWS bundle registers the same three, `aws::clouds`), each under the
+    /// real bundle registers the same five, `aws::clouds`), each under the
     /// plan table its calls name.
     #[test]
     fn the_fake_serves_every_kind_on_the_port() {
         let fake: Vec<_> = FakeCloud::new().clouds().capacity.kinds().collect();
         use crate::cloud::aws::{autoscaling, ecs, eks};
-        let ported = [autoscaling::CALLS.kind, ecs::CALLS.kind, eks::CALLS.kind];
+        // In the order of their tables' names.
+        let ported = [
+            crate::cloud::gcp_run::CALLS.kind,
+            autoscaling::CALLS.kind,
+            ecs::CALLS.kind,
+            crate::cloud::k8s::CALLS.kind,
+            eks::CALLS.kind,
+        ];
         assert_eq!(fake, ported);
     }
 }

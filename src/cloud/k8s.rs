@@ -1,4 +1,4 @@
-//! Kubernetes adapter ([`Workloads`]) over kube-rs (`kube`, `k8s-openapi`):
+//! Kubernetes adapter (the capacity role's port, [`Scaler`]) over kube-rs (`kube`, `k8s-openapi`):
 //! Deployments and StatefulSets sized through their `scale` subresource,
 //! the HorizontalPodAutoscaler that targets them, CronJobs suspended and
 //! resumed, and drctl's marks as annotations.
@@ -26,6 +26,15 @@
 //!   after the fence at the wire ([`super::wire::send_fenced`]): a merge
 //!   patch of the same replicas sent twice does what it did once, and a lost
 //!   answer is settled by the step's next read.
+//!
+//! The adapter implements the capacity role itself ([`Scaler`]): a workload
+//! is a group named `namespace/kind/name@cluster`, sized by the HPA's
+//! bounds around its replicas, and its answer is read straight into the
+//! role's [`Reading`]. How the API server's objects map to a reading, and
+//! the order of a change's writes ([`writes`]), are tested here on
+//! objects of the API's shape (recorded from the world's kube-apiserver),
+//! and against that API server by the emulator suite
+//! (`tests/it/kubernetes.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -41,16 +50,33 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::metered::Wire;
 use super::retry::RetryPolicy;
 use super::{
-    Autoscaler, CloudError, CloudSettings, ErrorKind, Workload, WorkloadKind, WorkloadRef,
-    Workloads,
+    Capacity, Change, CloudError, CloudSettings, ComputeGroup, ErrorKind, Reading, Scaler,
+    ScalingCalls, Size, bounds_of,
 };
 
 const SERVICE: &str = "k8s";
+
+/// The calls of `[[kubernetes]]`'s capacity role. A CronJob's suspension
+/// is metered as its set too: it is the size of a CronJob.
+pub const CALLS: ScalingCalls = ScalingCalls {
+    kind: "kubernetes",
+    read: "k8s:workloads.get",
+    set: "k8s:workloads/scale.patch",
+    mark: "k8s:workloads.patch",
+    unmark: "k8s:workloads.patch",
+    calls: &["k8s:workloads.get", "k8s:workloads/scale.patch"],
+    waits: &["k8s:WorkloadReady"],
+};
+
+/// The write of an HPA's bounds (a model label).
+const BOUND: &str = "k8s:horizontalpodautoscalers.patch";
 /// The prefix of drctl's marks as annotations: a tag `drctl:drill-run` is
 /// the annotation `drctl.dev/drill-run` (an annotation's key takes no `:`).
 pub const MARK_PREFIX: &str = "drctl.dev/";
@@ -66,6 +92,146 @@ pub const EKS_TOKEN_LIFE: Duration = Duration::from_secs(10 * 60);
 /// How long the presigned URL in an EKS token says it is valid (as `aws
 /// eks get-token` signs it).
 const EKS_PRESIGN: Duration = Duration::from_secs(60);
+
+/// What kind of Kubernetes workload a `[[kubernetes]]` resource sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment: sized by its replicas (its `scale`).
+    Deployment,
+    /// `apps/v1` StatefulSet: sized by its replicas (its `scale`).
+    StatefulSet,
+    /// `batch/v1` CronJob: one when it runs, none when suspended.
+    CronJob,
+}
+
+impl WorkloadKind {
+    /// The word a plan and a group name use (`deployment`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployment",
+            Self::StatefulSet => "statefulset",
+            Self::CronJob => "cronjob",
+        }
+    }
+
+    /// The kind a plan's word names.
+    pub fn from_word(word: &str) -> Option<Self> {
+        [Self::Deployment, Self::StatefulSet, Self::CronJob]
+            .into_iter()
+            .find(|k| k.word() == word)
+    }
+
+    /// The API's kind (`Deployment`), as an HPA's `scaleTargetRef` names it.
+    pub fn api_kind(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::StatefulSet => "StatefulSet",
+            Self::CronJob => "CronJob",
+        }
+    }
+}
+
+/// One workload in one cluster: what a `[[kubernetes]]` group name says
+/// (`namespace/kind/name@cluster`), checked before any call.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadRef {
+    /// The cluster: `context:NAME` (a kubeconfig context) or `eks:NAME` (an
+    /// EKS cluster in the group's region).
+    pub cluster: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: String,
+}
+
+impl WorkloadRef {
+    /// Reads `namespace/kind/name@cluster` (`None`: not of that form, or a
+    /// name Kubernetes would refuse: namespaces and workload names are DNS
+    /// labels or subdomains of at most 253 characters).
+    pub fn parse(group: &str) -> Option<Self> {
+        let (path, cluster) = group.rsplit_once('@')?;
+        let mut it = path.split('/');
+        let (namespace, kind, name) = (it.next()?, it.next()?, it.next()?);
+        let dns = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                && !s.starts_with(['-', '.'])
+                && !s.ends_with(['-', '.'])
+        };
+        let cluster_ok = match cluster.split_once(':') {
+            Some(("context" | "eks", rest)) => !rest.is_empty(),
+            _ => false,
+        };
+        if it.next().is_some() || !dns(namespace) || !dns(name) || !cluster_ok {
+            return None;
+        }
+        Some(Self {
+            cluster: cluster.to_string(),
+            namespace: namespace.to_string(),
+            kind: WorkloadKind::from_word(kind)?,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}@{}",
+            self.namespace,
+            self.kind.word(),
+            self.name,
+            self.cluster
+        )
+    }
+}
+
+/// A HorizontalPodAutoscaler's bounds, on the workload it scales.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autoscaler {
+    /// Its name.
+    pub name: String,
+    /// `minReplicas` (1 when unset, as the API defaults it).
+    pub min: u32,
+    /// `maxReplicas`.
+    pub max: u32,
+}
+
+/// A workload as read from its cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// `spec.replicas` (a CronJob: 1 when it runs, 0 when suspended).
+    pub replicas: u32,
+    /// The HPA that scales it, when one does.
+    pub autoscaler: Option<Autoscaler>,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `status.observedGeneration` (0 when the controller has not seen it).
+    pub observed: i64,
+    /// Pods of the current template (`status.updatedReplicas`).
+    pub updated: u32,
+    /// Pods available (`status.availableReplicas`: ready for
+    /// `minReadySeconds`).
+    pub available: u32,
+    /// Pods ready (`status.readyReplicas`).
+    pub ready: u32,
+    /// A rollout that gave up: the condition's reason and message
+    /// (`ProgressDeadlineExceeded`).
+    pub failed: Option<(String, String)>,
+    /// Why it is not available, while it is not: its `Available`
+    /// condition's reason and message (`MinimumReplicasUnavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<(String, String)>,
+    /// Its annotations that are drctl's marks, as drctl's tags name them
+    /// (`drctl:drill-run`).
+    pub marks: std::collections::BTreeMap<String, String>,
+}
 
 /// An EKS cluster's bearer token, made as `aws eks get-token` makes it
 /// (pure, given the credentials and the time): `k8s-aws-v1.` and the
@@ -303,7 +469,7 @@ struct Call<'a> {
     region: &'a str,
 }
 
-/// [`Workloads`] over kube-rs.
+/// The capacity role's port ([`Scaler`]) over kube-rs.
 pub struct Kube {
     kubeconfig: Option<PathBuf>,
     retry: RetryPolicy,
@@ -522,7 +688,7 @@ impl Kube {
         Ok(())
     }
 
-    async fn read(&self, region: &str, w: &WorkloadRef) -> Result<Option<Workload>, CloudError> {
+    async fn fetch(&self, region: &str, w: &WorkloadRef) -> Result<Option<Workload>, CloudError> {
         const OP: &str = "workloads.get";
         let client = self.client(OP, w, region).await?;
         self.review(&client, w, region).await?;
@@ -616,22 +782,21 @@ impl Kube {
     }
 }
 
-#[async_trait]
-impl Workloads for Kube {
-    async fn describe_workload(
+impl Kube {
+    /// Reads workload `w` and the HPA that targets it, through `wire`.
+    async fn get(
         &self,
-        region: &str,
-        workload: &WorkloadRef,
-    ) -> Result<Option<Workload>, CloudError> {
-        self.retry.run(|| self.read(region, workload)).await
-    }
-
-    async fn scale_workload(
-        &self,
+        wire: &Wire,
         region: &str,
         w: &WorkloadRef,
-        replicas: u32,
-    ) -> Result<(), CloudError> {
+    ) -> Result<Option<Workload>, CloudError> {
+        let read = || self.retry.run(|| self.fetch(region, w));
+        wire.call(CALLS.read, region, read).await
+    }
+
+    /// Sets its replicas through its `scale` subresource (a CronJob:
+    /// `spec.suspend`, false for one, true for none).
+    async fn scale(&self, region: &str, w: &WorkloadRef, replicas: u32) -> Result<(), CloudError> {
         let (op, body, scale) = match w.kind {
             WorkloadKind::CronJob => {
                 let body = json!({ "spec": { "suspend": replicas == 0 } });
@@ -646,6 +811,7 @@ impl Workloads for Kube {
             .await
     }
 
+    /// Sets the bounds of the HPA named `autoscaler` in `w`'s namespace.
     async fn bound_autoscaler(
         &self,
         region: &str,
@@ -662,13 +828,17 @@ impl Workloads for Kube {
             .await
     }
 
-    async fn annotate_workload(
+    /// Puts drctl's marks on the workload as annotations (`Some`) or takes
+    /// them off (`None`), named as drctl's tags name them.
+    async fn annotate(
         &self,
+        wire: &Wire,
         region: &str,
-        w: &WorkloadRef,
-        marks: &BTreeMap<String, Option<String>>,
+        handle: &str,
+        marks: BTreeMap<String, Option<String>>,
     ) -> Result<(), CloudError> {
         const OP: &str = "workloads.patch";
+        let w = workload(handle, CALLS.mark, region)?;
         let annotations: serde_json::Map<String, serde_json::Value> = (marks.iter())
             .map(|(k, v)| {
                 (
@@ -678,8 +848,250 @@ impl Workloads for Kube {
             })
             .collect();
         let body = json!({ "metadata": { "annotations": annotations } });
-        self.patch_workload(Call { op: OP, w, region }, body, false)
-            .await
+        let call = Call {
+            op: OP,
+            w: &w,
+            region,
+        };
+        let patch = || self.patch_workload(call, body.clone(), false);
+        wire.call(CALLS.mark, region, patch).await
+    }
+}
+
+/// The workload a group names, or an error naming `call` (checked before
+/// any call: a journal or a mark handed it).
+fn workload(group: &str, call: &'static str, region: &str) -> Result<WorkloadRef, CloudError> {
+    WorkloadRef::parse(group).ok_or_else(|| {
+        let why = format!("`{group}` is not `namespace/kind/name@cluster`");
+        CloudError::of_call(call, group, region, ErrorKind::Client, why)
+    })
+}
+
+/// A workload's size as read (pure): the HPA's bounds around its
+/// replicas, or its replicas thrice.
+fn size_of_read(w: &Workload) -> Capacity {
+    let (min, max) = (w.autoscaler.as_ref()).map_or((w.replicas, w.replicas), |a| (a.min, a.max));
+    Capacity {
+        min,
+        desired: w.replicas,
+        max,
+    }
+}
+
+/// Where a workload's change stands (pure): a rollout that gave up is a
+/// failure named by its condition's reason, with its message; a change
+/// the controller has not seen yet is under way.
+pub fn change_of(w: &Workload) -> Change {
+    if let Some((reason, message)) = &w.failed {
+        return Change::Failed {
+            id: reason.clone(),
+            reason: message.clone(),
+        };
+    }
+    if w.observed < w.generation {
+        return Change::Rolling(format!("generation {}", w.generation));
+    }
+    Change::Settled
+}
+
+/// A workload's state in words: its replicas available, updated and
+/// ready, and why it is not available while it is not (its condition's
+/// reason and message).
+fn state_of(w: &Workload) -> String {
+    let counts = format!(
+        "{}/{} available, {} updated, {} ready",
+        w.available, w.replicas, w.updated, w.ready
+    );
+    match &w.unavailable {
+        Some((reason, message)) if w.available < w.replicas => {
+            format!("{counts} ({reason}: {message})")
+        }
+        _ => counts,
+    }
+}
+
+/// A workload as the capacity role reads it (pure): what serves is the
+/// replicas both updated and available, once the controller has seen the
+/// last change.
+pub fn reading(w: &WorkloadRef, read: Workload) -> Reading {
+    let serving = if read.observed >= read.generation {
+        read.updated.min(read.available)
+    } else {
+        0
+    };
+    Reading {
+        size: Size::Bounds(size_of_read(&read)),
+        serving,
+        change: change_of(&read),
+        state: state_of(&read),
+        handle: w.to_string(),
+        marks: read.marks,
+        ceiling: None,
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
+    }
+}
+
+/// A workload read as a group of `status`: its size, its available pods
+/// in service, its state, its HPA and a CronJob's suspension as notes.
+pub fn as_group(region: &str, w: &WorkloadRef, read: Workload) -> ComputeGroup {
+    let size = size_of_read(&read);
+    let mut notes = vec![state_of(&read)];
+    if let Some(a) = &read.autoscaler {
+        notes.push(format!("HPA {} {}..{}", a.name, a.min, a.max));
+    }
+    if w.kind == WorkloadKind::CronJob {
+        let runs = if read.replicas == 0 {
+            "suspended"
+        } else {
+            "runs"
+        };
+        notes.push(runs.to_string());
+    }
+    ComputeGroup {
+        name: w.to_string(),
+        region: region.to_string(),
+        capacity: size,
+        in_service: read.available,
+        instances: read.ready,
+        tags: read.marks.clone(),
+        status: None,
+        notes,
+        target_groups: Vec::new(),
+    }
+}
+
+/// One write of a change of a workload's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// The bounds of the HPA named `hpa`.
+    Bounds {
+        /// The HPA's name.
+        hpa: String,
+        /// Its `minReplicas`.
+        min: u32,
+        /// Its `maxReplicas`.
+        max: u32,
+    },
+    /// Its replicas (a CronJob: 1 resumes it, 0 suspends it).
+    Replicas(u32),
+}
+
+/// The writes that take workload `now` to `size`, in order (pure), or why
+/// none can. Raising, the HPA's bounds first, so that the HPA does not
+/// scale the new replicas back to its old maximum; lowering, the replicas
+/// first, then the bounds (at no replicas the HPA is idle, and it never
+/// scales drctl's write back up to its old minimum in between). What is
+/// already as asked is not written. Bounds the plan gives where no HPA
+/// targets the workload are refused before any write.
+pub fn writes(now: &Workload, size: Capacity) -> Result<Vec<Write>, String> {
+    let bounds = match &now.autoscaler {
+        Some(a) if (a.min, a.max) == (size.min, size.max) => None,
+        Some(a) => Some(Write::Bounds {
+            hpa: a.name.clone(),
+            min: size.min,
+            max: size.max,
+        }),
+        None if size.min != size.desired || size.max != size.desired => {
+            return Err(format!(
+                "the plan gives HPA bounds {}..{} but no HPA targets the workload",
+                size.min, size.max
+            ));
+        }
+        None => None,
+    };
+    let replicas = (now.replicas != size.desired).then_some(Write::Replicas(size.desired));
+    let order = if size.desired >= now.replicas {
+        [bounds, replicas]
+    } else {
+        [replicas, bounds]
+    };
+    Ok(order.into_iter().flatten().collect())
+}
+
+/// The capacity role over Kubernetes: workloads named
+/// `namespace/kind/name@cluster`, sized by their replicas and their HPA's
+/// bounds, marked with annotations.
+#[async_trait]
+impl Scaler for Kube {
+    fn calls(&self) -> &'static ScalingCalls {
+        &CALLS
+    }
+
+    async fn read(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        let w = workload(group, CALLS.read, region)?;
+        Ok(self.get(wire, region, &w).await?.map(|r| reading(&w, r)))
+    }
+
+    async fn describe(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        let w = workload(group, CALLS.read, region)?;
+        let read = self.get(wire, region, &w).await?;
+        Ok(read.map(|r| as_group(region, &w, r)))
+    }
+
+    async fn set(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        size: Size,
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let w = workload(group, CALLS.set, region)?;
+        let c = bounds_of(size, CALLS.set, group, region)?;
+        let now = (self.get(wire, region, &w).await?).ok_or_else(|| {
+            let kind = ErrorKind::NotFound;
+            CloudError::of_call(CALLS.set, group, region, kind, "no such workload")
+        })?;
+        let writes = writes(&now, c)
+            .map_err(|why| CloudError::of_call(BOUND, group, region, ErrorKind::Client, why))?;
+        for write in writes {
+            match write {
+                Write::Bounds { hpa, min, max } => {
+                    let bound = || self.bound_autoscaler(region, &w, &hpa, (min, max));
+                    wire.call(BOUND, region, bound).await?;
+                }
+                Write::Replicas(n) => {
+                    wire.call(CALLS.set, region, || self.scale(region, &w, n))
+                        .await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn mark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let marks = (marks.iter())
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        self.annotate(wire, region, &read.handle, marks).await
+    }
+
+    async fn unmark(
+        &self,
+        wire: &Wire,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        let marks = keys.iter().map(|k| (k.clone(), None)).collect();
+        self.annotate(wire, region, &read.handle, marks).await
     }
 }
 
@@ -855,5 +1267,133 @@ mod tests {
                 ("patch", "batch", "cronjobs", "")
             ]
         );
+    }
+
+    fn read(replicas: u32, observed: i64, available: u32) -> Workload {
+        Workload {
+            replicas,
+            autoscaler: None,
+            generation: 2,
+            observed,
+            updated: replicas,
+            available,
+            ready: available,
+            failed: None,
+            unavailable: None,
+            marks: BTreeMap::new(),
+        }
+    }
+
+    fn web() -> WorkloadRef {
+        group("catalog/deployment/web@context:us-east-1")
+    }
+
+    fn bounds(min: u32, desired: u32, max: u32) -> Capacity {
+        Capacity { min, desired, max }
+    }
+
+    fn with_hpa(mut w: Workload, min: u32, max: u32) -> Workload {
+        w.autoscaler = Some(Autoscaler {
+            name: "web".into(),
+            min,
+            max,
+        });
+        w
+    }
+
+    #[test]
+    fn a_workload_serves_once_the_controller_saw_the_change_and_every_replica_is_available() {
+        let r = reading(&web(), read(3, 1, 3));
+        assert_eq!(
+            (r.serving, r.change.clone()),
+            (0, Change::Rolling("generation 2".into()))
+        );
+        let r = reading(&web(), read(3, 2, 1));
+        assert!(!r.serves(Size::Bounds(bounds(3, 3, 3))));
+        let r = reading(&web(), read(3, 2, 3));
+        assert!(r.serves(Size::Bounds(bounds(3, 3, 3))));
+    }
+
+    #[test]
+    fn an_hpa_bounds_the_size_and_a_rollout_that_gave_up_is_named() {
+        let mut x = with_hpa(read(3, 2, 1), 3, 12);
+        x.failed = Some((
+            "ProgressDeadlineExceeded".into(),
+            "timed out progressing".into(),
+        ));
+        let r = reading(&web(), x);
+        assert_eq!(r.size, Size::Bounds(bounds(3, 3, 12)));
+        assert_eq!(
+            r.change,
+            Change::Failed {
+                id: "ProgressDeadlineExceeded".into(),
+                reason: "timed out progressing".into()
+            }
+        );
+    }
+
+    /// The stuck Deployment as the API server answered it reads as a
+    /// failed change named by its condition, serving one of three, and as
+    /// `status` shows it with why it is not available.
+    #[test]
+    fn a_recorded_stuck_deployment_reads_as_a_failed_change_and_a_status_that_says_why() {
+        let d: Deployment = serde_json::from_str(STUCK).unwrap();
+        let w = group("catalog/deployment/catalog-web@context:us-east-1");
+        let r = reading(&w, deployment_of(&d));
+        assert_eq!(r.serving, 1);
+        assert!(matches!(&r.change, Change::Failed { id, .. } if id == "ProgressDeadlineExceeded"));
+        assert_eq!(r.marks["drctl:drill-run"], "r-1");
+        assert_eq!(r.handle, w.to_string());
+        let g = as_group("us-east-1", &w, deployment_of(&d));
+        assert_eq!((g.in_service, g.capacity), (1, bounds(3, 3, 3)));
+        assert!(g.notes[0].contains("MinimumReplicasUnavailable"), "{g:?}");
+    }
+
+    /// Raising: the HPA's bounds before the replicas; lowering: the
+    /// replicas before the bounds; nothing already as asked is written.
+    #[test]
+    fn a_raise_writes_the_hpa_first_and_a_lowering_the_replicas_first() {
+        let standby = with_hpa(read(0, 2, 0), 1, 1);
+        let hpa = |min, max| Write::Bounds {
+            hpa: "web".into(),
+            min,
+            max,
+        };
+        assert_eq!(
+            writes(&standby, bounds(3, 3, 12)).unwrap(),
+            [hpa(3, 12), Write::Replicas(3)]
+        );
+        let active = with_hpa(read(3, 2, 3), 3, 12);
+        assert_eq!(
+            writes(&active, bounds(1, 0, 1)).unwrap(),
+            [Write::Replicas(0), hpa(1, 1)]
+        );
+        assert_eq!(writes(&active, bounds(3, 3, 12)).unwrap(), []);
+        assert_eq!(
+            writes(&active, bounds(3, 5, 12)).unwrap(),
+            [Write::Replicas(5)]
+        );
+    }
+
+    /// Bounds where no HPA targets the workload are refused before any
+    /// write; a size of one count is three equal bounds and needs none.
+    #[test]
+    fn bounds_without_an_hpa_are_refused_before_any_write() {
+        let why = writes(&read(0, 2, 0), bounds(3, 3, 12)).unwrap_err();
+        assert!(why.contains("3..12") && why.contains("no HPA"), "{why}");
+        assert_eq!(
+            writes(&read(0, 2, 0), bounds(2, 2, 2)).unwrap(),
+            [Write::Replicas(2)]
+        );
+    }
+
+    /// A CronJob reads as `status` shows it: suspended or running.
+    #[test]
+    fn a_cron_jobs_status_says_whether_it_is_suspended() {
+        let j = group("batch/cronjob/nightly@context:us-east-1");
+        let suspended = as_group("us-east-1", &j, read(0, 2, 0));
+        assert!(suspended.notes.contains(&"suspended".to_string()));
+        let runs = as_group("us-east-1", &j, read(1, 2, 1));
+        assert!(runs.notes.contains(&"runs".to_string()));
     }
 }

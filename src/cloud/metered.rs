@@ -292,7 +292,6 @@ impl Metered {
             balancers: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
-            cloud_run: me.clone(),
             cloud_dns: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
@@ -300,8 +299,7 @@ impl Metered {
             probe: me.clone(),
             resolver: me.clone(),
             publisher: me.clone(),
-            instance_groups: me.clone(),
-            workloads: me,
+            instance_groups: me,
         }
     }
 
@@ -558,13 +556,6 @@ metered! {
 }
 
 metered! {
-    CloudRun => cloud_run;
-    describe_run(&self, region: &str, project: &str, name: &str) -> Option<RunService> = ("run:services.get", region);
-    set_run_floor(&self, region: &str, project: &str, name: &str, min: u32) -> () = ("run:services.patch", region);
-    set_run_labels(&self, region: &str, project: &str, name: &str, labels: &BTreeMap<String, String>, etag: &str) -> () = ("run:services.patch", region);
-}
-
-metered! {
     CloudSql => cloud_sql;
     describe_sql(&self, region: &str, project: &str, name: &str) -> Option<SqlInstance> = ("sqladmin:instances.get", region);
     list_sql(&self, project: &str) -> SqlList = ("sqladmin:instances.list", "global");
@@ -712,14 +703,6 @@ metered! {
     mig_instances(&self, region: &str, project: &str, name: &str) -> Vec<MigInstance> = ("compute:regionInstanceGroupManagers.listManagedInstances", region);
     resize_mig(&self, region: &str, project: &str, name: &str, size: u32, request_id: &str) -> MigOperation = ("compute:regionInstanceGroupManagers.resize", region);
     set_autoscaler_min(&self, region: &str, project: &str, name: &str, min: u32, request_id: &str) -> MigOperation = ("compute:regionAutoscalers.patch", region);
-}
-
-metered! {
-    Workloads => workloads;
-    describe_workload(&self, region: &str, workload: &WorkloadRef) -> Option<Workload> = ("k8s:workloads.get", region);
-    scale_workload(&self, region: &str, workload: &WorkloadRef, replicas: u32) -> () = ("k8s:workloads/scale.patch", region);
-    bound_autoscaler(&self, region: &str, workload: &WorkloadRef, autoscaler: &str, bounds: (u32, u32)) -> () = ("k8s:horizontalpodautoscalers.patch", region);
-    annotate_workload(&self, region: &str, workload: &WorkloadRef, marks: &BTreeMap<String, Option<String>>) -> () = ("k8s:workloads.patch", region);
 }
 
 #[cfg(test)]

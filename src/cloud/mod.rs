@@ -71,8 +71,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use capacity::{
-    Change, PairForm, Port, Reading, Scaler, Scalers, ScalingCalls, Workloads, bounds_of,
-    split_pair,
+    Change, PairForm, Port, Reading, Scaler, Scalers, ScalingCalls, bounds_of, split_pair,
 };
 
 /// The largest object drctl reads from a bucket: 64 MiB. Every object it
@@ -591,48 +590,6 @@ pub trait InstanceGroups: Send + Sync {
     ) -> Result<MigOperation, CloudError>;
 }
 
-/// Cloud Run (the Cloud Run Admin API v2): a service's floor and labels,
-/// what the capacity role of a `[[cloud_run]]` resource calls.
-///
-/// Every method names the `region` (the API's location) of the service.
-/// A patch is sent once (no retry: a run that lost its answer reads the
-/// service, whose generation and floor say whether it was taken); its
-/// long-running operation is not polled: the service's own read says
-/// whether the change is still being reconciled, and whether it failed.
-#[async_trait]
-pub trait CloudRun: Send + Sync {
-    /// Reads service `name` of `project` in `region` (`services.get`);
-    /// `Ok(None)` when it does not exist.
-    async fn describe_run(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-    ) -> Result<Option<RunService>, CloudError>;
-
-    /// Sets the service-level floor, `scaling.minInstanceCount`, to `min`
-    /// (`services.patch` with that update mask): no new revision.
-    async fn set_run_floor(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-        min: u32,
-    ) -> Result<(), CloudError>;
-
-    /// Replaces the service's labels with `labels` (`services.patch` with
-    /// the update mask `labels`), conditional on `etag`: a service whose
-    /// labels changed since they were read is refused, not overwritten.
-    async fn set_run_labels(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-        labels: &std::collections::BTreeMap<String, String>,
-        etag: &str,
-    ) -> Result<(), CloudError>;
-}
-
 /// Cloud DNS (the Cloud DNS API v1): one record set of a managed zone,
 /// read and swapped, what a failover of a `[[cloud_dns]]` resource calls.
 ///
@@ -888,8 +845,6 @@ pub struct Clouds {
     pub aurora: Arc<dyn GlobalDatabases>,
     /// Cloud SQL (and its lag in Cloud Monitoring).
     pub cloud_sql: Arc<dyn CloudSql>,
-    /// Cloud Run services.
-    pub cloud_run: Arc<dyn CloudRun>,
     /// Cloud DNS record sets.
     pub cloud_dns: Arc<dyn CloudDns>,
     /// Metrics (CloudWatch).
@@ -906,8 +861,6 @@ pub struct Clouds {
     pub publisher: Arc<dyn Publisher>,
     /// Compute Engine's regional managed instance groups.
     pub instance_groups: Arc<dyn InstanceGroups>,
-    /// Kubernetes workloads (kube-rs).
-    pub workloads: Arc<dyn Workloads>,
 }
 
 /// Load balancers' target groups: how many of a group's members traffic

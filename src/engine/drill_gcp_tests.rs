@@ -47,7 +47,9 @@ fn production(f: &FakeCloud) -> Vec<String> {
     let s = f.state();
     let sql = (s.sql.values()).map(|i| format!("sql {} {:?} {:?}", i.name, i.role, i.replicas));
     let migs = (s.migs.iter()).map(|((_, r, n), g)| format!("mig {r}/{n} {}", g.target_size));
-    let run = (s.run.iter()).map(|((_, r, n), x)| format!("run {r}/{n} {}", x.floor));
+    let run = (s.scaled.iter())
+        .filter(|((kind, _, _), _)| *kind == "cloud_run")
+        .map(|((_, r, n), x)| format!("run {r}/{n} {}", x.size));
     sql.chain(migs).chain(run).collect()
 }
 
@@ -105,7 +107,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
         "instances.clone drill-",
         "instances.delete drill-",
         "resize orders-workers-use4",
-        "services.patch scaling orders-api",
+        "run:services.patch drctl-emu/orders-api",
     ] {
         assert!(writes.iter().any(|x| x.contains(w)), "{w}: {writes:?}");
     }
@@ -181,7 +183,7 @@ async fn each_gcp_cleanup_run_twice_is_a_no_op() {
     let (e, store, _) = engine(&f, dir.path());
     let crash = RunOptions {
         inject_crash: Some(CrashPoint::After(
-            "orders-gcp/drill-raise:orders-api".into(),
+            "orders-gcp/drill-raise:orders-workers".into(),
         )),
         ..gcp_drill()
     };
@@ -246,7 +248,7 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     let (e, store, _) = engine(&f, one.path());
     let crash = RunOptions {
         inject_crash: Some(CrashPoint::After(
-            "orders-gcp/drill-raise:orders-api".into(),
+            "orders-gcp/drill-raise:orders-workers".into(),
         )),
         ..gcp_drill()
     };

@@ -287,17 +287,9 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
             )
         })
         .collect();
-    let run: BTreeMap<String, String> = (s.run.iter())
-        .map(|((p, r, n), v)| {
-            (
-                format!("{p}/{r}/{n}"),
-                format!("{} {}", v.floor, v.ready_state),
-            )
-        })
-        .collect();
     normalize(
         &format!(
-            "{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{sql:#?}\n{migs:#?}\n{run:#?}"
+            "{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{sql:#?}\n{migs:#?}"
         ),
         run_ids,
     )

@@ -48,7 +48,7 @@ async fn production_as_seeded(fx: &Fixture, g: &Groups) {
     assert_eq!(read(TARGET, &g.target).await.0, 1, "standby group size");
     assert_eq!(read(HOME, &g.home).await.0, 3, "home group size");
     for (region, floor) in [(TARGET, 0), (HOME, 3)] {
-        let s = (clouds.cloud_run.describe_run(region, PROJECT, &api).await)
+        let s = (world::cloud_run().describe_run(region, PROJECT, &api).await)
             .expect("services.get")
             .expect("the service");
         assert_eq!(s.floor, floor, "{region}: {s:?}");

@@ -82,7 +82,7 @@ async fn the_adapter_sets_the_service_floor_and_labels() {
     let fx = Fixture::new("grunadapt").await;
     let name = fx.id("orders-api-use4");
     seed_service(TARGET, &name, 0, 1).await;
-    let run = world::clouds().await.cloud_run;
+    let run = world::cloud_run();
     assert_eq!(
         run.describe_run(HOME, PROJECT, "no-such-service")
             .await
@@ -140,10 +140,42 @@ async fn the_adapter_sets_the_service_floor_and_labels() {
         .expect_err("Google's label rules");
     assert_eq!(e.code.as_deref(), Some("INVALID_ARGUMENT"), "{e:?}");
     assert_eq!(read(TARGET, &name).await.labels, marks);
+
+    // Through the role's port: the floor is the size, a drill's marks go
+    // on as labels in Google's alphabet and read back exactly, then off.
+    let clouds = world::clouds().await;
+    let port = clouds.capacity.get("cloud_run", TARGET).expect("the port");
+    let group = format!("{PROJECT}/{name}");
+    let r = (port.read(TARGET, &group).await)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        (r.size, r.serving),
+        (drctl::cloud::Size::Count(3), 3),
+        "{r:?}"
+    );
+    let run = "20261130T010000Z-orders-gcp-1a2b".to_string();
+    let drill = BTreeMap::from([("drctl:drill-run".to_string(), run.clone())]);
+    (port.mark(TARGET, &r, &drill).await).expect("mark");
+    let marked = port.read(TARGET, &group).await.unwrap().unwrap();
+    assert_eq!(
+        marked.marks.get("drctl:drill-run"),
+        Some(&run),
+        "{marked:?}"
+    );
+    let keys = ["drctl:drill-run".to_string()];
+    (port.unmark(TARGET, &marked, &keys).await).expect("unmark");
+    let clean = port.read(TARGET, &group).await.unwrap().unwrap();
+    assert!(!clean.marks.contains_key("drctl:drill-run"), "{clean:?}");
+    assert_eq!(
+        read(TARGET, &name).await.labels,
+        marks,
+        "others' labels kept"
+    );
 }
 
 async fn read(region: &str, name: &str) -> drctl::cloud::RunService {
-    (world::clouds().await.cloud_run)
+    world::cloud_run()
         .describe_run(region, PROJECT, name)
         .await
         .expect("services.get")

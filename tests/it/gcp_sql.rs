@@ -508,7 +508,7 @@ async fn the_gcp_plan_fails_over_with_us_central1_dropped_at_the_proxy() {
         .expect("the target's group")
         .expect("exists");
     assert_eq!(group.target_size, 3, "{group:?}");
-    let api = (clouds.cloud_run)
+    let api = world::cloud_run()
         .describe_run(TARGET, PROJECT, &fx.id("orders-api"))
         .await
         .expect("the target's service")

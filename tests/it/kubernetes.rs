@@ -25,6 +25,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
+use drctl::cloud::{Capacity, Size};
+
 use crate::fixture::{Fixture, Ran, outputs, records};
 use crate::world::{self, HOME, STANDBY};
 
@@ -127,48 +129,47 @@ async fn the_adapter_reads_scales_and_annotates_a_workload() {
     let fx = fixture("k8sadapt").await;
     let clouds = world::clouds().await;
     let group = format!("{}/deployment/catalog-web@context:{STANDBY}", ns(&fx));
-    let w = drctl::cloud::WorkloadRef::parse(&group).expect("a group");
-    let read = (clouds.workloads.describe_workload(STANDBY, &w).await)
+    let port = clouds
+        .capacity
+        .get("kubernetes", STANDBY)
+        .expect("the port");
+    let read = (port.read(STANDBY, &group).await)
         .expect("read")
         .expect("it exists");
-    assert_eq!(read.replicas, 0, "{read:?}");
-    let a = read.autoscaler.expect("its HPA");
-    assert_eq!((a.name.as_str(), a.min, a.max), ("catalog-web", 1, 1));
-    let none = drctl::cloud::WorkloadRef::parse(&group.replace("catalog-web@", "nope@")).unwrap();
-    assert_eq!(
-        clouds
-            .workloads
-            .describe_workload(STANDBY, &none)
-            .await
-            .expect("no error"),
-        None
+    let bounds = |min, desired, max| Size::Bounds(Capacity { min, desired, max });
+    // Replicas 0 inside its HPA's 1..1.
+    assert_eq!(read.size, bounds(1, 0, 1), "{read:?}");
+    let shown = (port.describe(STANDBY, &group).await).unwrap().unwrap();
+    assert!(
+        shown.notes.iter().any(|n| n == "HPA catalog-web 1..1"),
+        "{shown:?}"
     );
+    let none = group.replace("catalog-web@", "nope@");
+    assert_eq!(port.read(STANDBY, &none).await.expect("no error"), None);
 
-    clouds
-        .workloads
-        .scale_workload(STANDBY, &w, 2)
-        .await
-        .expect("scale");
-    let marks = [("drctl:drill-run".to_string(), Some("r1".to_string()))].into();
-    (clouds
-        .workloads
-        .annotate_workload(STANDBY, &w, &marks)
-        .await)
-        .expect("annotate");
+    // A raise writes the HPA's bounds, then the replicas.
+    (port.set(STANDBY, &group, bounds(2, 2, 4), "k").await).expect("scale");
+    let marks = [("drctl:drill-run".to_string(), "r1".to_string())].into();
+    (port.mark(STANDBY, &read, &marks).await).expect("annotate");
     world::wait_for("two available", world::PATIENCE, async || {
-        let r = clouds
-            .workloads
-            .describe_workload(STANDBY, &w)
-            .await
-            .unwrap()
-            .unwrap();
-        if r.available == 2 && r.observed >= r.generation {
+        let r = port.read(STANDBY, &group).await.unwrap().unwrap();
+        if r.serves(bounds(2, 2, 4)) {
             Ok(r)
         } else {
             Err(format!("{r:?}"))
         }
     })
     .await;
+    // Bounds where the workload has no HPA: refused before any write.
+    let cache = format!("{}/statefulset/catalog-cache@context:{STANDBY}", ns(&fx));
+    let e = (port.set(STANDBY, &cache, bounds(1, 2, 5), "k").await).unwrap_err();
+    assert!(e.to_string().contains("no HPA"), "{e}");
+    let cache_read = port.read(STANDBY, &cache).await.unwrap().unwrap();
+    assert_eq!(
+        cache_read.size,
+        bounds(1, 1, 1),
+        "untouched: {cache_read:?}"
+    );
     let d = web(&fx, STANDBY).await;
     assert_eq!(
         drill_annotations(&d),

@@ -95,12 +95,12 @@ async fn failed_over(fx: &Fixture) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the web group is gone")?;
-    let api = (clouds.cloud_run)
+    let api = world::cloud_run()
         .describe_run(GCP_TARGET, PROJECT, &fx.id("storefront-api"))
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the API service is gone")?;
-    let home_api = (clouds.cloud_run)
+    let home_api = world::cloud_run()
         .describe_run(GCP_HOME, PROJECT, &fx.id("storefront-api"))
         .await
         .map_err(|e| e.to_string())?

@@ -574,6 +574,12 @@ pub async fn create_zone(name: &str) -> drctl::cloud::HostedZone {
 }
 
 /// The real adapters, pointed at the emulators.
+/// Cloud Run's own API at the world's endpoint, below the capacity
+/// role's port: what a test reads a service's floor and labels with.
+pub fn cloud_run() -> drctl::cloud::gcp_run::GcpRun {
+    drctl::cloud::gcp_run::GcpRun::new(&settings())
+}
+
 pub async fn clouds() -> Clouds {
     drctl::cloud::connect(&settings())
         .await

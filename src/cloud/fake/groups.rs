@@ -268,9 +268,39 @@ impl FakeCloud {
         );
     }
 
+    /// Seeds Kubernetes workload `group` (`namespace/kind/name@cluster`) in
+    /// `region` at `capacity` (its HPA's bounds around its replicas, or its
+    /// replicas thrice), every replica available; its marks (annotations)
+    /// go on its name.
+    pub fn add_workload(&self, region: &str, group: &str, capacity: Capacity) {
+        let size = Size::Bounds(capacity);
+        let calls = &crate::cloud::k8s::CALLS;
+        self.add_scaled(calls, region, group, size, capacity.max);
+        self.with_scaled(calls.kind, region, group, |g| {
+            (g.handle, g.status) = (group.to_string(), None);
+        });
+    }
+
+    /// Seeds Cloud Run service `name` of `project` in `region`, serving
+    /// with a service-level floor of `min` (at most Cloud Run's default
+    /// 100 instances); its labels go on its name.
+    pub fn add_run_service(&self, project: &str, region: &str, name: &str, min: u32) {
+        let group = format!("{project}/{name}");
+        let calls = &crate::cloud::gcp_run::CALLS;
+        let max = crate::cloud::gcp_run::DEFAULT_MAX_INSTANCES;
+        self.add_scaled(calls, region, &group, Size::Count(min), max);
+        self.with_scaled(calls.kind, region, &group, |g| g.handle = group.clone());
+    }
+
     /// The capacity kinds on the role's port, answered by this world.
     pub(super) fn scalers(&self) -> Scalers {
-        let kinds = [&aws::autoscaling::CALLS, &aws::ecs::CALLS, &aws::eks::CALLS];
+        let kinds = [
+            &aws::autoscaling::CALLS,
+            &aws::ecs::CALLS,
+            &aws::eks::CALLS,
+            &crate::cloud::k8s::CALLS,
+            &crate::cloud::gcp_run::CALLS,
+        ];
         Scalers::of(kinds.map(|calls| {
             Arc::new(Groups {
                 calls,
@@ -324,17 +354,21 @@ impl Groups {
     }
 
     /// A write of `label` to group `group`: the provider's not-found error
-    /// when it does not exist; the write is logged as `Operation group`.
+    /// when it does not exist; the write is logged as `label group`, a
+    /// mark's as `label+marks group` and their removal's as `label-marks
+    /// group` (`what`), so a kind whose one call writes both a size and
+    /// marks (Cloud Run's `services.patch`) tells them apart in the log.
     async fn write<T>(
         &self,
         label: &'static str,
+        what: &str,
         region: &str,
         group: &str,
         act: impl FnOnce(&mut FakeGroup) -> T,
     ) -> Result<T, CloudError> {
         let (service, operation) = label.split_once(':').unwrap_or(("", label));
         let done = self.reach(label, region, group, |g, writes| {
-            writes.push(format!("{label} {group}"));
+            writes.push(format!("{label}{what} {group}"));
             act(g)
         });
         (done.await?).ok_or_else(|| not_found(service, operation, group, region))
@@ -381,7 +415,7 @@ impl Scaler for Groups {
         let timing = self.cloud.timing.clone();
         let k = key(self.calls.kind, region, group);
         let set = || {
-            self.write(label, region, group, |g| {
+            self.write(label, "", region, group, |g| {
                 // A size of another shape (one count for three bounds) is
                 // refused, as each adapter refuses it (`bounds_of`).
                 if std::mem::discriminant(&g.size) != std::mem::discriminant(&size) {
@@ -433,7 +467,8 @@ impl Scaler for Groups {
         let label = self.calls.mark;
         let mark = || async {
             let group = self.by_handle(label, region, &read.handle).await?;
-            (self.write(label, region, &group, |g| g.marks.extend(marks.clone()))).await
+            let add = |g: &mut FakeGroup| g.marks.extend(marks.clone());
+            self.write(label, "+marks", region, &group, add).await
         };
         wire.call(label, region, mark).await
     }
@@ -449,7 +484,7 @@ impl Scaler for Groups {
         let unmark = || async {
             let group = self.by_handle(label, region, &read.handle).await?;
             let take = |g: &mut FakeGroup| g.marks.retain(|k, _| !keys.contains(k));
-            self.write(label, region, &group, take).await
+            self.write(label, "-marks", region, &group, take).await
         };
         wire.call(label, region, unmark).await
     }

@@ -21,7 +21,6 @@ use super::*;
 
 mod aws_db;
 mod capacity;
-pub use capacity::settle_workload;
 pub use groups::{FakeGroup, Held, slow_key};
 mod dns;
 mod groups;
@@ -136,25 +135,6 @@ pub struct FakeState {
     pub mig_ops: BTreeMap<(String, String, String), (MigOperation, MigEffect)>,
     /// The operation each request id made (Compute's de-duplication).
     pub mig_requests: BTreeMap<String, (String, String, String)>,
-    /// Kubernetes workloads by (region, group: `namespace/kind/name@cluster`).
-    pub workloads: BTreeMap<(String, String), Workload>,
-    /// Workloads whose pods are still starting after a change of their
-    /// replicas: the reads left before they are available (without the
-    /// timed model: one read).
-    pub workload_settling: BTreeMap<(String, String), u32>,
-    /// Workloads whose next change is armed to give up, as a Deployment's
-    /// progress deadline does: the condition's message.
-    pub workload_failures: BTreeMap<(String, String), String>,
-    /// Clusters (`context:NAME`) whose API server does not answer.
-    pub clusters_down: std::collections::BTreeSet<String>,
-    /// Cloud Run services by (project, region, name).
-    pub run: BTreeMap<(String, String, String), RunService>,
-    /// Cloud Run services whose change is reconciled, by (project,
-    /// region, name): how many reads it has had (done at the second).
-    pub run_ops: BTreeMap<(String, String, String), u32>,
-    /// Cloud Run changes armed to fail, by (project, region, name): the
-    /// message their `Ready` condition says.
-    pub run_failures: BTreeMap<(String, String, String), String>,
     /// Cloud DNS managed zones by (project, zone): the DNS name each serves.
     pub cloud_zones: BTreeMap<(String, String), String>,
     /// Cloud DNS record sets by (project, zone, name, type), the name lower
@@ -600,15 +580,6 @@ impl FakeCloud {
             }
         }
         s.settle_scaled(&t.completed("scaled:"));
-        for key in t.completed("k8s:") {
-            if let Some((r, g)) = key["k8s:".len()..].split_once(' ') {
-                let k = (r.to_string(), g.to_string());
-                s.workload_settling.remove(&k);
-                if let Some(w) = s.workloads.get_mut(&k) {
-                    capacity::settle_workload(w);
-                }
-            }
-        }
         for key in t.completed("cluster:") {
             if let Some((r, id)) = key["cluster:".len()..].split_once('/')
                 && let Some(c) = s.clusters.get_mut(&(r.to_string(), id.to_string()))
@@ -646,7 +617,6 @@ impl FakeCloud {
             balancers: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
-            cloud_run: me.clone(),
             cloud_dns: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
@@ -654,8 +624,7 @@ impl FakeCloud {
             probe: me.clone(),
             resolver: me.clone(),
             publisher: me.clone(),
-            instance_groups: me.clone(),
-            workloads: me,
+            instance_groups: me,
         }
     }
 
@@ -791,37 +760,6 @@ impl FakeCloud {
             Some(r) => s.failing_targets.insert(arn.into(), r.into()),
             None => s.failing_targets.remove(arn),
         };
-    }
-
-    /// Adds a Kubernetes workload (`namespace/kind/name@cluster`) in
-    /// `region` at `replicas`, all available, with an HPA of `bounds` when
-    /// given.
-    pub fn add_workload(
-        &self,
-        region: &str,
-        group: &str,
-        replicas: u32,
-        bounds: Option<(u32, u32)>,
-    ) {
-        let name = WorkloadRef::parse(group)
-            .map(|w| w.name)
-            .unwrap_or_default();
-        let autoscaler = bounds.map(|(min, max)| crate::cloud::Autoscaler { name, min, max });
-        self.state().workloads.insert(
-            (region.into(), group.into()),
-            Workload {
-                replicas,
-                autoscaler,
-                generation: 1,
-                observed: 1,
-                updated: replicas,
-                available: replicas,
-                ready: replicas,
-                failed: None,
-                unavailable: None,
-                marks: BTreeMap::new(),
-            },
-        );
     }
 
     /// Adds an Aurora global cluster `global` whose writer is the first
@@ -1171,47 +1109,6 @@ mod tests {
             c.objects.get("us-east-1", &u).await.unwrap().unwrap(),
             Bytes::from_static(b"1")
         );
-    }
-
-    /// A floor patch is reconciled without a revision, then in effect; a
-    /// labels patch carries the etag read (a stale one is refused) and
-    /// starts no rollout; an armed failure fails the change, naming it.
-    #[tokio::test]
-    async fn a_run_floor_patch_is_reconciled_without_a_revision_or_fails_naming_why() {
-        let fake = FakeCloud::new();
-        fake.add_run_service("p", "us-east4", "api", 0);
-        let c = fake.clouds();
-        let r = &c.cloud_run;
-        let read = || async {
-            r.describe_run("us-east4", "p", "api")
-                .await
-                .unwrap()
-                .unwrap()
-        };
-        r.set_run_floor("us-east4", "p", "api", 3).await.unwrap();
-        let mid = read().await;
-        assert!(mid.reconciling && !mid.serves() && mid.floor == 3);
-        let svc = read().await;
-        assert!(
-            svc.serves() && svc.latest_ready == "api-00001-aaa",
-            "{svc:?}"
-        );
-
-        let marks = BTreeMap::from([("drctl-drill-restore".to_string(), "0".to_string())]);
-        let stale = r.set_run_labels("us-east4", "p", "api", &marks, "e1").await;
-        assert_eq!(stale.unwrap_err().code.as_deref(), Some("ABORTED"));
-        r.set_run_labels("us-east4", "p", "api", &marks, &svc.etag)
-            .await
-            .unwrap();
-        let marked = read().await;
-        assert!(marked.serves() && marked.labels == marks, "{marked:?}");
-
-        fake.fail_run("p", "us-east4", "api", "Quota exceeded for instances.");
-        r.set_run_floor("us-east4", "p", "api", 5).await.unwrap();
-        read().await;
-        let failed = read().await;
-        assert!(failed.failed(), "{failed:?}");
-        assert!(failed.ready_message.unwrap().contains("Quota exceeded"));
     }
 
     /// Cloud DNS's name servers in the fake: a plain set answers its

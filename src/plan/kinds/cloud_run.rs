@@ -17,17 +17,21 @@
 //!
 //! A drill's marks are labels on the service. Google's labels take only
 //! lowercase letters, digits, `_` and `-`, so the role writes them in that
-//! alphabet ([`label_of`]) and reads them back as the other kinds' tags
-//! ([`mark_of`]): the run id and the expiry exactly, the owner lowered.
+//! alphabet (`cloud::gcp_run::label_of`) and reads them back as the other
+//! kinds' tags (`mark_of`): the run id and the expiry exactly, the owner
+//! lowered.
+//!
+//! The kind is on the capacity role's port: what is its own (its table,
+//! its checks, its words and the command by hand) is here; its adapter
+//! (`cloud::gcp_run`) reads a service into the role's reading and writes
+//! its floor and labels, and the generic steps do the rest.
 
-use std::collections::BTreeMap;
-
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Reading, Scaling};
 use super::{Groups, Kind, Resource, Shown};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService, Size};
+use crate::cloud::gcp_run::CALLS;
+use crate::cloud::{Capacity, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -80,51 +84,6 @@ impl Kind for CloudRunSpec {
 /// digits or hyphens, starting with a letter, not ending with a hyphen.
 pub fn valid_service(name: &str) -> bool {
     crate::plan::sites::gcp_name(name, 1..=49)
-}
-
-/// A service's status as `status` shows a group's: `ACTIVE` when its latest
-/// revision serves, else what the service says (`RECONCILING`, `FAILED`
-/// and the `Ready` condition's message, or its state).
-pub fn status_of(s: &RunService) -> String {
-    std::iter::once(state_of(s))
-        .chain(notes_of(s))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// What people should know of a service beside its state (pure): a
-/// revision-level floor, which keeps more warm than the service's; and a
-/// service with no minimum instance at either level, whose cross-region
-/// service health Cloud Run cannot compute ("You must configure at least
-/// one service-level or revision-level minimum instance per region to
-/// calculate health": Google's Cloud Run service health documentation),
-/// so that a global load balancer's automated failover does not see it.
-pub fn notes_of(s: &RunService) -> Vec<String> {
-    match (s.floor, s.min_instances) {
-        (_, n @ 1..) => vec![format!(
-            "revision floor {n} (template.scaling) keeps more warm"
-        )],
-        (0, 0) => vec![
-            "no minimum instance: Cloud Run's service health (a global load balancer's cross-region failover) is not computed for this region; a floor of at least 1 turns it on"
-                .into(),
-        ],
-        _ => Vec::new(),
-    }
-}
-
-fn state_of(s: &RunService) -> String {
-    if s.serves() {
-        return "ACTIVE".into();
-    }
-    if s.reconciling || s.observed_generation < s.generation {
-        return "RECONCILING".into();
-    }
-    let state = s.ready_state.trim_start_matches("CONDITION_");
-    let state = if state.is_empty() { "NOT_READY" } else { state };
-    match &s.ready_message {
-        Some(m) => format!("{state}: {m}"),
-        None => state.to_string(),
-    }
 }
 
 impl CloudRunSpec {
@@ -193,8 +152,8 @@ impl Resource for CloudRunSpec {
     fn seed(&self, w: &super::World<'_>) {
         let home = self.sites.gcp(w.home);
         for (region, name) in &self.regions {
-            let key = (self.project.clone(), region.clone(), name.clone());
-            if w.fake.state().run.contains_key(&key) {
+            let group = format!("{}/{name}", self.project);
+            if (w.fake.with_scaled(CALLS.kind, region, &group, |_| ())).is_some() {
                 continue;
             }
             let size = super::scaling::normal(home, region, (self.active, self.standby));
@@ -204,9 +163,10 @@ impl Resource for CloudRunSpec {
     }
 
     #[cfg(any(test, feature = "testkit"))]
-    fn slow_ops(&self, _region: &str) -> Vec<String> {
-        // Its rollout is polled to done, not timed by the model.
-        Vec::new()
+    fn slow_ops(&self, region: &str) -> Vec<String> {
+        (self.raised_group(region).into_iter())
+            .map(|(at, group)| crate::cloud::fake::slow_key(CALLS.kind, &at, &group))
+            .collect()
     }
 
     fn attach_sites(&mut self, sites: &crate::plan::sites::Sites) {
@@ -221,33 +181,6 @@ impl Resource for CloudRunSpec {
     }
 }
 
-/// Cloud Run's maximum instances when a service sets none.
-pub const DEFAULT_MAX_INSTANCES: u32 = 100;
-
-/// A service read as a group of `status`: its minimum instances as min and
-/// desired (the floor a failover sets), its maximum instances as max (what
-/// `status` asks of a standby: that it can reach the active floor, not that
-/// it keeps it warm already), its status by [`status_of`].
-fn as_group(s: RunService) -> ComputeGroup {
-    let n = s.floor;
-    ComputeGroup {
-        status: Some(state_of(&s)),
-        notes: notes_of(&s),
-        target_groups: Vec::new(),
-        name: s.name,
-        region: s.region,
-        capacity: Capacity {
-            min: n,
-            desired: n,
-            max: s.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
-        },
-        in_service: 0,
-        instances: 0,
-        tags: s.labels,
-    }
-}
-
-#[async_trait]
 impl Groups for CloudRunSpec {
     fn exclusive(&self) -> bool {
         false
@@ -270,140 +203,12 @@ impl Groups for CloudRunSpec {
     fn active(&self) -> Capacity {
         Capacity::exactly(self.active.min_instances)
     }
-
-    async fn describe(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        let region = self.sites.gcp(region);
-        let Some(name) = self.regions.get(region) else {
-            return Ok(None);
-        };
-        Ok((clouds.cloud_run)
-            .describe_run(region, &self.project, name)
-            .await?
-            .map(as_group))
-    }
 }
 
 /// The capacity role's actions on Cloud Run services (`project/service`):
 /// the size is the service-level floor.
 pub struct CloudRunScaling;
 
-/// The prefix of drctl's labels on a service (Google's keys take no `:`).
-const LABEL_PREFIX: &str = "drctl-drill-";
-/// The prefix of drctl's drill tags (`steps::drill_names`).
-const TAG_PREFIX: &str = "drctl:drill-";
-
-/// A drill mark as a label Google takes (pure): the key with `-` for
-/// `:`; the value lowered, `_` for `:` and for anything else outside the
-/// labels' alphabet (a run id and an RFC 3339 expiry read back exactly
-/// with [`mark_of`]).
-pub fn label_of(key: &str, value: &str) -> (String, String) {
-    let key = key.replacen(TAG_PREFIX, LABEL_PREFIX, 1);
-    let value = (value.chars())
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '-' | '_') => c,
-            _ => '_',
-        })
-        .collect();
-    (key, value)
-}
-
-/// A label of drctl's read back as its drill mark (pure; `None`: not
-/// drctl's). A run id's and an expiry's `T` and `Z` (the only capitals
-/// they have) and an expiry's colons come back.
-pub fn mark_of(key: &str, value: &str) -> Option<(String, String)> {
-    let rest = key.strip_prefix(LABEL_PREFIX)?;
-    let stamp = |v: &str, at: &[usize]| -> String {
-        (v.char_indices())
-            .map(|(i, c)| match c {
-                't' | 'z' if at.contains(&i) => c.to_ascii_uppercase(),
-                _ => c,
-            })
-            .collect()
-    };
-    let value = match rest {
-        // `20261122t041530z-drill-orders-3f9a`
-        "run" => stamp(value, &[8, 15]),
-        // `2026-11-22t04_15_30z`
-        "expires" => stamp(value, &[10, 19]).replace('_', ":"),
-        _ => value.to_string(),
-    };
-    Some((format!("{TAG_PREFIX}{rest}"), value))
-}
-
-fn reading(s: RunService, group: &str) -> Reading {
-    let change = if s.failed() {
-        Change::Failed {
-            id: format!("generation {}", s.generation),
-            reason: (s.ready_message.clone()).unwrap_or_else(|| "no reason given".into()),
-        }
-    } else if s.reconciling || s.observed_generation < s.generation {
-        Change::Rolling(format!("generation {}", s.generation))
-    } else {
-        Change::Settled
-    };
-    Reading {
-        size: Size::Count(s.floor),
-        serving: if s.serves() { s.floor } else { 0 },
-        change,
-        marks: (s.labels.iter())
-            .filter_map(|(k, v)| mark_of(k, v))
-            .collect(),
-        handle: group.to_string(),
-        state: status_of(&s),
-        ceiling: None,
-        balanced_by: Vec::new(),
-        targets: Vec::new(),
-    }
-}
-
-/// `project/service` as the two names ([`super::scaling::PairForm`]).
-fn names<'a>(
-    group: &'a str,
-    (call, region): (&'static str, &str),
-) -> Result<(&'a str, &'a str), CloudError> {
-    let form = super::scaling::PairForm {
-        max: 49,
-        form: "project/service",
-    };
-    form.names(group, call, region)
-}
-
-impl CloudRunScaling {
-    /// Rewrites the labels of service `group` (read fresh, so the etag
-    /// guards what another writer changed meanwhile): `edit` gets them.
-    async fn relabel(
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        edit: impl FnOnce(&mut BTreeMap<String, String>),
-    ) -> Result<(), CloudError> {
-        let (project, name) = names(group, ("run:services.get", region))?;
-        let Some(s) = clouds.cloud_run.describe_run(region, project, name).await? else {
-            return Err(CloudError::new(
-                "run",
-                "services.get",
-                name,
-                region,
-                crate::cloud::ErrorKind::NotFound,
-                "service not found",
-            ));
-        };
-        let mut labels = s.labels.clone();
-        edit(&mut labels);
-        if labels == s.labels {
-            return Ok(());
-        }
-        (clouds.cloud_run)
-            .set_run_labels(region, project, name, &labels, &s.etag)
-            .await
-    }
-}
-
-#[async_trait]
 impl Scaling for CloudRunScaling {
     fn about(&self) -> &'static About {
         &About {
@@ -414,15 +219,7 @@ impl Scaling for CloudRunScaling {
             serves_from_zero: true,
             carries_marks: true,
             max_follows: false,
-            calls: ScalingCalls {
-                kind: "cloud_run",
-                read: "run:services.get",
-                set: "run:services.patch",
-                mark: "run:services.patch",
-                unmark: "run:services.patch",
-                calls: &["run:services.get", "run:services.patch"],
-                waits: &["run:services.patch"],
-            },
+            calls: CALLS,
         }
     }
 
@@ -434,67 +231,14 @@ impl Scaling for CloudRunScaling {
         self.about().calls.set
     }
 
-    async fn read(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-    ) -> Result<Option<Reading>, CloudError> {
-        let (project, name) = names(group, ("run:services.get", region))?;
-        let read = clouds.cloud_run.describe_run(region, project, name).await?;
-        Ok(read.map(|s| reading(s, group)))
-    }
-
-    async fn set(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        size: Size,
-        _key: &str,
-    ) -> Result<Option<String>, CloudError> {
-        let (project, name) = names(group, ("run:services.patch", region))?;
-        clouds
-            .cloud_run
-            .set_run_floor(region, project, name, size.serving())
-            .await?;
-        Ok(None)
-    }
-
     fn answers(&self) -> crate::plan::kinds::Answers<'_> {
         crate::plan::kinds::Answers::AtOnce
     }
 
-    async fn mark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        marks: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        Self::relabel(clouds, region, &read.handle, |labels| {
-            labels.extend(marks.iter().map(|(k, v)| label_of(k, v)));
-        })
-        .await
-    }
-
-    async fn unmark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        Self::relabel(clouds, region, &read.handle, |labels| {
-            for k in keys {
-                labels.remove(&label_of(k, "").0);
-            }
-        })
-        .await
-    }
-
     fn manual(&self, region: &str, group: &str, size: Size) -> String {
-        let (project, name) = super::split_pair(group, 49).unwrap_or((group, group));
+        let (project, name) = crate::cloud::gcp_run::FORM
+            .split(group)
+            .unwrap_or((group, group));
         format!(
             "gcloud run services update {name} --project {project} --region {region} --min {size}, then remove its drctl-drill-* labels (gcloud run services update --remove-labels)"
         )
@@ -526,150 +270,5 @@ mod tests {
         ] {
             assert!(!crate::plan::sites::gcp_region(bad), "{bad}");
         }
-    }
-
-    fn service() -> RunService {
-        RunService {
-            name: "api".into(),
-            region: "us-east4".into(),
-            floor: 3,
-            min_instances: 0,
-            max_instances: Some(20),
-            generation: 2,
-            observed_generation: 2,
-            latest_created: "api-00002-aaa".into(),
-            latest_ready: "api-00002-aaa".into(),
-            ready_state: "CONDITION_SUCCEEDED".into(),
-            ready_message: None,
-            reconciling: false,
-            etag: "e2".into(),
-            labels: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn a_serving_service_is_active_else_it_says_what_it_is() {
-        let s = service();
-        assert_eq!(status_of(&s), "ACTIVE");
-        let g = as_group(s.clone());
-        let mut unset = s.clone();
-        unset.max_instances = None;
-        assert_eq!(as_group(unset).capacity.max, DEFAULT_MAX_INSTANCES);
-        assert_eq!(
-            (g.capacity.min, g.capacity.desired, g.capacity.max),
-            (3, 3, 20)
-        );
-        let mut r = s.clone();
-        r.reconciling = true;
-        r.ready_state = "CONDITION_RECONCILING".into();
-        assert_eq!(status_of(&r), "RECONCILING");
-        let mut f = s;
-        f.ready_state = "CONDITION_FAILED".into();
-        f.latest_ready = "api-00001-aaa".into();
-        f.ready_message = Some("Revision 'api-00002-aaa' is not ready".into());
-        assert_eq!(
-            status_of(&f),
-            "FAILED: Revision 'api-00002-aaa' is not ready"
-        );
-    }
-
-    /// Either floor keeps service health computed; with neither, the
-    /// service says so, in a note (never its state: `status` judges a
-    /// standby by its state, and a floor of 0 is the plan's choice). A
-    /// revision-level floor is a note too, not a state that is not ACTIVE.
-    #[test]
-    fn a_service_with_no_minimum_instance_says_its_health_is_not_computed() {
-        let mut s = service();
-        assert_eq!(notes_of(&s), Vec::<String>::new(), "the service floor");
-        s.floor = 0;
-        let none = notes_of(&s);
-        assert!(
-            none.len() == 1
-                && none[0].starts_with("no minimum instance: Cloud Run's service health"),
-            "{none:?}"
-        );
-        let g = as_group(s.clone());
-        assert_eq!((g.status.as_deref(), &g.notes), (Some("ACTIVE"), &none));
-        assert_eq!(status_of(&s), format!("ACTIVE; {}", none[0]));
-        s.min_instances = 1;
-        let revision = notes_of(&s);
-        assert_eq!(
-            revision,
-            ["revision floor 1 (template.scaling) keeps more warm"]
-        );
-        let g = as_group(s);
-        assert_eq!((g.status.as_deref(), g.notes), (Some("ACTIVE"), revision));
-    }
-
-    /// A drill's marks survive Google's label alphabet: the run id and
-    /// the expiry come back exactly, so a sweep without the journal finds
-    /// the drill and its deadline; the owner comes back lowered.
-    #[test]
-    fn drill_marks_round_trip_through_labels() {
-        let now = chrono::Utc::now();
-        let run = crate::journal::new_run_id("drill-orders-gcp");
-        let expires = now + chrono::Duration::minutes(30);
-        let mut tags = crate::steps::drill_names::tags(&run, "Host-1.example/pid 42", expires);
-        tags.insert(crate::steps::drill_names::RESTORE_TAG.into(), "0".into());
-        let labels: BTreeMap<String, String> = (tags.iter()).map(|(k, v)| label_of(k, v)).collect();
-        for (k, v) in &labels {
-            let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-            assert!(
-                k.len() <= 63 && k.starts_with("drctl-drill-") && k.chars().all(ok),
-                "{k}"
-            );
-            assert!(v.len() <= 63 && v.chars().all(ok), "{k}={v}");
-        }
-        let back: BTreeMap<String, String> =
-            (labels.iter()).filter_map(|(k, v)| mark_of(k, v)).collect();
-        let rt = crate::steps::drill_names::RUN_TAG;
-        assert_eq!(back[rt], run);
-        assert_eq!(
-            crate::steps::drill_names::expiry(&back)
-                .unwrap()
-                .timestamp(),
-            expires.timestamp()
-        );
-        assert_eq!(
-            back[crate::steps::drill_names::OWNER_TAG],
-            "host-1_example_pid_42"
-        );
-        assert_eq!(back[crate::steps::drill_names::RESTORE_TAG], "0");
-        assert_eq!(mark_of("team", "payments"), None);
-    }
-
-    /// The size is the service's floor; a revision-level floor is named
-    /// beside it; a failed change is named by its generation and reason.
-    #[test]
-    fn a_service_reads_its_floor_and_names_a_revision_floor_or_a_failure() {
-        let mut s = service();
-        s.min_instances = 2;
-        let r = reading(s.clone(), "acme-orders/api");
-        assert_eq!(
-            (r.size, r.serving, r.change.clone()),
-            (Size::Count(3), 3, Change::Settled)
-        );
-        assert!(r.state.contains("revision floor 2"), "{}", r.state);
-        s.generation = 3;
-        s.reconciling = true;
-        assert_eq!(
-            reading(s.clone(), "g").change,
-            Change::Rolling("generation 3".into())
-        );
-        s.reconciling = false;
-        s.observed_generation = 3;
-        s.ready_state = "CONDITION_FAILED".into();
-        s.ready_message = Some("Quota exceeded".into());
-        let f = reading(s, "g");
-        assert_eq!(
-            (f.serving, f.change),
-            (
-                0,
-                Change::Failed {
-                    id: "generation 3".into(),
-                    reason: "Quota exceeded".into()
-                }
-            )
-        );
     }
 }

@@ -18,18 +18,20 @@
 //! group the role acts on is `namespace/kind/name@cluster`
 //! (`cloud::WorkloadRef`), so a cleanup after a crash reaches it from the
 //! journal alone.
+//!
+//! The kind is on the capacity role's port: what is its own (its table,
+//! its checks, its words and the command by hand) is here; its adapter
+//! (`cloud::k8s`) reads and writes the workloads, its HPA first when
+//! raising, and the generic steps do the rest.
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Reading, Scaling};
 use super::{Groups, Kind, Resource, Shown};
-use crate::cloud::{
-    Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, Size, Workload, WorkloadKind,
-    WorkloadRef,
-};
+use crate::cloud::k8s::{CALLS, WorkloadKind, WorkloadRef};
+use crate::cloud::{Capacity, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -209,8 +211,7 @@ impl Resource for KubernetesSpec {
         for region in self.clusters.keys() {
             let c = super::scaling::normal(w.home, region, (self.active(), self.standby()));
             if let Some(group) = self.group_in(region) {
-                let hpa = self.hpa.map(|_| (c.min, c.max));
-                w.fake.add_workload(region, &group, c.desired, hpa);
+                w.fake.add_workload(region, &group, c);
             }
         }
     }
@@ -218,7 +219,7 @@ impl Resource for KubernetesSpec {
     #[cfg(any(test, feature = "testkit"))]
     fn slow_ops(&self, region: &str) -> Vec<String> {
         (self.group_in(region).into_iter())
-            .map(|group| format!("k8s:{region} {group}"))
+            .map(|group| crate::cloud::fake::slow_key(CALLS.kind, region, &group))
             .collect()
     }
 
@@ -231,38 +232,6 @@ impl Resource for KubernetesSpec {
     }
 }
 
-/// A workload read as a group of `status`: its size, and its available
-/// pods in service.
-fn as_group(region: &str, w: &WorkloadRef, read: Workload) -> ComputeGroup {
-    let size = size_of_read(&read);
-    let mut notes = vec![state_of(&read)];
-    if let Some(a) = &read.autoscaler {
-        notes.push(format!("HPA {} {}..{}", a.name, a.min, a.max));
-    }
-    if w.kind == WorkloadKind::CronJob {
-        notes.push(
-            if read.replicas == 0 {
-                "suspended"
-            } else {
-                "runs"
-            }
-            .to_string(),
-        );
-    }
-    ComputeGroup {
-        name: w.to_string(),
-        region: region.to_string(),
-        capacity: size,
-        in_service: read.available,
-        instances: read.ready,
-        tags: read.marks.clone(),
-        status: None,
-        notes,
-        target_groups: Vec::new(),
-    }
-}
-
-#[async_trait]
 impl Groups for KubernetesSpec {
     fn exclusive(&self) -> bool {
         self.kind_of() == Some(WorkloadKind::CronJob)
@@ -294,106 +263,12 @@ impl Groups for KubernetesSpec {
     fn active(&self) -> Capacity {
         self.capacity(self.active, self.hpa.map(|h| (h.min, h.max)))
     }
-
-    async fn describe(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        let Some(w) = self.in_region(region) else {
-            return Ok(None);
-        };
-        let read = clouds.workloads.describe_workload(region, &w).await?;
-        Ok(read.map(|r| as_group(region, &w, r)))
-    }
 }
 
 /// The capacity role's actions on Kubernetes workloads
 /// (`namespace/kind/name@cluster`).
 pub struct KubeScaling;
 
-/// The workload a group names, or an error naming `call` (checked before
-/// any call: a journal or a mark handed it).
-fn workload(group: &str, call: &'static str, region: &str) -> Result<WorkloadRef, CloudError> {
-    WorkloadRef::parse(group).ok_or_else(|| {
-        let (service, operation) = super::call_parts(call);
-        CloudError::new(
-            service,
-            operation,
-            group,
-            region,
-            ErrorKind::Client,
-            format!("`{group}` is not `namespace/kind/name@cluster`"),
-        )
-    })
-}
-
-/// A workload's size as read (pure): the HPA's bounds around its
-/// replicas, or its replicas thrice.
-fn size_of_read(w: &Workload) -> Capacity {
-    let (min, max) = (w.autoscaler.as_ref()).map_or((w.replicas, w.replicas), |a| (a.min, a.max));
-    Capacity {
-        min,
-        desired: w.replicas,
-        max,
-    }
-}
-
-/// Where a workload's change stands (pure): a rollout that gave up is a
-/// failure named by its condition's reason, with its message; a change
-/// the controller has not seen yet is under way.
-pub fn change_of(w: &Workload) -> Change {
-    if let Some((reason, message)) = &w.failed {
-        return Change::Failed {
-            id: reason.clone(),
-            reason: message.clone(),
-        };
-    }
-    if w.observed < w.generation {
-        return Change::Rolling(format!("generation {}", w.generation));
-    }
-    Change::Settled
-}
-
-/// A workload's state in words: its replicas available, updated and
-/// ready, and why it is not available while it is not (its condition's
-/// reason and message).
-fn state_of(w: &Workload) -> String {
-    let counts = format!(
-        "{}/{} available, {} updated, {} ready",
-        w.available, w.replicas, w.updated, w.ready
-    );
-    match &w.unavailable {
-        Some((reason, message)) if w.available < w.replicas => {
-            format!("{counts} ({reason}: {message})")
-        }
-        _ => counts,
-    }
-}
-
-/// A workload as the capacity role reads it (pure): what serves is the
-/// replicas both updated and available, once the controller has seen the
-/// last change.
-pub fn reading(w: &WorkloadRef, read: Workload) -> Reading {
-    let serving = if read.observed >= read.generation {
-        read.updated.min(read.available)
-    } else {
-        0
-    };
-    Reading {
-        size: Size::Bounds(size_of_read(&read)),
-        serving,
-        change: change_of(&read),
-        state: state_of(&read),
-        handle: w.to_string(),
-        marks: read.marks,
-        ceiling: None,
-        balanced_by: Vec::new(),
-        targets: Vec::new(),
-    }
-}
-
-#[async_trait]
 impl Scaling for KubeScaling {
     fn about(&self) -> &'static About {
         &About {
@@ -404,15 +279,7 @@ impl Scaling for KubeScaling {
             serves_from_zero: false,
             carries_marks: true,
             max_follows: true,
-            calls: ScalingCalls {
-                kind: "kubernetes",
-                read: "k8s:workloads.get",
-                set: "k8s:workloads/scale.patch",
-                mark: "k8s:workloads.patch",
-                unmark: "k8s:workloads.patch",
-                calls: &["k8s:workloads.get", "k8s:workloads/scale.patch"],
-                waits: &["k8s:WorkloadReady"],
-            },
+            calls: CALLS,
         }
     }
 
@@ -424,101 +291,8 @@ impl Scaling for KubeScaling {
         self.about().calls.set
     }
 
-    async fn read(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-    ) -> Result<Option<Reading>, CloudError> {
-        let w = workload(group, "k8s:workloads.get", region)?;
-        let read = clouds.workloads.describe_workload(region, &w).await?;
-        Ok(read.map(|r| reading(&w, r)))
-    }
-
-    /// Raising, the HPA's bounds first (so it does not scale the new
-    /// replicas back), then the replicas; lowering, the replicas first.
-    async fn set(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        size: Size,
-        _key: &str,
-    ) -> Result<Option<String>, CloudError> {
-        const CALL: &str = "k8s:workloads/scale.patch";
-        let w = workload(group, CALL, region)?;
-        let c = super::scaling::bounds_of(size, CALL, group, region)?;
-        let api = &clouds.workloads;
-        let now = (api.describe_workload(region, &w).await?).ok_or_else(|| {
-            CloudError::new(
-                "k8s",
-                "workloads/scale.patch",
-                group,
-                region,
-                ErrorKind::NotFound,
-                "no such workload",
-            )
-        })?;
-        let hpa = match &now.autoscaler {
-            Some(a) => Some(a.name.clone()),
-            None if c.min != c.desired || c.max != c.desired => {
-                return Err(CloudError::new(
-                    "k8s",
-                    "horizontalpodautoscalers.patch",
-                    group,
-                    region,
-                    ErrorKind::Client,
-                    format!(
-                        "the plan gives HPA bounds {}..{} but no HPA targets the workload",
-                        c.min, c.max
-                    ),
-                ));
-            }
-            None => None,
-        };
-        let raising = c.desired >= now.replicas;
-        if let (Some(name), true) = (&hpa, raising) {
-            api.bound_autoscaler(region, &w, name, (c.min, c.max))
-                .await?;
-        }
-        if now.replicas != c.desired {
-            api.scale_workload(region, &w, c.desired).await?;
-        }
-        if let (Some(name), false) = (&hpa, raising) {
-            api.bound_autoscaler(region, &w, name, (c.min, c.max))
-                .await?;
-        }
-        Ok(None)
-    }
-
     fn answers(&self) -> crate::plan::kinds::Answers<'_> {
         crate::plan::kinds::Answers::AtOnce
-    }
-
-    async fn mark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        marks: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        let w = workload(&read.handle, "k8s:workloads.patch", region)?;
-        let marks = (marks.iter())
-            .map(|(k, v)| (k.clone(), Some(v.clone())))
-            .collect();
-        clouds.workloads.annotate_workload(region, &w, &marks).await
-    }
-
-    async fn unmark(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        read: &Reading,
-        keys: &[String],
-    ) -> Result<(), CloudError> {
-        let w = workload(&read.handle, "k8s:workloads.patch", region)?;
-        let marks = keys.iter().map(|k| (k.clone(), None)).collect();
-        clouds.workloads.annotate_workload(region, &w, &marks).await
     }
 
     fn manual(&self, region: &str, group: &str, size: Size) -> String {
@@ -552,77 +326,6 @@ impl Scaling for KubeScaling {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::Autoscaler;
-
-    fn read(replicas: u32, observed: i64, available: u32) -> Workload {
-        Workload {
-            replicas,
-            autoscaler: None,
-            generation: 2,
-            observed,
-            updated: replicas,
-            available,
-            ready: available,
-            failed: None,
-            unavailable: None,
-            marks: BTreeMap::new(),
-        }
-    }
-
-    fn w() -> WorkloadRef {
-        WorkloadRef::parse("catalog/deployment/web@context:us-east-1").unwrap()
-    }
-
-    #[test]
-    fn a_workload_serves_once_the_controller_saw_the_change_and_every_replica_is_available() {
-        let r = reading(&w(), read(3, 1, 3));
-        assert_eq!(
-            (r.serving, r.change.clone()),
-            (0, Change::Rolling("generation 2".into()))
-        );
-        let r = reading(&w(), read(3, 2, 1));
-        assert!(!r.serves(Size::Bounds(Capacity {
-            min: 3,
-            desired: 3,
-            max: 3
-        })));
-        let r = reading(&w(), read(3, 2, 3));
-        assert!(r.serves(Size::Bounds(Capacity {
-            min: 3,
-            desired: 3,
-            max: 3
-        })));
-    }
-
-    #[test]
-    fn an_hpa_bounds_the_size_and_a_rollout_that_gave_up_is_named() {
-        let mut x = read(3, 2, 1);
-        x.autoscaler = Some(Autoscaler {
-            name: "web".into(),
-            min: 3,
-            max: 12,
-        });
-        x.failed = Some((
-            "ProgressDeadlineExceeded".into(),
-            "timed out progressing".into(),
-        ));
-        let r = reading(&w(), x);
-        assert_eq!(
-            r.size,
-            Size::Bounds(Capacity {
-                min: 3,
-                desired: 3,
-                max: 12
-            })
-        );
-        assert_eq!(
-            r.change,
-            Change::Failed {
-                id: "ProgressDeadlineExceeded".into(),
-                reason: "timed out progressing".into()
-            }
-        );
-    }
 
     #[test]
     fn the_by_hand_command_scales_or_suspends() {

@@ -81,10 +81,7 @@ pub use check::CheckSpec;
 pub use cloud_dns::policy as cloud_dns_policy;
 pub use cloud_dns::switching as cloud_dns_switching;
 pub use cloud_dns::{CloudDnsSpec, CloudSwitch};
-pub use cloud_run::{
-    CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
-    status_of as cloud_run_status,
-};
+pub use cloud_run::{CloudRunScaling, CloudRunSpec, RunSize};
 pub use cloud_sql::moves as sql_moves;
 pub use cloud_sql::{
     CloudSqlSpec, SQL_DRILL, SQL_PROMOTE, SQL_RESTORE, SqlDrilling, SqlPromoting, SqlRestoring,

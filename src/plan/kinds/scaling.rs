@@ -27,11 +27,12 @@
 //! The actions that reach the cloud (`read`, `set`, `mark`, `unmark`, and
 //! `Groups::describe` for `status`) are the role's port,
 //! [`crate::cloud::Scaler`], which a kind's adapter implements itself: a
-//! kind moved onto it (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`)
+//! kind moved onto it (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`,
+//! `[[kubernetes]]`, `[[cloud_run]]`)
 //! writes only what is its own here (its words and calls, its size's shape,
 //! the command by hand), and its actions go to its adapter in
 //! `Clouds::capacity`, each API call through the bundle's `Wire`. The kinds
-//! not moved yet (`[[cloud_run]]`, `[[instance_group]]`, `[[kubernetes]]`)
+//! not moved yet (`[[instance_group]]`)
 //! answer them here through their service traits, overriding each of the
 //! four: a kind that overrode none and has no adapter is refused at its
 //! first read, naming it (`Scalers::get`), and the contract suite
@@ -91,7 +92,7 @@ pub trait Scaling: Sync {
     /// shows, and what a fence names.
     fn set_call(&self, read: &Reading) -> &'static str;
     /// Reads group `group` in `region` (`Ok(None)`: it does not exist).
-    /// A kind on the role's port ([`Scaler`]) is read by its adapter in
+    /// A kind on the role's port ([`Scaler`](crate::cloud::Scaler)) is read by its adapter in
     /// [`Clouds::capacity`]; the others still say how.
     async fn read(
         &self,

@@ -89,11 +89,6 @@ fn remark(kind: &str, f: &FakeCloud, r: &str, g: &str, marks: BTreeMap<String, S
     done.expect("the group");
 }
 
-fn run_key(region: &str, group: &str) -> (String, String, String) {
-    let (project, service) = group.split_once('/').unwrap();
-    (project.into(), region.into(), service.into())
-}
-
 const ECS: Subject = Subject {
     kind: ResourceKind::EcsService,
     plan: || loaded("plans/orders.toml"),
@@ -124,25 +119,20 @@ const CLOUD_RUN: Subject = Subject {
     standby: Size::Count(0),
     active: Size::Count(3),
     size: Size::Count,
+    // One call writes the floor and the labels: the fake's log tells them
+    // apart (`fake::groups`).
     writes: (
-        "services.patch scaling",
-        "services.patch labels",
-        "services.patch labels",
+        "run:services.patch ",
+        "run:services.patch+marks",
+        "run:services.patch-marks",
     ),
-    resize: |f, (r, g), n| {
-        f.state().run.get_mut(&run_key(r, g)).unwrap().floor = n.serving();
-    },
-    remark: Some(|f, (r, g), marks| {
-        let mut s = f.state();
-        let svc = s.run.get_mut(&run_key(r, g)).unwrap();
-        svc.labels.retain(|k, _| !k.starts_with("drctl-"));
-        (svc.labels).extend((marks.iter()).map(|(k, v)| crate::plan::kinds::cloud_run_label(k, v)));
-    }),
-    fail: Some(|f, (r, g), why| {
-        let (project, region, name) = run_key(r, g);
-        f.fail_run(&project, &region, &name, why);
-    }),
-    failed_id: "generation 2",
+    resize: |f, (r, g), n| resize("cloud_run", f, r, g, n),
+    remark: Some(|f, (r, g), marks| remark("cloud_run", f, r, g, marks)),
+    // The fake's change that fails (how Cloud Run says it, a `Ready`
+    // condition failed with its message, is `cloud::gcp_run`'s pure
+    // tests' and `tests/it/gcp_run.rs`').
+    fail: Some(|f, (r, g), why| f.fail_next_change("cloud_run", r, g, why)),
+    failed_id: "fake-change/drctl-emu/orders-api",
     read: ("run", "services.get"),
     data_reads: &[("sqladmin", "instances.get")],
 };
@@ -264,7 +254,7 @@ const MIG: Subject = Subject {
 };
 
 /// A Kubernetes Deployment's size serving `n`: the catalog plan's HPA
-/// bounds (3..12) around it, as the fake's HPA holds them.
+/// bounds (3..12) around it.
 fn kube_size(n: u32) -> Size {
     Size::Bounds(Capacity {
         min: n.clamp(1, 3),
@@ -290,29 +280,18 @@ const KUBE: Subject = Subject {
         max: 12,
     }),
     size: kube_size,
-    writes: ("scale ", "annotate ", "unannotate "),
-    resize: |f, (r, g), n| {
-        let mut s = f.state();
-        let w = s.workloads.get_mut(&(r.into(), g.into())).unwrap();
-        let Size::Bounds(c) = n else {
-            panic!("a workload has three bounds: {n}")
-        };
-        let hpa = w.autoscaler.as_mut().expect("catalog-web has an HPA");
-        (hpa.min, hpa.max) = (c.min, c.max);
-        w.replicas = c.desired;
-        w.generation += 1;
-        crate::cloud::fake::settle_workload(w);
-    },
-    remark: Some(|f, (r, g), marks| {
-        let mut s = f.state();
-        let w = s.workloads.get_mut(&(r.into(), g.into())).unwrap();
-        w.marks.retain(|k, _| !k.starts_with("drctl:"));
-        w.marks.extend(marks);
-    }),
-    fail: Some(|f, (r, g), why| {
-        (f.state().workload_failures).insert((r.into(), g.into()), why.into());
-    }),
-    failed_id: "ProgressDeadlineExceeded",
+    writes: (
+        "k8s:workloads/scale.patch",
+        "k8s:workloads.patch",
+        "k8s:workloads.patch",
+    ),
+    resize: |f, (r, g), n| resize("kubernetes", f, r, g, n),
+    remark: Some(|f, (r, g), marks| remark("kubernetes", f, r, g, marks)),
+    // The fake's change that fails (how the API server says it, a
+    // Progressing condition's ProgressDeadlineExceeded, is
+    // `cloud::k8s`'s pure tests' and `tests/it/kubernetes.rs`').
+    fail: Some(|f, (r, g), why| f.fail_next_change("kubernetes", r, g, why)),
+    failed_id: "fake-change/catalog/deployment/catalog-web@context:us-east-1",
     read: ("k8s", "workloads.get"),
     data_reads: &[("rds", "DescribeDBInstances")],
 };
