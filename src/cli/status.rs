@@ -328,6 +328,13 @@ pub fn render(report: &StatusReport) -> String {
             if p.ready { "READY" } else { "NOT READY" }
         );
         let _ = writeln!(o, "  active region: {}", p.active_region);
+        if !p.allowed_regions.is_empty() {
+            let _ = writeln!(
+                o,
+                "  data residency: only in {} (allowed_regions)",
+                p.allowed_regions.join(", ")
+            );
+        }
         if let Some(d) = &p.drill {
             let last = d.last_said();
             let _ = writeln!(

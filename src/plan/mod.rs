@@ -728,6 +728,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             "tier",
             "regions",
             "gcp_regions",
+            "allowed_regions",
         ],
         ["evidence", _] => &["destinations", "retention"],
         ["evidence", "retention", _] => &["mode", "days"],

@@ -89,6 +89,13 @@ pub struct PlanHeader {
     /// that mixes AWS and GCP resources (empty: a plan on one cloud).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gcp_regions: Vec<String>,
+    /// The regions the plan's data may be in (data residency), AWS's and
+    /// GCP's alike; empty: no limit. A plan that places anything outside
+    /// them (a site in `regions` or `gcp_regions`) is refused at
+    /// validation, so no failover, drill, copy or restore of it is ever
+    /// made there: every run's regions are the plan's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_regions: Vec<String>,
 }
 
 /// The `[evidence]` table.

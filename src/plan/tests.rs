@@ -1937,6 +1937,57 @@ fn a_plan_on_both_clouds_says_where_its_sites_are_wrong() {
     );
 }
 
+/// `[plan] allowed_regions` (data residency): a plan whose sites are all
+/// allowed loads; one that places a site outside (an AWS region, a GCP
+/// region) is refused where that site is written, naming the region and
+/// the allowed ones; an allowed entry that is no region name is refused
+/// where it is written.
+#[test]
+fn a_plan_placing_a_site_outside_its_allowed_regions_is_refused_where_it_is_written() {
+    let header = "gcp_regions = [\"us-central1\", \"us-east4\"]";
+    let allowed =
+        |list: &str| storefront().replace(header, &format!("{header}\nallowed_regions = [{list}]"));
+    let all = allowed("\"us-west-2\", \"us-east-1\", \"us-central1\", \"us-east4\"");
+    let (loaded, _) = load_text("storefront.toml", all.as_bytes());
+    assert!(!loaded.has_errors(), "{}", render(&loaded));
+    assert_eq!(loaded.plans[0].spec.plan.allowed_regions.len(), 4);
+
+    let e = errors_of(
+        "storefront.toml",
+        &allowed("\"us-west-2\", \"us-central1\", \"us-east4\""),
+    );
+    let d = (e.iter())
+        .find(|d| {
+            d.message
+                .contains("site in us-east-1, outside its allowed_regions")
+        })
+        .unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!((d.line, d.column), (22, 25), "{d:?}");
+    assert!(
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("never fails over")),
+        "{d:?}"
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+
+    let e = errors_of(
+        "storefront.toml",
+        &allowed("\"us-west-2\", \"us-east-1\", \"us-central1\""),
+    );
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("site in us-east4") && d.line == 23),
+        "{e:?}"
+    );
+    let e = errors_of("storefront.toml", &allowed("\"US East\""));
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("`US East` is not a region name") && d.line == 24),
+        "{e:?}"
+    );
+}
+
 /// `[[cloud_dns]]`: a valid table loads; a managed zone given as a DNS
 /// name, a record name without its trailing dot, a CNAME value that is not
 /// a host name and targets keyed by a region not in the plan are each named

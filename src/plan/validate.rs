@@ -333,6 +333,7 @@ pub fn check_plan_with(
     let tier = check_tier_name(c, spec, tiers);
     check_regions(c, spec);
     check_gcp_regions(c, spec);
+    check_allowed_regions(c, spec);
     let resources = spec.resources();
     let ids = check_ids(c, &resources);
     let followable: Vec<&str> = (resources.iter())
@@ -436,6 +437,50 @@ fn check_gcp_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
                 path!["plan", "gcp_regions", i],
                 format!("`{g}` is both a region and a GCP region of the plan"),
                 "list AWS regions in `regions` and the GCP region paired with each in `gcp_regions`; a plan on GCP alone lists its GCP regions in `regions` and has no `gcp_regions`",
+            );
+        }
+    }
+}
+
+/// `[plan] allowed_regions` (data residency): each a region name, and
+/// every site of the plan, AWS's (`regions`) and GCP's (`gcp_regions`),
+/// among them, each one outside named where it is written. Resources
+/// name only the plan's regions (`Scope::region_values`), so nothing of
+/// the plan is placed, copied or restored outside.
+fn check_allowed_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
+    let header = &spec.plan;
+    let allowed = &header.allowed_regions;
+    if allowed.is_empty() {
+        return;
+    }
+    for (i, r) in allowed.iter().enumerate() {
+        if !name_ok(r) {
+            c.error(
+                path!["plan", "allowed_regions", i],
+                format!("`{r}` is not a region name"),
+                "region names look like us-east-1 (AWS) or europe-west1 (GCP)",
+            );
+        }
+    }
+    for (key, regions) in [
+        ("regions", &header.regions),
+        ("gcp_regions", &header.gcp_regions),
+    ] {
+        for (i, r) in regions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !allowed.contains(r))
+        {
+            c.error(
+                path!["plan", key, i],
+                format!(
+                    "plan `{}` places a site in {r}, outside its allowed_regions ({})",
+                    header.name,
+                    allowed.join(", ")
+                ),
+                format!(
+                    "drctl never fails over, drills, copies or restores outside allowed_regions: remove {r} from `{key}`, or add it to `allowed_regions` if the plan's data may be there"
+                ),
             );
         }
     }

@@ -122,6 +122,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         rto_seconds: plan.tier.rto.as_secs(),
         rpo_seconds: plan.tier.rpo.as_secs(),
         active_region: active,
+        allowed_regions: plan.spec.plan.allowed_regions.clone(),
         dns: dns_rows,
         controls,
         ready: problems.is_empty() && regions.iter().all(|r| r.ready),

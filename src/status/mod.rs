@@ -80,6 +80,10 @@ pub struct PlanStatus {
     pub rpo_seconds: u64,
     /// Region that serves now (where the databases are primary, else where DNS points, else home).
     pub active_region: String,
+    /// The regions the plan's data may be in (`[plan] allowed_regions`;
+    /// empty: no limit): a failover goes nowhere else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_regions: Vec<String>,
     /// Where each DNS record points.
     pub dns: Vec<DnsStatus>,
     /// Each data-plane control (a `switch = "health-check"` record's, per

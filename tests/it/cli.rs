@@ -219,6 +219,50 @@ fn plan_budget_forecasts_each_plan_and_names_the_binding_constraint() {
     assert!(err.contains("ap-south-1"), "{err}");
 }
 
+/// Data residency: a plan whose `allowed_regions` leave out a site it
+/// places is refused with the site's position, by `plan validate` and by
+/// a failover to that site alike, before any call (no endpoint is set:
+/// a call would fail otherwise than exit 2 naming the plan's line).
+#[test]
+fn a_failover_to_a_region_outside_allowed_regions_is_refused_before_any_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_of = std::fs::read_to_string("plans/payments.toml").unwrap();
+    let regions = "regions = [\"us-west-2\", \"us-east-1\", \"eu-west-1\"]";
+    assert!(text_of.contains(regions));
+    let residency = text_of.replacen(
+        regions,
+        &format!("{regions}\nallowed_regions = [\"us-west-2\", \"eu-west-1\"]"),
+        1,
+    );
+    std::fs::write(dir.path().join("payments.toml"), &residency).unwrap();
+    std::fs::copy("plans/tiers.toml", dir.path().join("tiers.toml")).unwrap();
+    let line = residency.lines().position(|l| l == regions).unwrap() + 1;
+    let at = format!("payments.toml:{line}:");
+    let plans = dir.path().to_str().unwrap();
+    for args in [
+        vec!["--plans", plans, "plan", "validate"],
+        vec![
+            "--plans",
+            plans,
+            "failover",
+            "--plan",
+            "payments",
+            "--to",
+            "us-east-1",
+            "--approve",
+            "residency test",
+        ],
+    ] {
+        let o = drctl(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&at) && err.contains("us-east-1, outside its allowed_regions"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn plan_show_and_graph_describe_the_failover() {
     let o = drctl(&["plan", "show", "payments"]);
