@@ -171,7 +171,9 @@ async fn older_nodes(
 /// `project/group`, but only while the group is sized as the drill found
 /// it: by that autoscaler's minimum, or by its target size when the drill
 /// named none. An autoscaler attached or taken away since makes the
-/// journaled number another setting's, and nothing is written.
+/// journaled number another setting's, and nothing is written (one
+/// autoscaler replaced by another is not told apart: the role reads
+/// whether a group has one, by its ceiling).
 async fn older_mig(
     clouds: &Clouds,
     temp: &Temp,
@@ -191,28 +193,35 @@ async fn older_mig(
             format!("{temp} is no instance group"),
         ));
     };
-    let Some(now) = (clouds.instance_groups)
-        .describe_mig(region, project, group)
+    let name = format!("{project}/{group}");
+    let kind = ResourceKind::InstanceGroup.table();
+    let Some(now) = clouds
+        .capacity
+        .get(kind, region)?
+        .read(region, &name)
         .await?
     else {
         let gone = format!("group {group} does not exist in {region}");
         return Ok((CleanupResult::Absent, gone));
     };
-    if now.autoscaler != *autoscaler {
-        let said = |a: &Option<String>| {
-            a.as_ref()
-                .map_or("no autoscaler".to_string(), |a| format!("autoscaler {a}"))
+    // A group with an autoscaler reads with a ceiling (its maximum), and
+    // its size is the autoscaler's minimum.
+    if now.ceiling.is_some() != autoscaler.is_some() {
+        let said = match autoscaler {
+            Some(a) => format!("autoscaler {a}"),
+            None => "no autoscaler".to_string(),
+        };
+        let has = match now.ceiling {
+            Some(_) => "an autoscaler",
+            None => "no autoscaler",
         };
         return Ok((
             CleanupResult::Failed,
             format!(
-                "left alone: the drill's journal names {} of group {group}, which has {} now: {restore} is not its setting to return to",
-                said(autoscaler),
-                said(&now.autoscaler)
+                "left alone: the drill's journal names {said} of group {group}, which has {has} now: {restore} is not its setting to return to"
             ),
         ));
     }
-    let name = format!("{project}/{group}");
     let at = (ResourceKind::InstanceGroup, region.as_str(), name.as_str());
     let size = crate::cloud::Size::Count(*restore);
     drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await

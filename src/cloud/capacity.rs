@@ -2,7 +2,7 @@
 //! what it speaks ([`Reading`], [`Change`], [`ScalingCalls`] and the pure
 //! rules of group names and sizes), which the capacity kinds' adapters
 //! implement (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`,
-//! `[[kubernetes]]`, `[[cloud_run]]`). Apart from `cloud/mod.rs` so that each file stays one reader's
+//! `[[kubernetes]]`, `[[cloud_run]]`, `[[instance_group]]`). Apart from `cloud/mod.rs` so that each file stays one reader's
 //! size; re-exported there.
 
 use async_trait::async_trait;
@@ -148,6 +148,20 @@ pub trait Scaler: Send + Sync {
         size: Size,
         key: &str,
     ) -> Result<Option<String>, CloudError>;
+    /// Where operation `op`, which a [`Scaler::set`] of group `group`
+    /// answered, stands: `None` while it runs, `Some(Ok)` done,
+    /// `Some(Err(why))` failed in the provider's words. A kind whose
+    /// writes answer no operation never has one to follow: done.
+    async fn operation(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        let _ = (wire, region, group, op);
+        Ok(Some(Ok(())))
+    }
     /// Puts `marks` on it (`read` is its [`Scaler::read`]).
     async fn mark(
         &self,
@@ -259,6 +273,16 @@ impl Port<'_> {
         key: &str,
     ) -> Result<Option<String>, CloudError> {
         self.adapter.set(self.wire, region, group, size, key).await
+    }
+
+    /// [`Scaler::operation`].
+    pub async fn operation(
+        &self,
+        region: &str,
+        group: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        self.adapter.operation(self.wire, region, group, op).await
     }
 
     /// [`Scaler::mark`].
@@ -380,7 +404,7 @@ mod tests {
     }
 
     /// The fake serves every kind whose adapter implements the port (the
-    /// real bundle registers the same five, `aws::clouds`), each under the
+    /// real bundle registers the same six, `aws::clouds`), each under the
     /// plan table its calls name.
     #[test]
     fn the_fake_serves_every_kind_on_the_port() {
@@ -391,6 +415,7 @@ mod tests {
             crate::cloud::gcp_run::CALLS.kind,
             autoscaling::CALLS.kind,
             ecs::CALLS.kind,
+            crate::cloud::gcp_mig::CALLS.kind,
             crate::cloud::k8s::CALLS.kind,
             eks::CALLS.kind,
         ];

@@ -1,4 +1,4 @@
-//! Regional managed instance groups ([`InstanceGroups`]) over Google's
+//! Regional managed instance groups (the capacity role's port, [`Scaler`]) over Google's
 //! official `google-cloud-compute-v1`, built with only the three clients
 //! drctl calls (region instance group managers, region autoscalers, region
 //! operations: the crate is huge with its defaults).
@@ -20,8 +20,16 @@
 //!   fenced calls).
 //! * A write answers a regional operation that is `DONE` when the change is
 //!   scheduled; the crate's poller is not used: the step polls
-//!   [`InstanceGroups::mig_operation`] and then the instances themselves
-//!   with the run's pace.
+//!   [`Scaler::operation`] and then the instances themselves with the
+//!   run's pace.
+//!
+//! The adapter implements the capacity role itself ([`Scaler`]): a group
+//! is named `project/group`, sized by its autoscaler's minimum when it has
+//! one (a resize would be undone by it) and else by its target size, and
+//! read straight into the role's [`Reading`]. How Compute's answers map to
+//! a reading, and which write a size takes ([`write_of`]), are tested here
+//! on answers of Compute's shape, and against the emulator by the
+//! emulator suite (`tests/it/gcp_mig.rs`).
 
 use super::gcp::{gax_error, gax_not_found};
 use async_trait::async_trait;
@@ -31,16 +39,60 @@ use google_cloud_compute_v1::client::{
 use google_cloud_compute_v1::model;
 use tokio::sync::OnceCell;
 
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
 use super::gcp::gcp_clients;
+use super::metered::Wire;
 use super::retry::RetryPolicy;
 use super::{
-    CloudError, CloudSettings, ErrorKind, InstanceGroups, MigAutoscaler, MigGroup, MigInstance,
-    MigOperation,
+    Capacity, Change, CloudError, CloudSettings, ComputeGroup, ErrorKind, MigAutoscaler, MigGroup,
+    MigInstance, MigOperation, PairForm, Reading, Scaler, ScalingCalls, Size,
 };
 
 const SERVICE: &str = "compute";
 
-/// [`InstanceGroups`] over Compute Engine v1.
+const GET: &str = "compute:regionInstanceGroupManagers.get";
+const AUTOSCALER_GET: &str = "compute:regionAutoscalers.get";
+const INSTANCES: &str = "compute:regionInstanceGroupManagers.listManagedInstances";
+const RESIZE: &str = "compute:regionInstanceGroupManagers.resize";
+const OPERATION: &str = "compute:regionOperations.get";
+/// The write of an autoscaled group's size: its autoscaler's minimum.
+pub const AUTOSCALER_PATCH: &str = "compute:regionAutoscalers.patch";
+
+/// The most instances a regional managed instance group holds (Compute
+/// Engine: "a regional MIG can contain up to 2,000 VMs"): the ceiling of a
+/// group without an autoscaler.
+pub const MAX_REGIONAL_SIZE: u32 = 2000;
+
+/// The calls of `[[instance_group]]`'s capacity role. Its groups take no
+/// labels: no mark is ever written.
+pub const CALLS: ScalingCalls = ScalingCalls {
+    kind: "instance_group",
+    read: GET,
+    set: RESIZE,
+    mark: "",
+    unmark: "",
+    calls: &[
+        GET,
+        AUTOSCALER_GET,
+        INSTANCES,
+        RESIZE,
+        AUTOSCALER_PATCH,
+        OPERATION,
+    ],
+    waits: &[RESIZE],
+};
+
+/// `project/group`: a group's two names (Compute's names are at most 63
+/// characters).
+pub const FORM: PairForm = PairForm {
+    max: 63,
+    form: "project/group",
+};
+
+/// The capacity role's port ([`Scaler`]) over Compute Engine v1.
 pub struct GcpMig {
     endpoint: Option<String>,
     retry: RetryPolicy,
@@ -170,9 +222,13 @@ impl GcpMig {
     }
 }
 
-#[async_trait]
-impl InstanceGroups for GcpMig {
-    async fn describe_mig(
+/// Compute's own calls, below the port: what the role's actions are made
+/// of, and what the emulator suite checks Compute's answers with
+/// (`tests/it/gcp_mig.rs`). drctl's steps go through the port.
+impl GcpMig {
+    /// Reads group `name` of `project` in `region`; `Ok(None)` when it does
+    /// not exist.
+    pub async fn describe_mig(
         &self,
         region: &str,
         project: &str,
@@ -193,7 +249,8 @@ impl InstanceGroups for GcpMig {
         }
     }
 
-    async fn mig_instances(
+    /// Lists its instances, every page.
+    pub async fn mig_instances(
         &self,
         region: &str,
         project: &str,
@@ -221,7 +278,9 @@ impl InstanceGroups for GcpMig {
         }
     }
 
-    async fn resize_mig(
+    /// Resizes it to `size` (`resize`, carrying `request_id`): the operation
+    /// Compute answers.
+    pub async fn resize_mig(
         &self,
         region: &str,
         project: &str,
@@ -255,7 +314,8 @@ impl InstanceGroups for GcpMig {
         .await
     }
 
-    async fn mig_autoscaler(
+    /// Reads autoscaler `name`; `Ok(None)` when it does not exist.
+    pub async fn mig_autoscaler(
         &self,
         region: &str,
         project: &str,
@@ -283,7 +343,8 @@ impl InstanceGroups for GcpMig {
         }
     }
 
-    async fn set_autoscaler_min(
+    /// Sets autoscaler `name`'s minimum (`patch`, carrying `request_id`).
+    pub async fn set_autoscaler_min(
         &self,
         region: &str,
         project: &str,
@@ -320,7 +381,8 @@ impl InstanceGroups for GcpMig {
         .await
     }
 
-    async fn mig_operation(
+    /// Reads regional operation `operation`.
+    pub async fn mig_operation(
         &self,
         region: &str,
         project: &str,
@@ -336,6 +398,265 @@ impl InstanceGroups for GcpMig {
             .await
             .map(|o| operation_of(&o))
             .map_err(|e| gax_error(SERVICE, OP, (operation, region), &e))
+    }
+}
+
+/// The `requestId` of the write named `key`: a UUID (Compute takes only
+/// those) derived from it, so the same write is the same request.
+pub fn request_id(key: &str) -> String {
+    let h = Sha256::digest(format!("drctl/{key}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50; // version 5 (name-based)
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let x = hex::encode(b);
+    let parts = [&x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..]];
+    parts.join("-")
+}
+
+/// A group as the role reads it (pure): sized by its autoscaler's minimum
+/// when it has one (its maximum the read's ceiling), serving the instances
+/// running with nothing under way.
+///
+/// A group Compute does not call stable is no change under way to wait
+/// out before a write: a group whose instances cannot start (a zone out of
+/// stock) or are being recreated (autohealing) may stay so for good, and a
+/// raise must still be sent, a drill's return still made (it removes the
+/// instances that fail). What serves is counted from the instances, and
+/// stability is said in the state.
+pub fn mig_reading(
+    group: &str,
+    g: &MigGroup,
+    scaler: Option<&MigAutoscaler>,
+    instances: &[MigInstance],
+) -> Reading {
+    let running = instances.iter().filter(|i| i.running()).count() as u32;
+    let errors: Vec<String> = (instances.iter())
+        .filter(|i| !i.errors.is_empty())
+        .map(|i| format!("{}: {}", i.name, i.errors.join("; ")))
+        .collect();
+    let mut state = format!("target size {}", g.target_size);
+    if let Some(a) = scaler {
+        state.push_str(&format!(
+            ", autoscaler {} min {} max {}",
+            a.name, a.min, a.max
+        ));
+    }
+    state.push_str(&format!(
+        ", {running} running, {}",
+        if g.stable { "stable" } else { "not stable" }
+    ));
+    if !errors.is_empty() {
+        state.push_str(&format!("; its instances' errors: {}", errors.join(" | ")));
+    }
+    Reading {
+        size: Size::Count(scaler.map_or(g.target_size, |a| a.min)),
+        serving: running,
+        change: Change::Settled,
+        marks: BTreeMap::new(),
+        handle: group.to_string(),
+        state,
+        ceiling: scaler.map(|a| a.max),
+        balanced_by: Vec::new(),
+        targets: Vec::new(),
+    }
+}
+
+/// A group as `status` shows it: its target size between its autoscaler's
+/// bounds (without one, 0 and Compute's ceiling), the instances with
+/// nothing under way as in service.
+pub fn shown(g: MigGroup, scaler: Option<&MigAutoscaler>) -> ComputeGroup {
+    let (min, max) = scaler.map_or((0, MAX_REGIONAL_SIZE), |a| (a.min, a.max));
+    ComputeGroup {
+        name: g.name,
+        region: g.region,
+        capacity: Capacity {
+            min,
+            desired: g.target_size,
+            max,
+        },
+        in_service: g.idle,
+        instances: g.idle + g.creating,
+        tags: Default::default(),
+        status: None,
+        notes: Vec::new(),
+        target_groups: Vec::new(),
+    }
+}
+
+/// The write that sizes a group at `n` (pure): its autoscaler's minimum
+/// when it has one (a resize would be undone by it), refused when the
+/// autoscaler's maximum is below `n`; else its target size. `Ok` names
+/// the call and what it writes (the autoscaler's name, or the group's).
+pub fn write_of<'a>(
+    group: &'a str,
+    scaler: Option<&'a MigAutoscaler>,
+    n: u32,
+) -> Result<(&'static str, &'a str), String> {
+    match scaler {
+        Some(a) if a.max < n => Err(format!(
+            "autoscaler {} allows at most {} instances, below {n}",
+            a.name, a.max
+        )),
+        Some(a) => Ok((AUTOSCALER_PATCH, &a.name)),
+        None => Ok((RESIZE, group)),
+    }
+}
+
+/// What a mark on a managed instance group answers: Compute's groups take
+/// no labels (the kind says so, and no step asks).
+fn no_labels(region: &str, group: &str) -> CloudError {
+    let why = "a managed instance group takes no labels: its drill is found through its journal";
+    err(
+        "regionInstanceGroupManagers.patch",
+        group,
+        region,
+        ErrorKind::Client,
+        why.into(),
+    )
+}
+
+impl GcpMig {
+    /// Group `group` (`project/group`) in `region` and its autoscaler, when
+    /// it names one (`Ok(None)`: no group), through `wire`. An autoscaler
+    /// it names that does not exist is an error: nothing acts on a group
+    /// half known.
+    async fn group(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<(MigGroup, Option<MigAutoscaler>)>, CloudError> {
+        let (project, name) = FORM.names(group, GET, region)?;
+        let read = || self.describe_mig(region, project, name);
+        let Some(g) = wire.call(GET, region, read).await? else {
+            return Ok(None);
+        };
+        let Some(a) = &g.autoscaler else {
+            return Ok(Some((g, None)));
+        };
+        let read = || self.mig_autoscaler(region, project, a);
+        let scaler = (wire.call(AUTOSCALER_GET, region, read).await?).ok_or_else(|| {
+            let why = format!("group {name} names autoscaler {a}, which does not exist");
+            CloudError::of_call(AUTOSCALER_GET, a, region, ErrorKind::NotFound, why)
+        })?;
+        Ok(Some((g, Some(scaler))))
+    }
+}
+
+/// The capacity role over Compute Engine: regional managed instance
+/// groups named `project/group`, sized by their autoscaler's minimum or
+/// their target size; every write answers an operation the step follows.
+#[async_trait]
+impl Scaler for GcpMig {
+    fn calls(&self) -> &'static ScalingCalls {
+        &CALLS
+    }
+
+    async fn read(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        let Some((g, scaler)) = self.group(wire, region, group).await? else {
+            return Ok(None);
+        };
+        let (project, name) = FORM.names(group, INSTANCES, region)?;
+        let list = || self.mig_instances(region, project, name);
+        let instances = wire.call(INSTANCES, region, list).await?;
+        Ok(Some(mig_reading(group, &g, scaler.as_ref(), &instances)))
+    }
+
+    async fn describe(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        let read = self.group(wire, region, group).await?;
+        Ok(read.map(|(g, scaler)| shown(g, scaler.as_ref())))
+    }
+
+    async fn set(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        size: Size,
+        key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let (project, name) = FORM.names(group, RESIZE, region)?;
+        let Some((_, scaler)) = self.group(wire, region, group).await? else {
+            let why = format!("group {name} does not exist (project {project})");
+            return Err(CloudError::of_call(
+                RESIZE,
+                name,
+                region,
+                ErrorKind::NotFound,
+                why,
+            ));
+        };
+        let n = size.serving();
+        let (call, target) = write_of(name, scaler.as_ref(), n).map_err(|why| {
+            CloudError::of_call(AUTOSCALER_PATCH, group, region, ErrorKind::Client, why)
+        })?;
+        let op = if call == AUTOSCALER_PATCH {
+            let id = request_id(&format!("{key}/min"));
+            let patch = || self.set_autoscaler_min(region, project, target, n, &id);
+            wire.call(call, region, patch).await?
+        } else {
+            let id = request_id(key);
+            let resize = || self.resize_mig(region, project, target, n, &id);
+            wire.call(call, region, resize).await?
+        };
+        match (op.done, op.error) {
+            (false, _) => Ok(Some(op.name)),
+            (true, None) => Ok(None),
+            (true, Some(why)) => {
+                let why = format!("operation {} failed: {why}", op.name);
+                Err(CloudError::of_call(
+                    call,
+                    name,
+                    region,
+                    ErrorKind::Client,
+                    why,
+                ))
+            }
+        }
+    }
+
+    async fn operation(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        let (project, _) = FORM.names(group, OPERATION, region)?;
+        let read = || self.mig_operation(region, project, op);
+        let o = wire.call(OPERATION, region, read).await?;
+        Ok(o.done.then(|| o.error.map_or(Ok(()), Err)))
+    }
+
+    async fn mark(
+        &self,
+        _: &Wire,
+        region: &str,
+        read: &Reading,
+        _: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        Err(no_labels(region, &read.handle))
+    }
+
+    async fn unmark(
+        &self,
+        _: &Wire,
+        region: &str,
+        read: &Reading,
+        _: &[String],
+    ) -> Result<(), CloudError> {
+        Err(no_labels(region, &read.handle))
     }
 }
 
@@ -405,5 +726,132 @@ mod tests {
             read.error.as_deref(),
             Some("QUOTA_EXCEEDED: Quota 'CPUS' exceeded.")
         );
+    }
+
+    fn group(target: u32, stable: bool, autoscaler: Option<&str>) -> MigGroup {
+        MigGroup {
+            name: "w".into(),
+            region: "us-east4".into(),
+            target_size: target,
+            stable,
+            autoscaler: autoscaler.map(str::to_string),
+            idle: 0,
+            creating: 0,
+        }
+    }
+
+    fn instance(action: &str, status: Option<&str>, errors: &[&str]) -> MigInstance {
+        MigInstance {
+            name: format!("vm-{action}"),
+            action: action.into(),
+            status: status.map(str::to_string),
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_group_is_sized_by_its_autoscalers_minimum_and_capped_by_its_maximum() {
+        let running = [instance("NONE", Some("RUNNING"), &[])];
+        let plain = mig_reading("p/w", &group(1, true, None), None, &running);
+        assert_eq!((plain.size, plain.ceiling), (Size::Count(1), None));
+        let a = MigAutoscaler {
+            name: "w-as".into(),
+            min: 2,
+            max: 5,
+        };
+        let scaled = mig_reading("p/w", &group(4, true, Some("w-as")), Some(&a), &running);
+        assert_eq!((scaled.size, scaled.ceiling), (Size::Count(2), Some(5)));
+        assert!(
+            scaled.state.contains("autoscaler w-as min 2 max 5"),
+            "{}",
+            scaled.state
+        );
+        assert!(scaled.marks.is_empty(), "a group carries no marks");
+    }
+
+    /// Regression (review): a group that is not stable (an instance that
+    /// cannot start) was a change under way, so a raise waited for it to
+    /// end before it wrote, and a drill's return never wrote at all.
+    #[test]
+    fn a_group_serves_its_running_instances_stable_or_not_and_names_their_errors() {
+        let instances = [
+            instance("NONE", Some("RUNNING"), &[]),
+            instance("VERIFYING", Some("RUNNING"), &[]),
+            instance("CREATING", None, &["QUOTA_EXCEEDED: CPUS"]),
+        ];
+        let r = mig_reading("p/w", &group(3, false, None), None, &instances);
+        assert_eq!(
+            r.serving, 1,
+            "only an instance running with nothing under way"
+        );
+        assert_eq!(
+            r.change,
+            Change::Settled,
+            "no change to wait out before a write"
+        );
+        assert!(!r.serves(Size::Count(3)), "{r:?}");
+        assert!(r.state.contains("not stable"), "{}", r.state);
+        assert!(
+            r.state.contains("vm-CREATING: QUOTA_EXCEEDED: CPUS"),
+            "{}",
+            r.state
+        );
+        let settled = mig_reading("p/w", &group(1, true, None), None, &instances[..1]);
+        assert!(settled.serves(Size::Count(1)), "{settled:?}");
+    }
+
+    #[test]
+    fn a_request_id_is_a_uuid_stable_for_the_same_write() {
+        let id = request_id("run-1/us-east4/p/w/3");
+        assert_eq!(id, request_id("run-1/us-east4/p/w/3"));
+        assert_ne!(id, request_id("run-2/us-east4/p/w/3"));
+        assert_ne!(id, request_id("run-1/us-east4/p/w/3/min"));
+        let parts: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
+        assert!(
+            id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(&id[14..15], "5", "a name-based UUID: {id}");
+    }
+
+    /// With an autoscaler, a size is its minimum, refused above its
+    /// maximum before any write; without one, the group's target size.
+    #[test]
+    fn a_size_is_written_as_the_autoscalers_minimum_or_the_groups_target_size() {
+        let a = MigAutoscaler {
+            name: "w-as".into(),
+            min: 1,
+            max: 4,
+        };
+        assert_eq!(write_of("w", Some(&a), 3), Ok((AUTOSCALER_PATCH, "w-as")));
+        assert_eq!(write_of("w", None, 3), Ok((RESIZE, "w")));
+        let why = write_of("w", Some(&a), 5).unwrap_err();
+        assert!(why.contains("w-as allows at most 4"), "{why}");
+    }
+
+    /// `status`'s view: the target size between the autoscaler's bounds,
+    /// or between none and Compute's ceiling of a regional group.
+    #[test]
+    fn a_group_is_shown_between_its_autoscalers_bounds_or_computes_ceiling() {
+        let mut g = group(3, true, None);
+        (g.idle, g.creating) = (2, 1);
+        let plain = shown(g.clone(), None);
+        assert_eq!(
+            (
+                plain.capacity.min,
+                plain.capacity.desired,
+                plain.capacity.max
+            ),
+            (0, 3, MAX_REGIONAL_SIZE)
+        );
+        assert_eq!((plain.in_service, plain.instances), (2, 3));
+        let a = MigAutoscaler {
+            name: "w-as".into(),
+            min: 2,
+            max: 6,
+        };
+        let scaled = shown(g, Some(&a));
+        assert_eq!((scaled.capacity.min, scaled.capacity.max), (2, 6));
     }
 }

@@ -298,8 +298,7 @@ impl Metered {
             identity: me.clone(),
             probe: me.clone(),
             resolver: me.clone(),
-            publisher: me.clone(),
-            instance_groups: me,
+            publisher: me,
         }
     }
 
@@ -693,16 +692,6 @@ metered! {
     crate::cloud::Publisher => publisher;
     sns(&self, region: &str, topic: &str, subject: &str, message: &str) -> String = ("sns:Publish", region);
     eventbridge(&self, region: &str, bus: &str, detail_type: &str, detail: &str) -> String = ("events:PutEvents", region);
-}
-
-metered! {
-    InstanceGroups => instance_groups;
-    describe_mig(&self, region: &str, project: &str, name: &str) -> Option<MigGroup> = ("compute:regionInstanceGroupManagers.get", region);
-    mig_autoscaler(&self, region: &str, project: &str, name: &str) -> Option<MigAutoscaler> = ("compute:regionAutoscalers.get", region);
-    mig_operation(&self, region: &str, project: &str, operation: &str) -> MigOperation = ("compute:regionOperations.get", region);
-    mig_instances(&self, region: &str, project: &str, name: &str) -> Vec<MigInstance> = ("compute:regionInstanceGroupManagers.listManagedInstances", region);
-    resize_mig(&self, region: &str, project: &str, name: &str, size: u32, request_id: &str) -> MigOperation = ("compute:regionInstanceGroupManagers.resize", region);
-    set_autoscaler_min(&self, region: &str, project: &str, name: &str, min: u32, request_id: &str) -> MigOperation = ("compute:regionAutoscalers.patch", region);
 }
 
 #[cfg(test)]

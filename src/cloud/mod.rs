@@ -522,74 +522,6 @@ pub trait CloudSql: Send + Sync {
     ) -> Result<LagReading, CloudError>;
 }
 
-/// Compute Engine's regional managed instance groups (and the autoscalers
-/// attached to them): what a failover of an `[[instance_group]]` calls.
-///
-/// A write (`resize`, an autoscaler's `patch`) answers a regional
-/// [`MigOperation`] that is `DONE` when Compute has *scheduled* the change,
-/// not when the instances run: the caller reads [`InstanceGroups::mig_instances`]
-/// until they do. Writes carry a `request_id` (a UUID): Compute answers a
-/// request id seen before with the operation it already made, so a write
-/// sent again after a lost answer is not made twice.
-#[async_trait]
-pub trait InstanceGroups: Send + Sync {
-    /// Reads group `name` in `region` of `project`
-    /// (`regionInstanceGroupManagers.get`); `Ok(None)` when it does not exist.
-    async fn describe_mig(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-    ) -> Result<Option<MigGroup>, CloudError>;
-
-    /// The group's instances, each with its current action, its status and
-    /// the errors of its last attempt (`regionInstanceGroupManagers.listManagedInstances`).
-    async fn mig_instances(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-    ) -> Result<Vec<MigInstance>, CloudError>;
-
-    /// Sets the group's target size (`regionInstanceGroupManagers.resize`).
-    async fn resize_mig(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-        size: u32,
-        request_id: &str,
-    ) -> Result<MigOperation, CloudError>;
-
-    /// Reads autoscaler `name` in `region` (`regionAutoscalers.get`);
-    /// `Ok(None)` when it does not exist.
-    async fn mig_autoscaler(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-    ) -> Result<Option<MigAutoscaler>, CloudError>;
-
-    /// Sets autoscaler `name`'s minimum number of instances
-    /// (`regionAutoscalers.patch` of `autoscalingPolicy.minNumReplicas`).
-    async fn set_autoscaler_min(
-        &self,
-        region: &str,
-        project: &str,
-        name: &str,
-        min: u32,
-        request_id: &str,
-    ) -> Result<MigOperation, CloudError>;
-
-    /// Reads regional operation `operation` (`regionOperations.get`).
-    async fn mig_operation(
-        &self,
-        region: &str,
-        project: &str,
-        operation: &str,
-    ) -> Result<MigOperation, CloudError>;
-}
-
 /// Cloud DNS (the Cloud DNS API v1): one record set of a managed zone,
 /// read and swapped, what a failover of a `[[cloud_dns]]` resource calls.
 ///
@@ -859,8 +791,6 @@ pub struct Clouds {
     pub resolver: Arc<dyn Resolver>,
     /// Notification publishing (SNS, EventBridge).
     pub publisher: Arc<dyn Publisher>,
-    /// Compute Engine's regional managed instance groups.
-    pub instance_groups: Arc<dyn InstanceGroups>,
 }
 
 /// Load balancers' target groups: how many of a group's members traffic

@@ -46,7 +46,9 @@ fn gcp_drill() -> RunOptions {
 fn production(f: &FakeCloud) -> Vec<String> {
     let s = f.state();
     let sql = (s.sql.values()).map(|i| format!("sql {} {:?} {:?}", i.name, i.role, i.replicas));
-    let migs = (s.migs.iter()).map(|((_, r, n), g)| format!("mig {r}/{n} {}", g.target_size));
+    let migs = (s.scaled.iter())
+        .filter(|((kind, _, _), _)| *kind == "instance_group")
+        .map(|((_, r, n), g)| format!("mig {r}/{n} {}", g.size));
     let run = (s.scaled.iter())
         .filter(|((kind, _, _), _)| *kind == "cloud_run")
         .map(|((_, r, n), x)| format!("run {r}/{n} {}", x.size));
@@ -106,7 +108,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
     for w in [
         "instances.clone drill-",
         "instances.delete drill-",
-        "resize orders-workers-use4",
+        "regionInstanceGroupManagers.resize drctl-emu/orders-workers-use4",
         "run:services.patch drctl-emu/orders-api",
     ] {
         assert!(writes.iter().any(|x| x.contains(w)), "{w}: {writes:?}");

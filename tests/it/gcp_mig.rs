@@ -140,7 +140,7 @@ async fn failover(fx: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
 
 /// (target size, instances running) of `name` in `region`.
 pub(crate) async fn read(region: &str, name: &str) -> (u32, usize) {
-    let ig = world::clouds().await.instance_groups;
+    let ig = world::instance_groups();
     let g = (ig.describe_mig(region, PROJECT, name).await)
         .expect("get")
         .unwrap_or_else(|| panic!("{name} exists"));
@@ -156,7 +156,7 @@ async fn the_adapter_reads_resizes_and_is_fenced_through_googles_crate() {
     crate::needs_emulators!();
     let fx = Fixture::new("gmigadapt").await;
     let g = seed(&fx, None).await;
-    let ig = world::clouds().await.instance_groups;
+    let ig = world::instance_groups();
     assert_eq!(
         (ig.describe_mig(TARGET, PROJECT, "no-such-group").await)
             .expect("a missing group is no error"),
@@ -297,7 +297,7 @@ async fn a_group_with_an_autoscaler_is_raised_by_its_minimum() {
         calls(&format!("/instanceGroupManagers/{}/resize", g.target)).await,
         0
     );
-    let a = (world::clouds().await.instance_groups)
+    let a = (world::instance_groups())
         .mig_autoscaler(TARGET, PROJECT, &format!("{}-as", g.target))
         .await
         .expect("get")

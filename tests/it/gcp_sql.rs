@@ -501,8 +501,7 @@ async fn the_gcp_plan_fails_over_with_us_central1_dropped_at_the_proxy() {
     let o = failover(&fx, &proxied.endpoints(), &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     assert_eq!(role(&pair.replica).await, DbRole::Primary);
-    let clouds = world::clouds().await;
-    let group = (clouds.instance_groups)
+    let group = world::instance_groups()
         .describe_mig(TARGET, PROJECT, &fx.id("orders-workers-use4"))
         .await
         .expect("the target's group")

@@ -580,6 +580,12 @@ pub fn cloud_run() -> drctl::cloud::gcp_run::GcpRun {
     drctl::cloud::gcp_run::GcpRun::new(&settings())
 }
 
+/// Compute Engine's own API at the world's endpoint, below the capacity
+/// role's port: what a test reads a managed instance group with.
+pub fn instance_groups() -> drctl::cloud::gcp_mig::GcpMig {
+    drctl::cloud::gcp_mig::GcpMig::new(&settings())
+}
+
 pub async fn clouds() -> Clouds {
     drctl::cloud::connect(&settings())
         .await

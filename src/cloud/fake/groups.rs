@@ -45,6 +45,17 @@ pub struct FakeGroup {
     /// `UPDATING` (an EKS node group's update), rather than as settled
     /// with capacity still starting (an ECS service's new tasks).
     pub rolls: bool,
+    /// The most it can be set to serve, read as the role's ceiling (a
+    /// managed instance group's autoscaler's maximum).
+    pub ceiling: Option<u32>,
+    /// The call that reads the operation a write of its size answers, when
+    /// its writes answer one (a managed instance group's
+    /// `regionOperations.get`): each write then answers an operation,
+    /// done at its first read.
+    pub operations: Option<&'static str>,
+    /// Why its new capacity never starts, when it does not (a zone out of
+    /// stock): what starts never serves, and its reads' state says why.
+    pub stuck: Option<String>,
     /// The reason its next change fails with, when armed.
     fail_next: Option<String>,
     /// Whether new capacity serves at its next read (a world without the
@@ -86,20 +97,22 @@ pub fn slow_key(kind: &str, region: &str, group: &str) -> String {
 
 impl FakeGroup {
     fn reading(&self) -> Reading {
+        let counts = format!("{} serving, {} starting", self.serving, self.starting);
+        let mut state = match &self.status {
+            Some(status) => format!("{status}, {counts}"),
+            None => counts,
+        };
+        if let Some(why) = self.stuck.as_ref().filter(|_| self.starting > 0) {
+            state.push_str(&format!("; what starts fails: {why}"));
+        }
         Reading {
             size: self.size,
             serving: self.serving,
             change: self.change.clone(),
             marks: self.marks.clone(),
             handle: self.handle.clone(),
-            state: match &self.status {
-                Some(status) => format!(
-                    "{status}, {} serving, {} starting",
-                    self.serving, self.starting
-                ),
-                None => format!("{} serving, {} starting", self.serving, self.starting),
-            },
-            ceiling: None,
+            state,
+            ceiling: self.ceiling,
             balanced_by: self.balanced_by.clone(),
             targets: Vec::new(),
         }
@@ -133,11 +146,15 @@ impl FakeGroup {
         }
     }
 
-    /// New capacity serves: what a settled change leaves.
+    /// New capacity serves: what a settled change leaves (unless it is
+    /// stuck: then only what served before still does).
     fn settle(&mut self) {
+        self.settling = false;
+        if self.stuck.is_some() {
+            return;
+        }
         self.serving = self.size.serving();
         self.starting = 0;
-        self.settling = false;
         if self.rolls {
             (self.change, self.status) = (Change::Settled, Some("ACTIVE".into()));
         }
@@ -194,6 +211,9 @@ impl FakeCloud {
             status: Some("ACTIVE".into()),
             balanced_by: Vec::new(),
             rolls: false,
+            ceiling: None,
+            operations: None,
+            stuck: None,
             fail_next: None,
             settling: false,
         };
@@ -292,6 +312,32 @@ impl FakeCloud {
         self.with_scaled(calls.kind, region, &group, |g| g.handle = group.clone());
     }
 
+    /// Seeds regional managed instance group `name` of `project` in
+    /// `region` at `size` instances, all running; with an autoscaler
+    /// `(min, max)`, its size is the autoscaler's minimum and its maximum
+    /// the group's ceiling. Every write answers an operation.
+    pub fn add_mig(
+        &self,
+        project: &str,
+        region: &str,
+        name: &str,
+        size: u32,
+        autoscaler: Option<(u32, u32)>,
+    ) {
+        let group = format!("{project}/{name}");
+        let calls = &crate::cloud::gcp_mig::CALLS;
+        let (size, ceiling) = match autoscaler {
+            Some((min, max)) => (min, Some(max)),
+            None => (size, None),
+        };
+        let max = ceiling.unwrap_or(crate::cloud::gcp_mig::MAX_REGIONAL_SIZE);
+        self.add_scaled(calls, region, &group, Size::Count(size), max);
+        self.with_scaled(calls.kind, region, &group, |g| {
+            (g.handle, g.status, g.ceiling) = (group.clone(), None, ceiling);
+            g.operations = Some("compute:regionOperations.get");
+        });
+    }
+
     /// The capacity kinds on the role's port, answered by this world.
     pub(super) fn scalers(&self) -> Scalers {
         let kinds = [
@@ -300,6 +346,7 @@ impl FakeCloud {
             &aws::eks::CALLS,
             &crate::cloud::k8s::CALLS,
             &crate::cloud::gcp_run::CALLS,
+            &crate::cloud::gcp_mig::CALLS,
         ];
         Scalers::of(kinds.map(|calls| {
             Arc::new(Groups {
@@ -433,10 +480,11 @@ impl Scaler for Groups {
                 g.serving = g.serving.min(size.serving());
                 // A failed change starts nothing that serves, as a
                 // rollout whose tasks never start.
+                let op = (g.operations).map(|_| format!("fake-op/{group}/{size}"));
                 if let Some(reason) = g.fail_next.take() {
                     let id = format!("fake-change/{group}");
                     g.change = Change::Failed { id, reason };
-                    return Ok(());
+                    return Ok(op);
                 }
                 g.change = Change::Settled;
                 match (&timing, self.calls.waits.first()) {
@@ -450,11 +498,28 @@ impl Scaler for Groups {
                     (Some(_), _) => g.settle(),
                     (None, _) => g.settling = true,
                 }
-                Ok(())
+                Ok(op)
             })
         };
-        wire.call(label, region, || async { set().await? }).await?;
-        Ok(None)
+        wire.call(label, region, || async { set().await? }).await
+    }
+
+    async fn operation(
+        &self,
+        wire: &Wire,
+        region: &str,
+        group: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        let of = |g: &mut FakeGroup| g.operations;
+        let kind = self.calls.kind;
+        let label = (self.cloud.with_scaled(kind, region, group, of)).flatten();
+        let label = label.unwrap_or(self.calls.read);
+        let read = || async {
+            drop(self.cloud.enter(label, region, op).await?);
+            Ok(Some(Ok(())))
+        };
+        wire.call(label, region, read).await
     }
 
     async fn mark(

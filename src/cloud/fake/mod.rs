@@ -20,7 +20,7 @@ use chrono::Utc;
 use super::*;
 
 mod aws_db;
-mod capacity;
+mod balancers;
 pub use groups::{FakeGroup, Held, slow_key};
 mod dns;
 mod groups;
@@ -127,14 +127,6 @@ pub struct FakeState {
     /// Cloud SQL instances (by project and name) without point-in-time
     /// recovery: `getLatestRecoveryTime` refuses them, as Cloud SQL does.
     pub sql_no_pitr: std::collections::BTreeSet<(String, String)>,
-    /// Regional managed instance groups by (project, region, name).
-    pub migs: BTreeMap<(String, String, String), FakeMig>,
-    /// Their regional operations by (project, region, name), with the
-    /// effect each has when done: every `regionOperations.get` moves one
-    /// on a step (not done, then done).
-    pub mig_ops: BTreeMap<(String, String, String), (MigOperation, MigEffect)>,
-    /// The operation each request id made (Compute's de-duplication).
-    pub mig_requests: BTreeMap<String, (String, String, String)>,
     /// Cloud DNS managed zones by (project, zone): the DNS name each serves.
     pub cloud_zones: BTreeMap<(String, String), String>,
     /// Cloud DNS record sets by (project, zone, name, type), the name lower
@@ -187,62 +179,6 @@ pub enum SqlEffect {
     /// (`RECONFIGURE_OLD_PRIMARY`, `SWITCHOVER_TO_REPLICA`): its effect is
     /// the move's own (a DR failover's rejoin waits for its region).
     OldPrimary,
-}
-
-/// A fake regional managed instance group: its target size, its instances
-/// (each the reads it still takes to run, or the errors that keep it from
-/// being created) and its autoscaler, when one is attached.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FakeMig {
-    /// `targetSize`.
-    pub target_size: u32,
-    /// Instances: (name, reads of the group left before it runs, errors).
-    pub instances: Vec<(String, u32, Vec<String>)>,
-    /// The autoscaler (name, min, max).
-    pub autoscaler: Option<(String, u32, u32)>,
-    /// The errors new instances fail with (none: they are created).
-    pub failing: Vec<String>,
-    /// Instances made so far (for their names).
-    pub made: u32,
-}
-
-impl FakeMig {
-    /// Sets the target size: new instances take `reads` reads to run,
-    /// surplus ones go at once.
-    pub fn set_target(&mut self, size: u32, reads: u32) {
-        self.target_size = size;
-        while (self.instances.len() as u32) < size {
-            self.made += 1;
-            let failing = self.failing.clone();
-            self.instances
-                .push((format!("vm-{:03}", self.made), reads, failing));
-        }
-        self.instances.truncate(size as usize);
-    }
-
-    fn view(&self, region: &str, name: &str) -> MigGroup {
-        let running =
-            |(_, left, errors): &&(String, u32, Vec<String>)| *left == 0 && errors.is_empty();
-        let idle = self.instances.iter().filter(running).count() as u32;
-        MigGroup {
-            name: name.to_string(),
-            region: region.to_string(),
-            target_size: self.target_size,
-            stable: idle == self.target_size && self.instances.len() as u32 == self.target_size,
-            autoscaler: self.autoscaler.as_ref().map(|a| a.0.clone()),
-            idle,
-            creating: self.instances.len() as u32 - idle,
-        }
-    }
-}
-
-/// What a fake Compute operation does when it is done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MigEffect {
-    /// The group's target size.
-    Resize(u32),
-    /// The autoscaler's minimum (the group is raised to it).
-    AutoscalerMin(u32),
 }
 
 impl FakeState {
@@ -623,8 +559,7 @@ impl FakeCloud {
             identity: me.clone(),
             probe: me.clone(),
             resolver: me.clone(),
-            publisher: me.clone(),
-            instance_groups: me,
+            publisher: me,
         }
     }
 
@@ -785,39 +720,6 @@ impl FakeCloud {
             s.clusters.insert((region.to_string(), id.to_string()), c);
         }
         s.globals.insert(global.into(), gc);
-    }
-
-    /// Adds a regional managed instance group of `project` in `region` with
-    /// `size` instances running, and an autoscaler `(name, min, max)`.
-    pub fn add_mig(
-        &self,
-        project: &str,
-        region: &str,
-        name: &str,
-        size: u32,
-        autoscaler: Option<(&str, u32, u32)>,
-    ) {
-        let mut g = FakeMig {
-            autoscaler: autoscaler.map(|(a, lo, hi)| (a.to_string(), lo, hi)),
-            ..FakeMig::default()
-        };
-        g.set_target(size, 0);
-        self.state().migs.insert(
-            (project.to_string(), region.to_string(), name.to_string()),
-            g,
-        );
-    }
-
-    /// New instances of group `name` cannot be created: they stay
-    /// `CREATING` with `errors` (as Compute's `lastAttempt.errors`).
-    pub fn fail_mig_instances(&self, project: &str, region: &str, name: &str, errors: &[&str]) {
-        if let Some(g) =
-            self.state()
-                .migs
-                .get_mut(&(project.to_string(), region.to_string(), name.to_string()))
-        {
-            g.failing = errors.iter().map(|e| e.to_string()).collect();
-        }
     }
 
     /// Adds a Cloud SQL instance of `project` in `region`, `RUNNABLE`: a

@@ -20,7 +20,7 @@
 //!   answer a regional operation; the role's steps follow it
 //!   ([`Scaling::answers`]) until it is done, then read the instances.
 //! - **A write carries a request id** (a UUID derived from the step's
-//!   write key, [`request_id`]): Compute answers one it has seen with the
+//!   write key, `cloud::gcp_mig::request_id`): Compute answers one it has seen with the
 //!   operation it made then, so a write resent after a lost answer is not
 //!   made twice.
 //! - **Serving is read from the instances** (`listManagedInstances`): a
@@ -34,27 +34,19 @@
 //!   ([`About::carries_marks`](super::scaling::About::carries_marks) is false): a sweep without the drill's
 //!   journal cannot see it.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Reading, Scaling};
 use super::{Groups, Kind, Resource, Shown};
-use crate::cloud::{
-    Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, MigAutoscaler, MigGroup, MigInstance,
-    Size,
-};
+use crate::cloud::gcp_mig::{AUTOSCALER_PATCH, CALLS, FORM};
+use crate::cloud::{Capacity, CloudError, Clouds, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
 
-/// The most instances a regional managed instance group holds (Compute
-/// Engine: "a regional MIG can contain up to 2,000 VMs"): the ceiling of a
-/// group without an autoscaler.
-pub const MAX_REGIONAL_SIZE: u32 = 2000;
+pub use crate::cloud::gcp_mig::MAX_REGIONAL_SIZE;
 
 /// A group's size: its target size, or its autoscaler's minimum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,9 +158,10 @@ impl Resource for InstanceGroupSpec {
     }
 
     #[cfg(any(test, feature = "testkit"))]
-    fn slow_ops(&self, _region: &str) -> Vec<String> {
-        // Its instances are read until they run, not timed by the model.
-        Vec::new()
+    fn slow_ops(&self, region: &str) -> Vec<String> {
+        (self.raised_group(region).into_iter())
+            .map(|(at, group)| crate::cloud::fake::slow_key(CALLS.kind, &at, &group))
+            .collect()
     }
 
     fn attach_sites(&mut self, sites: &crate::plan::sites::Sites) {
@@ -206,42 +199,6 @@ impl Groups for InstanceGroupSpec {
     fn active(&self) -> Capacity {
         Capacity::exactly(self.active.size)
     }
-
-    /// The group as `status` shows it: its target size between its autoscaler's
-    /// bounds (without one, 0 and Compute's ceiling), the instances with
-    /// nothing under way as in service. Read as the role's actions read it
-    /// ([`MigScaling::group`]): a group naming an autoscaler that does not
-    /// exist is an error here too, not a group without one.
-    async fn describe(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError> {
-        let region = self.sites.gcp(region);
-        let Some(name) = self.group(region) else {
-            return Ok(None);
-        };
-        let Some((g, scaler)) = MigScaling::group(clouds, (region, &self.project, name)).await?
-        else {
-            return Ok(None);
-        };
-        let (min, max) = scaler.map_or((0, MAX_REGIONAL_SIZE), |a| (a.min, a.max));
-        Ok(Some(ComputeGroup {
-            name: g.name,
-            region: g.region,
-            capacity: Capacity {
-                min,
-                desired: g.target_size,
-                max,
-            },
-            in_service: g.idle,
-            instances: g.idle + g.creating,
-            tags: Default::default(),
-            status: None,
-            notes: Vec::new(),
-            target_groups: Vec::new(),
-        }))
-    }
 }
 
 /// The capacity role's actions on regional managed instance groups
@@ -249,120 +206,8 @@ impl Groups for InstanceGroupSpec {
 /// has one (a resize would be undone by it), else its target size.
 pub struct MigScaling;
 
-const GET: &str = "compute:regionInstanceGroupManagers.get";
-const RESIZE: &str = "compute:regionInstanceGroupManagers.resize";
-const OPERATION: &str = "compute:regionOperations.get";
-const AUTOSCALER_PATCH: &str = "compute:regionAutoscalers.patch";
-
-/// `project/group` as the two names ([`super::scaling::PairForm`]).
-fn names<'a>(
-    group: &'a str,
-    (call, region): (&'static str, &str),
-) -> Result<(&'a str, &'a str), CloudError> {
-    let form = super::scaling::PairForm {
-        max: 63,
-        form: "project/group",
-    };
-    form.names(group, call, region)
-}
-
-/// The error of a resource that is not there, as Compute names it.
-fn not_found(call: &'static str, name: &str, region: &str, what: String) -> CloudError {
-    let (service, operation) = super::call_parts(call);
-    CloudError::new(service, operation, name, region, ErrorKind::NotFound, what)
-}
-
-/// The `requestId` of the write named `key`: a UUID (Compute takes only
-/// those) derived from it, so the same write is the same request.
-pub fn request_id(key: &str) -> String {
-    let h = Sha256::digest(format!("drctl/{key}").as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50; // version 5 (name-based)
-    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let x = hex::encode(b);
-    let parts = [&x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..]];
-    parts.join("-")
-}
-
-/// A group as the role reads it (pure): sized by its autoscaler's minimum
-/// when it has one (its maximum the read's ceiling), serving the instances
-/// running with nothing under way.
-///
-/// A group Compute does not call stable is no change under way to wait
-/// out before a write: a group whose instances cannot start (a zone out of
-/// stock) or are being recreated (autohealing) may stay so for good, and a
-/// raise must still be sent, a drill's return still made (it removes the
-/// instances that fail). What serves is counted from the instances, and
-/// stability is said in the state.
-pub fn mig_reading(
-    group: &str,
-    g: &MigGroup,
-    scaler: Option<&MigAutoscaler>,
-    instances: &[MigInstance],
-) -> Reading {
-    let running = instances.iter().filter(|i| i.running()).count() as u32;
-    let errors: Vec<String> = (instances.iter())
-        .filter(|i| !i.errors.is_empty())
-        .map(|i| format!("{}: {}", i.name, i.errors.join("; ")))
-        .collect();
-    let mut state = format!("target size {}", g.target_size);
-    if let Some(a) = scaler {
-        state.push_str(&format!(
-            ", autoscaler {} min {} max {}",
-            a.name, a.min, a.max
-        ));
-    }
-    state.push_str(&format!(
-        ", {running} running, {}",
-        if g.stable { "stable" } else { "not stable" }
-    ));
-    if !errors.is_empty() {
-        state.push_str(&format!("; its instances' errors: {}", errors.join(" | ")));
-    }
-    Reading {
-        size: Size::Count(scaler.map_or(g.target_size, |a| a.min)),
-        serving: running,
-        change: Change::Settled,
-        marks: BTreeMap::new(),
-        handle: group.to_string(),
-        state,
-        ceiling: scaler.map(|a| a.max),
-        balanced_by: Vec::new(),
-        targets: Vec::new(),
-    }
-}
-
-impl MigScaling {
-    /// Group `name` of `project` in `region` and its autoscaler, when it
-    /// names one (`Ok(None)`: no group). An autoscaler it names that does
-    /// not exist is an error: nothing acts on a group half known.
-    async fn group(
-        clouds: &Clouds,
-        (region, project, name): (&str, &str, &str),
-    ) -> Result<Option<(MigGroup, Option<MigAutoscaler>)>, CloudError> {
-        let ig = &clouds.instance_groups;
-        let Some(g) = ig.describe_mig(region, project, name).await? else {
-            return Ok(None);
-        };
-        let scaler = match &g.autoscaler {
-            Some(a) => Some(
-                ig.mig_autoscaler(region, project, a)
-                    .await?
-                    .ok_or_else(|| {
-                        let why =
-                            format!("group {name} names autoscaler {a}, which does not exist");
-                        not_found("compute:regionAutoscalers.get", a, region, why)
-                    })?,
-            ),
-            None => None,
-        };
-        Ok(Some((g, scaler)))
-    }
-}
-
 /// Compute Engine's regional operations, which a resize and an
-/// autoscaler's patch answer.
+/// autoscaler's patch answer, read through the kind's adapter.
 #[async_trait]
 impl super::Operations for MigScaling {
     async fn operation(
@@ -371,11 +216,9 @@ impl super::Operations for MigScaling {
         (region, group): (&str, &str),
         op: &str,
     ) -> Result<Option<Result<(), String>>, CloudError> {
-        let (project, _) = names(group, (OPERATION, region))?;
-        let o = (clouds.instance_groups)
-            .mig_operation(region, project, op)
-            .await?;
-        Ok(o.done.then(|| o.error.map_or(Ok(()), Err)))
+        (self.port(clouds, region)?)
+            .operation(region, group, op)
+            .await
     }
 }
 
@@ -390,23 +233,7 @@ impl Scaling for MigScaling {
             serves_from_zero: false,
             carries_marks: false,
             max_follows: false,
-            calls: ScalingCalls {
-                kind: "instance_group",
-                read: GET,
-                set: RESIZE,
-                // It carries no marks: never called.
-                mark: "",
-                unmark: "",
-                calls: &[
-                    GET,
-                    "compute:regionAutoscalers.get",
-                    "compute:regionInstanceGroupManagers.listManagedInstances",
-                    RESIZE,
-                    AUTOSCALER_PATCH,
-                    OPERATION,
-                ],
-                waits: &[RESIZE],
-            },
+            calls: CALLS,
         }
     }
 
@@ -419,77 +246,7 @@ impl Scaling for MigScaling {
         // maximum), and its size is the autoscaler's minimum.
         match read.ceiling {
             Some(_) => AUTOSCALER_PATCH,
-            None => RESIZE,
-        }
-    }
-
-    async fn read(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-    ) -> Result<Option<Reading>, CloudError> {
-        let (project, name) = names(group, (GET, region))?;
-        let Some((g, scaler)) = Self::group(clouds, (region, project, name)).await? else {
-            return Ok(None);
-        };
-        let instances = (clouds.instance_groups)
-            .mig_instances(region, project, name)
-            .await?;
-        Ok(Some(mig_reading(group, &g, scaler.as_ref(), &instances)))
-    }
-
-    async fn set(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        size: Size,
-        key: &str,
-    ) -> Result<Option<String>, CloudError> {
-        let (project, name) = names(group, (RESIZE, region))?;
-        let Some((_, scaler)) = Self::group(clouds, (region, project, name)).await? else {
-            let why = format!("group {name} does not exist (project {project})");
-            return Err(not_found(RESIZE, name, region, why));
-        };
-        let (n, ig) = (size.serving(), &clouds.instance_groups);
-        let (call, op) = match scaler {
-            Some(a) if a.max < n => {
-                let why = format!(
-                    "autoscaler {} allows at most {} instances, below {n}",
-                    a.name, a.max
-                );
-                let (service, operation) = super::call_parts(AUTOSCALER_PATCH);
-                let kind = ErrorKind::Client;
-                return Err(CloudError::new(
-                    service, operation, &a.name, region, kind, why,
-                ));
-            }
-            Some(a) => {
-                let id = request_id(&format!("{key}/min"));
-                let op = ig.set_autoscaler_min(region, project, &a.name, n, &id);
-                (AUTOSCALER_PATCH, op.await?)
-            }
-            None => {
-                let id = request_id(key);
-                (RESIZE, ig.resize_mig(region, project, name, n, &id).await?)
-            }
-        };
-        match (op.done, op.error) {
-            (false, _) => Ok(Some(op.name)),
-            (true, None) => Ok(None),
-            (true, Some(why)) => {
-                let (service, operation) = super::call_parts(call);
-                let why = format!("operation {} failed: {why}", op.name);
-                Err(CloudError::new(
-                    service,
-                    operation,
-                    name,
-                    region,
-                    ErrorKind::Client,
-                    why,
-                ))
-            }
+            None => CALLS.set,
         }
     }
 
@@ -497,138 +254,17 @@ impl Scaling for MigScaling {
         super::Answers::Operation(self)
     }
 
-    async fn mark(
-        &self,
-        _: &Clouds,
-        region: &str,
-        read: &Reading,
-        _: &BTreeMap<String, String>,
-    ) -> Result<(), CloudError> {
-        Err(no_labels(region, &read.handle))
-    }
-
-    async fn unmark(
-        &self,
-        _: &Clouds,
-        region: &str,
-        read: &Reading,
-        _: &[String],
-    ) -> Result<(), CloudError> {
-        Err(no_labels(region, &read.handle))
-    }
-
     fn manual(&self, region: &str, group: &str, size: Size) -> String {
-        let (project, name) = super::split_pair(group, 63).unwrap_or((group, group));
+        let (project, name) = FORM.split(group).unwrap_or((group, group));
         format!(
             "gcloud compute instance-groups managed resize {name} --region {region} --project {project} --size {size} (with an autoscaler: gcloud compute instance-groups managed update-autoscaling {name} --region {region} --project {project} --min-num-replicas {size})"
         )
     }
 }
 
-/// What a mark on a managed instance group answers: Compute's groups take
-/// no labels ([`About::carries_marks`](super::scaling::About::carries_marks) says so, and no step asks).
-fn no_labels(region: &str, group: &str) -> CloudError {
-    let why = "a managed instance group takes no labels: its drill is found through its journal";
-    CloudError::new(
-        "compute",
-        "regionInstanceGroupManagers.patch",
-        group,
-        region,
-        ErrorKind::Client,
-        why,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn group(target: u32, stable: bool, autoscaler: Option<&str>) -> MigGroup {
-        MigGroup {
-            name: "w".into(),
-            region: "us-east4".into(),
-            target_size: target,
-            stable,
-            autoscaler: autoscaler.map(str::to_string),
-            idle: 0,
-            creating: 0,
-        }
-    }
-
-    fn instance(action: &str, status: Option<&str>, errors: &[&str]) -> MigInstance {
-        MigInstance {
-            name: format!("vm-{action}"),
-            action: action.into(),
-            status: status.map(str::to_string),
-            errors: errors.iter().map(|e| e.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn a_group_is_sized_by_its_autoscalers_minimum_and_capped_by_its_maximum() {
-        let running = [instance("NONE", Some("RUNNING"), &[])];
-        let plain = mig_reading("p/w", &group(1, true, None), None, &running);
-        assert_eq!((plain.size, plain.ceiling), (Size::Count(1), None));
-        let a = MigAutoscaler {
-            name: "w-as".into(),
-            min: 2,
-            max: 5,
-        };
-        let scaled = mig_reading("p/w", &group(4, true, Some("w-as")), Some(&a), &running);
-        assert_eq!((scaled.size, scaled.ceiling), (Size::Count(2), Some(5)));
-        assert!(
-            scaled.state.contains("autoscaler w-as min 2 max 5"),
-            "{}",
-            scaled.state
-        );
-        assert!(scaled.marks.is_empty(), "a group carries no marks");
-    }
-
-    /// Regression (review): a group that is not stable (an instance that
-    /// cannot start) was a change under way, so a raise waited for it to
-    /// end before it wrote, and a drill's return never wrote at all.
-    #[test]
-    fn a_group_serves_its_running_instances_stable_or_not_and_names_their_errors() {
-        let instances = [
-            instance("NONE", Some("RUNNING"), &[]),
-            instance("VERIFYING", Some("RUNNING"), &[]),
-            instance("CREATING", None, &["QUOTA_EXCEEDED: CPUS"]),
-        ];
-        let r = mig_reading("p/w", &group(3, false, None), None, &instances);
-        assert_eq!(
-            r.serving, 1,
-            "only an instance running with nothing under way"
-        );
-        assert_eq!(
-            r.change,
-            Change::Settled,
-            "no change to wait out before a write"
-        );
-        assert!(!r.serves(Size::Count(3)), "{r:?}");
-        assert!(r.state.contains("not stable"), "{}", r.state);
-        assert!(
-            r.state.contains("vm-CREATING: QUOTA_EXCEEDED: CPUS"),
-            "{}",
-            r.state
-        );
-        let settled = mig_reading("p/w", &group(1, true, None), None, &instances[..1]);
-        assert!(settled.serves(Size::Count(1)), "{settled:?}");
-    }
-
-    #[test]
-    fn a_request_id_is_a_uuid_stable_for_the_same_write() {
-        let id = request_id("run-1/us-east4/p/w/3");
-        assert_eq!(id, request_id("run-1/us-east4/p/w/3"));
-        assert_ne!(id, request_id("run-2/us-east4/p/w/3"));
-        assert_ne!(id, request_id("run-1/us-east4/p/w/3/min"));
-        let parts: Vec<usize> = id.split('-').map(str::len).collect();
-        assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
-        assert!(
-            id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
-            "{id}"
-        );
-        assert_eq!(&id[14..15], "5", "a name-based UUID: {id}");
-    }
 
     #[test]
     fn names_follow_computes_rules() {

@@ -26,17 +26,14 @@
 //! # The role is the port
 //! The actions that reach the cloud (`read`, `set`, `mark`, `unmark`, and
 //! `Groups::describe` for `status`) are the role's port,
-//! [`crate::cloud::Scaler`], which a kind's adapter implements itself: a
-//! kind moved onto it (`[[compute]]`, `[[node_group]]`, `[[ecs_service]]`,
-//! `[[kubernetes]]`, `[[cloud_run]]`)
-//! writes only what is its own here (its words and calls, its size's shape,
-//! the command by hand), and its actions go to its adapter in
-//! `Clouds::capacity`, each API call through the bundle's `Wire`. The kinds
-//! not moved yet (`[[instance_group]]`)
-//! answer them here through their service traits, overriding each of the
-//! four: a kind that overrode none and has no adapter is refused at its
-//! first read, naming it (`Scalers::get`), and the contract suite
-//! (`steps::drill_raise`'s tests) runs every capacity kind.
+//! [`crate::cloud::Scaler`], which a kind's adapter implements itself:
+//! every capacity kind writes only what is its own here (its words and
+//! calls, its size's shape, the command by hand, and a provider operation
+//! to follow, `Answers`), and its actions go to its adapter in
+//! `Clouds::capacity`, each API call through the bundle's `Wire`. A kind
+//! whose bundle has no adapter is refused at its first read, naming it
+//! (`Scalers::get`), and the contract suite (`steps::drill_raise`'s tests)
+//! runs every capacity kind.
 
 use std::collections::BTreeMap;
 
@@ -162,18 +159,17 @@ pub fn normal<T: Copy>(home: &str, region: &str, (active, standby): (T, T)) -> T
 mod tests {
     use crate::plan::spec::ResourceKind;
 
-    /// A capacity kind's calls name its own table: the key its adapter is
-    /// found by in `Clouds::capacity` (a kind whose calls named another's
-    /// would act on that kind's groups).
-    /// Every capacity kind reaches the cloud: through its adapter on the
-    /// port, or through its own service traits. A kind that says neither
-    /// (it overrides none of the port's actions and registers no adapter)
-    /// would compile and fail its first read with "no adapter serves".
+    /// Every capacity kind reaches the cloud through its adapter on the
+    /// port: a kind whose adapter the bundle lacks compiles, and would
+    /// fail its first read with "no adapter serves" (the real bundle
+    /// registers the same adapters, `cloud::capacity`'s tests).
     #[tokio::test]
-    async fn every_capacity_kind_reads_through_an_adapter_or_its_own_traits() {
+    async fn every_capacity_kind_reads_through_its_adapter_on_the_port() {
         let clouds = crate::cloud::fake::FakeCloud::new().clouds();
+        let served: Vec<_> = clouds.capacity.kinds().collect();
         let kinds = (ResourceKind::ALL.iter()).filter_map(|k| Some((k, k.scaling()?)));
         for (kind, role) in kinds {
+            assert!(served.contains(&kind.table()), "{kind:?}: {served:?}");
             let read = role.read(&clouds, "us-east-1", "p/g").await;
             if let Err(e) = read {
                 assert!(
@@ -184,6 +180,9 @@ mod tests {
         }
     }
 
+    /// A capacity kind's calls name its own table: the key its adapter is
+    /// found by in `Clouds::capacity` (a kind whose calls named another's
+    /// would act on that kind's groups).
     #[test]
     fn every_capacity_kind_names_its_own_table_as_its_ports_key() {
         let kinds = (ResourceKind::ALL.iter()).filter_map(|k| Some((k, k.scaling()?)));
