@@ -550,3 +550,29 @@ mod html_tests {
         assert_eq!(tmp, 0, "nothing left behind");
     }
 }
+
+#[cfg(test)]
+mod residency_tests {
+    /// `status` says where a plan's data may be, and says nothing of a
+    /// plan without a limit.
+    #[tokio::test]
+    async fn status_says_a_plans_data_residency() {
+        // An empty world: nothing is ready, and the limit is said anyway.
+        let world = drctl::cloud::fake::FakeCloud::new();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+        let loaded = drctl::plan::load(&[root.join("payments.toml"), root.join("tiers.toml")]);
+        let mut plans = loaded.plans;
+        plans[0].spec.plan.allowed_regions = plans[0].spec.plan.regions.clone();
+        let options = drctl::status::StatusOptions::default();
+        let report = drctl::status::status(&world.clouds(), &plans, &options).await;
+        let text = super::render(&report);
+        let said: Vec<&str> = (text.lines())
+            .filter(|l| l.contains("data residency"))
+            .collect();
+        assert_eq!(
+            said,
+            ["  data residency: only in us-west-2, us-east-1, eu-west-1 (allowed_regions)"],
+            "{text}"
+        );
+    }
+}

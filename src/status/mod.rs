@@ -268,6 +268,25 @@ mod tests {
         f
     }
 
+    /// A plan's data residency is in its status (its JSON names it; a plan
+    /// without one names none). The words: `cli::status`'s tests.
+    #[tokio::test]
+    async fn status_shows_a_plans_allowed_regions() {
+        let world = reference_world();
+        let mut plans = plans();
+        let payments = plans.iter_mut().find(|p| p.name() == "payments").unwrap();
+        let allowed: Vec<String> = payments.spec.plan.regions.clone();
+        payments.spec.plan.allowed_regions = allowed.clone();
+        let report = status(&world.clouds(), &plans, &StatusOptions::default()).await;
+        let shown = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        assert_eq!(shown.allowed_regions, allowed);
+        let json = serde_json::to_value(&report).unwrap();
+        let ledger = (json["plans"].as_array().unwrap().iter())
+            .find(|p| p["plan"] == "ledger")
+            .unwrap();
+        assert!(ledger.get("allowed_regions").is_none(), "{ledger}");
+    }
+
     #[tokio::test]
     async fn payments_is_ready_and_ledger_is_not_because_of_lag() {
         let world = reference_world();
