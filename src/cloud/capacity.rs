@@ -403,22 +403,32 @@ mod tests {
         assert_eq!(e.kind, super::super::ErrorKind::NotFound, "{e}");
     }
 
-    /// The fake serves every kind whose adapter implements the port (the
-    /// real bundle registers the same six, `aws::clouds`), each under the
-    /// plan table its calls name.
+    /// A real bundle and the fake serve the same kinds, from one list
+    /// (`cloud::capacity_adapters!`), each under the plan table its calls
+    /// name, none twice.
     #[test]
-    fn the_fake_serves_every_kind_on_the_port() {
-        let fake: Vec<_> = FakeCloud::new().clouds().capacity.kinds().collect();
-        use crate::cloud::aws::{autoscaling, ecs, eks};
-        // In the order of their tables' names.
-        let ported = [
-            crate::cloud::gcp_run::CALLS.kind,
-            autoscaling::CALLS.kind,
-            ecs::CALLS.kind,
-            crate::cloud::gcp_mig::CALLS.kind,
-            crate::cloud::k8s::CALLS.kind,
-            eks::CALLS.kind,
-        ];
-        assert_eq!(fake, ported);
+    fn a_bundle_and_the_fake_serve_every_kind_of_the_list_each_once() {
+        let listed: std::collections::BTreeSet<_> = (crate::cloud::CAPACITY_KINDS.iter())
+            .map(|c| c.kind)
+            .collect();
+        assert_eq!(
+            listed.len(),
+            crate::cloud::CAPACITY_KINDS.len(),
+            "a kind twice"
+        );
+        let fake: std::collections::BTreeSet<_> =
+            FakeCloud::new().clouds().capacity.kinds().collect();
+        assert_eq!(fake, listed);
+        let settings = crate::cloud::CloudSettings::default();
+        let sdk = crate::cloud::aws::Sdk::offline(&settings);
+        let real = crate::cloud::capacity_adapters(&settings, &sdk);
+        for kind in &listed {
+            let port = real.get(kind, "us-east-1").expect("an adapter");
+            assert_eq!(port.calls().kind, *kind);
+        }
+        assert_eq!(
+            real.kinds().collect::<std::collections::BTreeSet<_>>(),
+            listed
+        );
     }
 }

@@ -23,9 +23,10 @@
 //! * this file: one trait per service ([`Dns`], [`Database`], [`CloudSql`],
 //!   ...), bundled in [`Clouds`], one field a trait, which
 //!   [`connect`] builds; [`types`]: the domain types they speak;
-//! * `capacity.rs` also holds the capacity role's port, [`Scaler`]: a kind
-//!   moved onto it (`[[compute]]`, `[[ecs_service]]`, `[[node_group]]`) has no service trait, its adapter
-//!   implements the role, and [`Clouds::capacity`] holds it by kind;
+//! * `capacity.rs` holds the capacity role's port, [`Scaler`]: no capacity
+//!   kind has a service trait; its adapter implements the role, one line of
+//!   `capacity_adapters!` here registers it, and [`Clouds::capacity`] holds
+//!   it by kind;
 //! * [`error`]: one error type, classified once; [`CloudSettings`]:
 //!   endpoints and credentials, read once; [`ObjectRouter`]: each URL to the
 //!   store of its scheme;
@@ -73,6 +74,34 @@ use bytes::Bytes;
 pub use capacity::{
     Change, PairForm, Port, Reading, Scaler, Scalers, ScalingCalls, bounds_of, split_pair,
 };
+
+/// The capacity kinds' adapters, one line a kind: its calls (the plan
+/// table it serves, and the fake's model serves the same kinds,
+/// [`CAPACITY_KINDS`]) and how a bundle makes it from the settings and the
+/// AWS SDK. A new capacity kind is its module above and its line here.
+macro_rules! capacity_adapters {
+    ($( $calls:path => |$settings:ident, $sdk:ident| $make:expr; )*) => {
+        /// The calls of every capacity kind, each served by its adapter.
+        pub const CAPACITY_KINDS: &[&ScalingCalls] = &[$(&$calls),*];
+
+        /// A bundle's capacity adapters (nothing is resolved until a call).
+        pub fn capacity_adapters(settings: &CloudSettings, sdk: &aws::Sdk) -> Scalers {
+            Scalers::of([$({
+                let ($settings, $sdk) = (settings, sdk);
+                Arc::new($make) as Arc<dyn Scaler>
+            }),*])
+        }
+    };
+}
+
+capacity_adapters! {
+    aws::autoscaling::CALLS => |s, sdk| aws::autoscaling::AutoScalingCompute::new(sdk.clone(), s.retry);
+    aws::ecs::CALLS => |s, sdk| aws::ecs::EcsApi::new(sdk.clone(), s.retry);
+    aws::eks::CALLS => |s, sdk| aws::eks::EksNodeGroups::new(sdk.clone(), s.retry);
+    k8s::CALLS => |s, sdk| k8s::Kube::new(s, Some(sdk.clone()));
+    gcp_run::CALLS => |s, _sdk| gcp_run::GcpRun::new(s);
+    gcp_mig::CALLS => |s, _sdk| gcp_mig::GcpMig::new(s);
+}
 
 /// The largest object drctl reads from a bucket: 64 MiB. Every object it
 /// reads is one it writes (a journal record or head, a board object, an

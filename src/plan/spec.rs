@@ -90,10 +90,11 @@ pub struct PlanHeader {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gcp_regions: Vec<String>,
     /// The regions the plan's data may be in (data residency), AWS's and
-    /// GCP's alike; empty: no limit. A plan that places anything outside
-    /// them (a site in `regions` or `gcp_regions`) is refused at
-    /// validation, so no failover, drill, copy or restore of it is ever
-    /// made there: every run's regions are the plan's.
+    /// GCP's alike; empty (or absent): no limit. A plan with a site
+    /// (`regions`, `gcp_regions`) outside them is refused at validation, so
+    /// no failover, drill, copy or restore of its resources is made there:
+    /// every run's regions are the plan's. Buckets and topics named by
+    /// address are not checked (their region is not in the plan).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_regions: Vec<String>,
 }

@@ -445,8 +445,12 @@ fn check_gcp_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
 /// `[plan] allowed_regions` (data residency): each a region name, and
 /// every site of the plan, AWS's (`regions`) and GCP's (`gcp_regions`),
 /// among them, each one outside named where it is written. Resources
-/// name only the plan's regions (`Scope::region_values`), so nothing of
-/// the plan is placed, copied or restored outside.
+/// name only the plan's regions (`check_region_map`) and every run's
+/// target is one of them (`steps::graph::compile_mode`), so no resource of
+/// the plan is failed over, drilled, copied or restored outside. What the
+/// operator names by address (evidence and control buckets, notification
+/// topics, a kubeconfig context) carries no region in the plan and is not
+/// checked.
 fn check_allowed_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
     let header = &spec.plan;
     let allowed = &header.allowed_regions;

@@ -573,7 +573,6 @@ pub async fn create_zone(name: &str) -> drctl::cloud::HostedZone {
     }
 }
 
-/// The real adapters, pointed at the emulators.
 /// Cloud Run's own API at the world's endpoint, below the capacity
 /// role's port: what a test reads a service's floor and labels with.
 pub fn cloud_run() -> drctl::cloud::gcp_run::GcpRun {
@@ -586,6 +585,7 @@ pub fn instance_groups() -> drctl::cloud::gcp_mig::GcpMig {
     drctl::cloud::gcp_mig::GcpMig::new(&settings())
 }
 
+/// The real adapters, pointed at the emulators.
 pub async fn clouds() -> Clouds {
     drctl::cloud::connect(&settings())
         .await

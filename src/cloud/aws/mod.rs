@@ -88,14 +88,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
     Ok(Clouds {
         dns: Arc::new(Route53Dns::new(&sdk, retry)),
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
-        capacity: super::Scalers::of([
-            Arc::new(EcsApi::new(sdk.clone(), retry)) as Arc<dyn super::Scaler>,
-            Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
-            Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
-            Arc::new(super::k8s::Kube::new(settings, Some(sdk.clone()))),
-            Arc::new(super::gcp_run::GcpRun::new(settings)),
-            Arc::new(super::gcp_mig::GcpMig::new(settings)),
-        ]),
+        capacity: super::capacity_adapters(settings, &sdk),
         balancers: Arc::new(ElbTargets::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
         cloud_sql: Arc::new(super::gcp_sql::GcpSql::new(settings)),
@@ -147,6 +140,19 @@ pub struct Sdk {
 }
 
 impl Sdk {
+    /// A configuration with nothing loaded (no credentials, no region, no
+    /// host files): what a test builds adapters with, which resolve
+    /// nothing until a call.
+    #[cfg(test)]
+    pub fn offline(settings: &CloudSettings) -> Self {
+        Self {
+            base: SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build(),
+            settings: Arc::new(settings.clone()),
+        }
+    }
+
     /// Loads the base configuration (the SDK's standard chain, overridden by
     /// whatever `settings` set).
     pub async fn load(settings: &CloudSettings) -> Self {

@@ -14,6 +14,11 @@
 //! [`ScalingCalls::waits`]); a change armed to fail ([`FakeCloud::fail_next_change`])
 //! reads as failed, named by its id and reason, as an ECS deployment's
 //! circuit breaker or a Cloud Run revision reports it.
+//!
+//! A write of a size is metered and logged under the kind's set call
+//! (`ScalingCalls::set`) whatever the reading: which call a provider gets
+//! for it (an autoscaled managed instance group's autoscaler patch) is the
+//! adapter's, tested on its own and against the emulators.
 
 use super::*;
 use crate::cloud::metered::Wire;
@@ -288,67 +293,9 @@ impl FakeCloud {
         );
     }
 
-    /// Seeds Kubernetes workload `group` (`namespace/kind/name@cluster`) in
-    /// `region` at `capacity` (its HPA's bounds around its replicas, or its
-    /// replicas thrice), every replica available; its marks (annotations)
-    /// go on its name.
-    pub fn add_workload(&self, region: &str, group: &str, capacity: Capacity) {
-        let size = Size::Bounds(capacity);
-        let calls = &crate::cloud::k8s::CALLS;
-        self.add_scaled(calls, region, group, size, capacity.max);
-        self.with_scaled(calls.kind, region, group, |g| {
-            (g.handle, g.status) = (group.to_string(), None);
-        });
-    }
-
-    /// Seeds Cloud Run service `name` of `project` in `region`, serving
-    /// with a service-level floor of `min` (at most Cloud Run's default
-    /// 100 instances); its labels go on its name.
-    pub fn add_run_service(&self, project: &str, region: &str, name: &str, min: u32) {
-        let group = format!("{project}/{name}");
-        let calls = &crate::cloud::gcp_run::CALLS;
-        let max = crate::cloud::gcp_run::DEFAULT_MAX_INSTANCES;
-        self.add_scaled(calls, region, &group, Size::Count(min), max);
-        self.with_scaled(calls.kind, region, &group, |g| g.handle = group.clone());
-    }
-
-    /// Seeds regional managed instance group `name` of `project` in
-    /// `region` at `size` instances, all running; with an autoscaler
-    /// `(min, max)`, its size is the autoscaler's minimum and its maximum
-    /// the group's ceiling. Every write answers an operation.
-    pub fn add_mig(
-        &self,
-        project: &str,
-        region: &str,
-        name: &str,
-        size: u32,
-        autoscaler: Option<(u32, u32)>,
-    ) {
-        let group = format!("{project}/{name}");
-        let calls = &crate::cloud::gcp_mig::CALLS;
-        let (size, ceiling) = match autoscaler {
-            Some((min, max)) => (min, Some(max)),
-            None => (size, None),
-        };
-        let max = ceiling.unwrap_or(crate::cloud::gcp_mig::MAX_REGIONAL_SIZE);
-        self.add_scaled(calls, region, &group, Size::Count(size), max);
-        self.with_scaled(calls.kind, region, &group, |g| {
-            (g.handle, g.status, g.ceiling) = (group.clone(), None, ceiling);
-            g.operations = Some("compute:regionOperations.get");
-        });
-    }
-
     /// The capacity kinds on the role's port, answered by this world.
     pub(super) fn scalers(&self) -> Scalers {
-        let kinds = [
-            &aws::autoscaling::CALLS,
-            &aws::ecs::CALLS,
-            &aws::eks::CALLS,
-            &crate::cloud::k8s::CALLS,
-            &crate::cloud::gcp_run::CALLS,
-            &crate::cloud::gcp_mig::CALLS,
-        ];
-        Scalers::of(kinds.map(|calls| {
+        Scalers::of(crate::cloud::CAPACITY_KINDS.iter().map(|&calls| {
             Arc::new(Groups {
                 calls,
                 cloud: self.clone(),

@@ -157,8 +157,16 @@ impl Resource for CloudRunSpec {
                 continue;
             }
             let size = super::scaling::normal(home, region, (self.active, self.standby));
+            // Serving, its labels on its name, at most Cloud Run's default
+            // maximum instances.
+            let (n, max) = (
+                size.min_instances,
+                crate::cloud::gcp_run::DEFAULT_MAX_INSTANCES,
+            );
             w.fake
-                .add_run_service(&self.project, region, name, size.min_instances);
+                .add_scaled(&CALLS, region, &group, Size::Count(n), max);
+            w.fake
+                .with_scaled(CALLS.kind, region, &group, |g| g.handle = group.clone());
         }
     }
 

@@ -153,7 +153,16 @@ impl Resource for InstanceGroupSpec {
         let home = self.sites.gcp(w.home);
         for (region, name) in &self.regions {
             let size = super::scaling::normal(home, region, (self.active, self.standby));
-            w.fake.add_mig(&self.project, region, name, size.size, None);
+            // Every instance running, no autoscaler; every write answers
+            // an operation, as Compute's do.
+            let group = format!("{}/{name}", self.project);
+            let (n, max) = (size.size, MAX_REGIONAL_SIZE);
+            w.fake
+                .add_scaled(&CALLS, region, &group, Size::Count(n), max);
+            w.fake.with_scaled(CALLS.kind, region, &group, |g| {
+                (g.handle, g.status) = (group.clone(), None);
+                g.operations = Some("compute:regionOperations.get");
+            });
         }
     }
 

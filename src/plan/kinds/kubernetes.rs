@@ -16,7 +16,7 @@
 //! The cluster is named per region (`context:us-east-1`, a context of the
 //! kubeconfig, or `eks:CLUSTER`, reached with the SDK's credentials); the
 //! group the role acts on is `namespace/kind/name@cluster`
-//! (`cloud::WorkloadRef`), so a cleanup after a crash reaches it from the
+//! (`cloud::k8s::WorkloadRef`), so a cleanup after a crash reaches it from the
 //! journal alone.
 //!
 //! The kind is on the capacity role's port: what is its own (its table,
@@ -211,7 +211,13 @@ impl Resource for KubernetesSpec {
         for region in self.clusters.keys() {
             let c = super::scaling::normal(w.home, region, (self.active(), self.standby()));
             if let Some(group) = self.group_in(region) {
-                w.fake.add_workload(region, &group, c);
+                // Every replica available; its marks (annotations) go on
+                // its name.
+                let size = Size::Bounds(c);
+                w.fake.add_scaled(&CALLS, region, &group, size, c.max);
+                w.fake.with_scaled(CALLS.kind, region, &group, |g| {
+                    (g.handle, g.status) = (group.clone(), None);
+                });
             }
         }
     }

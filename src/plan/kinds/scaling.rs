@@ -89,8 +89,8 @@ pub trait Scaling: Sync {
     /// shows, and what a fence names.
     fn set_call(&self, read: &Reading) -> &'static str;
     /// Reads group `group` in `region` (`Ok(None)`: it does not exist).
-    /// A kind on the role's port ([`Scaler`](crate::cloud::Scaler)) is read by its adapter in
-    /// [`Clouds::capacity`]; the others still say how.
+    /// Every capacity kind is read by its adapter on the role's port
+    /// ([`Scaler`](crate::cloud::Scaler)) in [`Clouds::capacity`].
     async fn read(
         &self,
         clouds: &Clouds,
