@@ -18,6 +18,7 @@ use crate::journal::{Cleaned, CleanupResult, Temp};
 use crate::plan::kinds::traffic::Zone;
 use crate::plan::spec::ResourceKind;
 pub use crate::steps::capacity::CapacityOwner;
+use crate::steps::drill_raise::{Claim, Pace, RaisedGroup};
 use crate::steps::{drill_control, drill_copy, drill_dns, drill_raise};
 
 pub mod owner;
@@ -96,6 +97,7 @@ async fn dispatch(
     poll: (Duration, Duration),
     deadline: std::time::Instant,
 ) -> Cleaned {
+    let (claim, pace) = (Claim { run, owner }, Pace { poll, deadline });
     let result = match temp {
         t @ (Temp::Copy { .. }
         | Temp::Database { .. }
@@ -108,11 +110,15 @@ async fn dispatch(
             None => Ok((CleanupResult::Failed, format!("{t} names no drill copy"))),
         },
         Temp::Capacity { region, group } => {
-            let at = (ResourceKind::Compute, region.as_str(), group.as_str());
-            drill_raise::restore_from_marks(clouds, at, (run, owner), poll, deadline).await
+            let at = RaisedGroup {
+                kind: ResourceKind::Compute,
+                region,
+                group,
+            };
+            drill_raise::restore_from_marks(clouds, at, claim, pace).await
         }
-        t @ Temp::NodeCapacity { .. } => older_nodes(clouds, t, owner, (poll, deadline)).await,
-        t @ Temp::MigSize { .. } => older_mig(clouds, t, owner, (poll, deadline)).await,
+        t @ Temp::NodeCapacity { .. } => older_nodes(clouds, t, owner, pace).await,
+        t @ Temp::MigSize { .. } => older_mig(clouds, t, owner, pace).await,
         t @ Temp::RunFloor { .. } => Ok(run_floor_left(t)),
         Temp::Raised {
             kind,
@@ -120,8 +126,12 @@ async fn dispatch(
             group,
             restore,
         } => {
-            let at = (*kind, region.as_str(), group.as_str());
-            drill_raise::restore(clouds, at, *restore, (run, owner), poll, deadline).await
+            let at = RaisedGroup {
+                kind: *kind,
+                region,
+                group,
+            };
+            drill_raise::restore(clouds, at, *restore, claim, pace).await
         }
         t @ (Temp::Record { .. } | Temp::CloudRecord { .. }) => match t.drill_record() {
             Some((kind, project, zone, name, rtype)) => match Zone::of(kind, project, zone) {
@@ -148,7 +158,7 @@ async fn older_nodes(
     clouds: &Clouds,
     temp: &Temp,
     owner: &CapacityOwner,
-    (poll, deadline): ((Duration, Duration), std::time::Instant),
+    pace: Pace,
 ) -> Result<(CleanupResult, String), CloudError> {
     let Temp::NodeCapacity {
         region,
@@ -160,9 +170,13 @@ async fn older_nodes(
         return Ok((CleanupResult::Failed, format!("{temp} is no node group")));
     };
     let name = format!("{cluster}/{group}");
-    let at = (ResourceKind::NodeGroup, region.as_str(), name.as_str());
+    let at = RaisedGroup {
+        kind: ResourceKind::NodeGroup,
+        region,
+        group: &name,
+    };
     let size = crate::cloud::Size::Bounds(*restore);
-    drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
+    drill_raise::restore_unmarked(clouds, at, size, owner, pace).await
 }
 
 /// A managed instance group an older drctl's `drill-mig` raised (its
@@ -178,7 +192,7 @@ async fn older_mig(
     clouds: &Clouds,
     temp: &Temp,
     owner: &CapacityOwner,
-    (poll, deadline): ((Duration, Duration), std::time::Instant),
+    pace: Pace,
 ) -> Result<(CleanupResult, String), CloudError> {
     let Temp::MigSize {
         region,
@@ -222,9 +236,13 @@ async fn older_mig(
             ),
         ));
     }
-    let at = (ResourceKind::InstanceGroup, region.as_str(), name.as_str());
+    let at = RaisedGroup {
+        kind: ResourceKind::InstanceGroup,
+        region,
+        group: &name,
+    };
     let size = crate::cloud::Size::Count(*restore);
-    drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
+    drill_raise::restore_unmarked(clouds, at, size, owner, pace).await
 }
 
 /// What is left of a Cloud Run floor raised by a drctl before Cloud Run's

@@ -306,6 +306,39 @@ pub fn marked(read: &Reading) -> Option<(String, Size)> {
     Some((run, size))
 }
 
+/// A group a drill raised, as its journal or its marks name it: its
+/// kind, its region and its name (`Groups::raised_group`).
+#[derive(Debug, Clone, Copy)]
+pub struct RaisedGroup<'a> {
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// Its region.
+    pub region: &'a str,
+    /// Its name, as its kind's role addresses it.
+    pub group: &'a str,
+}
+
+/// Whose return a cleanup makes: `run`, the drill that must have marked
+/// the group (`None`: any drill, for a sweep); `owner`, whether that drill
+/// may lower it.
+#[derive(Clone, Copy)]
+pub struct Claim<'a> {
+    /// The drill that must have marked it.
+    pub run: Option<&'a str>,
+    /// Who owns the group now.
+    pub owner: &'a CapacityOwner,
+}
+
+/// How a cleanup follows a change: its polling pace (first, most) and
+/// when it stops waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// The first and the longest wait between reads.
+    pub poll: (Duration, Duration),
+    /// When it gives up.
+    pub deadline: std::time::Instant,
+}
+
 /// A cleanup's failure: a cloud error is an error, anything else the
 /// cleanup's result.
 fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
@@ -321,7 +354,9 @@ fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
 async fn not_the_drills(
     g: &Group<'_>,
     by: &Driver<'_, '_>,
-    (read, restore, drill_marked): (&Reading, Size, bool),
+    read: &Reading,
+    restore: Size,
+    drill_marked: bool,
     owner: &CapacityOwner,
 ) -> Result<Option<(CleanupResult, String)>, CloudError> {
     let unit = g.scaling.about().unit;
@@ -371,14 +406,12 @@ async fn not_the_drills(
 /// leaves both ([`CleanupResult::Failed`], saying why).
 pub async fn restore(
     clouds: &Clouds,
-    at: (ResourceKind, &str, &str),
+    at: RaisedGroup<'_>,
     restore: Size,
-    (run, owner): (Option<&str>, &CapacityOwner),
-    poll: (Duration, Duration),
-    deadline: std::time::Instant,
+    claim: Claim<'_>,
+    pace: Pace,
 ) -> Result<(CleanupResult, String), CloudError> {
-    let how = (run, owner, true);
-    restore_as(clouds, at, restore, how, (poll, deadline)).await
+    restore_as(clouds, at, restore, claim, true, pace).await
 }
 
 /// [`restore`] of a group whose drill journaled its restore point but
@@ -388,13 +421,13 @@ pub async fn restore(
 /// owner it is rests on `owner` (the journals and the lock) alone.
 pub async fn restore_unmarked(
     clouds: &Clouds,
-    at: (ResourceKind, &str, &str),
+    at: RaisedGroup<'_>,
     restore: Size,
     owner: &CapacityOwner,
-    poll: (Duration, Duration),
-    deadline: std::time::Instant,
+    pace: Pace,
 ) -> Result<(CleanupResult, String), CloudError> {
-    restore_as(clouds, at, restore, (None, owner, false), (poll, deadline)).await
+    let claim = Claim { run: None, owner };
+    restore_as(clouds, at, restore, claim, false, pace).await
 }
 
 /// Why a cleanup leaves group `read` alone before it decides whose it is
@@ -405,7 +438,8 @@ pub async fn restore_unmarked(
 fn left_alone(
     read: &Reading,
     restore: Size,
-    (run, drill_marked): (Option<&str>, bool),
+    run: Option<&str>,
+    drill_marked: bool,
 ) -> Option<(CleanupResult, String)> {
     if !restore.same_shape(read.size) {
         return Some((
@@ -433,14 +467,21 @@ fn left_alone(
     })
 }
 
+/// [`restore`], and [`restore_unmarked`] (`drill_marked` false: the drill
+/// put no marks on the group).
 async fn restore_as(
     clouds: &Clouds,
-    (of, region, group): (ResourceKind, &str, &str),
+    RaisedGroup {
+        kind,
+        region,
+        group,
+    }: RaisedGroup<'_>,
     restore: Size,
-    (run, owner, drill_marked): (Option<&str>, &CapacityOwner, bool),
-    (poll, deadline): ((Duration, Duration), std::time::Instant),
+    Claim { run, owner }: Claim<'_>,
+    drill_marked: bool,
+    Pace { poll, deadline }: Pace,
 ) -> Result<(CleanupResult, String), CloudError> {
-    let g = match Group::of(of, region, group) {
+    let g = match Group::of(kind, region, group) {
         Ok(g) => g,
         Err(e) => return Ok((CleanupResult::Failed, e.summary())),
     };
@@ -451,7 +492,7 @@ async fn restore_as(
     let Some(read) = g.read(clouds).await? else {
         return Ok((CleanupResult::Absent, format!("{g} does not exist")));
     };
-    if let Some(left) = left_alone(&read, restore, (run, drill_marked)) {
+    if let Some(left) = left_alone(&read, restore, run, drill_marked) {
         return Ok(left);
     }
     let by = Driver::Cleanup {
@@ -459,7 +500,8 @@ async fn restore_as(
         poll,
         deadline,
     };
-    if let Some(kept) = not_the_drills(&g, &by, (&read, restore, drill_marked), owner).await? {
+    let kept = not_the_drills(&g, &by, &read, restore, drill_marked, owner);
+    if let Some(kept) = kept.await? {
         return Ok(kept);
     }
     let after = match g.bring_to(&by, restore, Some(read)).await {
@@ -500,12 +542,11 @@ async fn restore_as(
 /// a size is left as it is.
 pub async fn restore_from_marks(
     clouds: &Clouds,
-    (of, region, group): (ResourceKind, &str, &str),
-    (run, owner): (Option<&str>, &CapacityOwner),
-    poll: (Duration, Duration),
-    deadline: std::time::Instant,
+    at: RaisedGroup<'_>,
+    claim: Claim<'_>,
+    pace: Pace,
 ) -> Result<(CleanupResult, String), CloudError> {
-    let g = match Group::of(of, region, group) {
+    let g = match Group::of(at.kind, at.region, at.group) {
         Ok(g) => g,
         Err(e) => return Ok((CleanupResult::Failed, e.summary())),
     };
@@ -528,15 +569,7 @@ pub async fn restore_from_marks(
             format!("{g} has no readable {RESTORE_TAG} mark: the size to return to is unknown"),
         ));
     };
-    restore(
-        clouds,
-        (of, region, group),
-        size,
-        (run, owner),
-        poll,
-        deadline,
-    )
-    .await
+    restore(clouds, at, size, claim, pace).await
 }
 
 #[cfg(test)]

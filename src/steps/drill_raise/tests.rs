@@ -580,16 +580,23 @@ async fn restore_as(
     else {
         panic!("a raised group: {temp}");
     };
-    restore(
-        &fake.clouds(),
-        (*kind, region, group),
-        *back,
-        (run_id, owner),
-        (Duration::from_secs(5), Duration::from_secs(30)),
-        Instant::now() + Duration::from_secs(3600),
-    )
-    .await
-    .unwrap()
+    let at = RaisedGroup {
+        kind: *kind,
+        region,
+        group,
+    };
+    let claim = Claim { run: run_id, owner };
+    restore(&fake.clouds(), at, *back, claim, pace())
+        .await
+        .unwrap()
+}
+
+/// A cleanup's pace in the tests (their time is paused).
+fn pace() -> Pace {
+    Pace {
+        poll: (Duration::from_secs(5), Duration::from_secs(30)),
+        deadline: Instant::now() + Duration::from_secs(3600),
+    }
 }
 
 fn drill_owns() -> CapacityOwner {
@@ -1257,8 +1264,6 @@ async fn a_size_of_another_shape_is_refused_before_any_write() {
 /// drill has marked the node group since, whose cleanup it is left to.
 #[tokio::test(start_paused = true)]
 async fn an_older_drctls_drills_are_returned_through_the_role() {
-    let poll = (Duration::from_secs(5), Duration::from_secs(30));
-    let deadline = Instant::now() + Duration::from_secs(3600);
     let s = &ASG;
     let fake = s.world();
     let (r, g) = s.at(s.target);
@@ -1267,15 +1272,23 @@ async fn an_older_drctls_drills_are_returned_through_the_role() {
     let mut marks = crate::steps::drill_names::tags(&old, "o", chrono::Utc::now());
     marks.insert(RESTORE_TAG.into(), "0/0/8".into());
     s.remark(&fake, s.target, marks);
-    let at = (ResourceKind::Compute, r.as_str(), g.as_str());
-    let how = (Some(old.as_str()), &drill_owns());
-    let (result, detail) = restore_from_marks(&fake.clouds(), at, how, poll, deadline)
+    let at = RaisedGroup {
+        kind: ResourceKind::Compute,
+        region: &r,
+        group: &g,
+    };
+    let owner = drill_owns();
+    let how = Claim {
+        run: Some(&old),
+        owner: &owner,
+    };
+    let (result, detail) = restore_from_marks(&fake.clouds(), at, how, pace())
         .await
         .unwrap();
     assert_eq!(result, CleanupResult::Restored, "{detail}");
     let read = s.read(&fake, s.target).await;
     assert!(read.serves(s.standby) && !has_marks(&read), "{read:?}");
-    let (result, _) = restore_from_marks(&fake.clouds(), at, how, poll, deadline)
+    let (result, _) = restore_from_marks(&fake.clouds(), at, how, pace())
         .await
         .unwrap();
     assert_eq!(result, CleanupResult::Absent, "no mark: returned before");
@@ -1283,12 +1296,15 @@ async fn an_older_drctls_drills_are_returned_through_the_role() {
     let s = &NODES;
     let fake = s.world();
     let (r, g) = s.at(s.target);
-    let at = (ResourceKind::NodeGroup, r.as_str(), g.as_str());
+    let at = RaisedGroup {
+        kind: ResourceKind::NodeGroup,
+        region: &r,
+        group: &g,
+    };
     s.resize(&fake, s.target, s.active);
-    let (result, detail) =
-        restore_unmarked(&fake.clouds(), at, s.standby, &drill_owns(), poll, deadline)
-            .await
-            .unwrap();
+    let (result, detail) = restore_unmarked(&fake.clouds(), at, s.standby, &drill_owns(), pace())
+        .await
+        .unwrap();
     assert_eq!(result, CleanupResult::Restored, "{detail}");
     assert!(s.read(&fake, s.target).await.serves(s.standby));
     s.resize(&fake, s.target, s.active);
@@ -1299,10 +1315,9 @@ async fn an_older_drctls_drills_are_returned_through_the_role() {
         crate::steps::drill_names::tags(&live, "o", chrono::Utc::now()),
     );
     let writes = s.size_writes(&fake);
-    let (result, detail) =
-        restore_unmarked(&fake.clouds(), at, s.standby, &drill_owns(), poll, deadline)
-            .await
-            .unwrap();
+    let (result, detail) = restore_unmarked(&fake.clouds(), at, s.standby, &drill_owns(), pace())
+        .await
+        .unwrap();
     assert_eq!(result, CleanupResult::NotOurs, "{detail}");
     assert!(detail.contains(&live), "{detail}");
     let read = s.read(&fake, s.target).await;
