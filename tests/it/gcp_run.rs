@@ -172,6 +172,26 @@ async fn the_adapter_sets_the_service_floor_and_labels() {
         marks,
         "others' labels kept"
     );
+
+    // After a lost lease nothing leaves: a read still answers; a floor and
+    // labels are refused at the wire, and the service reads as it was.
+    let fence = drctl::cloud::wire::WireFence::new(|| Err("lease lost".to_string()));
+    let (r, set, mark) = fence
+        .guard(async {
+            (
+                port.read(TARGET, &group).await,
+                port.set(TARGET, &group, drctl::cloud::Size::Count(7), "k")
+                    .await,
+                port.mark(TARGET, &clean, &drill).await,
+            )
+        })
+        .await;
+    assert!(r.is_ok_and(|r| r.is_some()));
+    for e in [set.map(drop), mark] {
+        assert_eq!(e.expect_err("fenced").kind, drctl::cloud::ErrorKind::Fenced);
+    }
+    let after = read(TARGET, &name).await;
+    assert_eq!((after.floor, &after.labels), (3, &marks), "{after:?}");
 }
 
 async fn read(region: &str, name: &str) -> drctl::cloud::RunService {

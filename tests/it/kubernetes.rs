@@ -170,6 +170,27 @@ async fn the_adapter_reads_scales_and_annotates_a_workload() {
         bounds(1, 1, 1),
         "untouched: {cache_read:?}"
     );
+
+    // After a lost lease nothing leaves: a read still answers; a scale (its
+    // HPA first) and an annotation are refused at the wire, and the
+    // workload reads as it was.
+    let before = port.read(STANDBY, &group).await.unwrap().unwrap();
+    let fence = drctl::cloud::wire::WireFence::new(|| Err("lease lost".to_string()));
+    let (read, set, mark) = fence
+        .guard(async {
+            (
+                port.read(STANDBY, &group).await,
+                port.set(STANDBY, &group, bounds(3, 5, 6), "k2").await,
+                port.mark(STANDBY, &before, &marks).await,
+            )
+        })
+        .await;
+    assert!(read.is_ok_and(|r| r.is_some()));
+    for e in [set.map(drop), mark] {
+        assert_eq!(e.expect_err("fenced").kind, drctl::cloud::ErrorKind::Fenced);
+    }
+    let after = port.read(STANDBY, &group).await.unwrap().unwrap();
+    assert_eq!((after.size, &after.marks), (before.size, &before.marks));
     let d = web(&fx, STANDBY).await;
     assert_eq!(
         drill_annotations(&d),
