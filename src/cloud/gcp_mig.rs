@@ -464,9 +464,18 @@ pub fn mig_reading(
 
 /// A group as `status` shows it: its target size between its autoscaler's
 /// bounds (without one, 0 and Compute's ceiling), the instances with
-/// nothing under way as in service.
+/// nothing under way as in service, and notes for people.
 pub fn shown(g: MigGroup, scaler: Option<&MigAutoscaler>) -> ComputeGroup {
     let (min, max) = scaler.map_or((0, MAX_REGIONAL_SIZE), |a| (a.min, a.max));
+    // Which autoscaler sizes it (a failover raises its minimum), and a
+    // group Compute does not call stable (instances being created or
+    // recreated), as the role's reading says them.
+    let mut notes: Vec<String> = (scaler.iter())
+        .map(|a| format!("autoscaler {} {}..{}", a.name, a.min, a.max))
+        .collect();
+    if !g.stable {
+        notes.push("not stable: instances are being created or recreated".into());
+    }
     ComputeGroup {
         name: g.name,
         region: g.region,
@@ -479,7 +488,7 @@ pub fn shown(g: MigGroup, scaler: Option<&MigAutoscaler>) -> ComputeGroup {
         instances: g.idle + g.creating,
         tags: Default::default(),
         status: None,
-        notes: Vec::new(),
+        notes,
         target_groups: Vec::new(),
     }
 }
@@ -831,7 +840,8 @@ mod tests {
     }
 
     /// `status`'s view: the target size between the autoscaler's bounds,
-    /// or between none and Compute's ceiling of a regional group.
+    /// or between none and Compute's ceiling of a regional group; the
+    /// autoscaler and a group that is not stable in its notes.
     #[test]
     fn a_group_is_shown_between_its_autoscalers_bounds_or_computes_ceiling() {
         let mut g = group(3, true, None);
@@ -851,7 +861,12 @@ mod tests {
             min: 2,
             max: 6,
         };
-        let scaled = shown(g, Some(&a));
+        assert!(plain.notes.is_empty(), "{:?}", plain.notes);
+        let scaled = shown(g.clone(), Some(&a));
         assert_eq!((scaled.capacity.min, scaled.capacity.max), (2, 6));
+        assert_eq!(scaled.notes, ["autoscaler w-as 2..6"]);
+        g.stable = false;
+        let unstable = shown(g, None);
+        assert!(unstable.notes[0].starts_with("not stable"), "{unstable:?}");
     }
 }
