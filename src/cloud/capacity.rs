@@ -154,12 +154,11 @@ pub trait Scaler: Send + Sync {
     /// writes answer no operation never has one to follow: done.
     async fn operation(
         &self,
-        wire: &Wire,
-        region: &str,
-        group: &str,
-        op: &str,
+        _wire: &Wire,
+        _region: &str,
+        _group: &str,
+        _op: &str,
     ) -> Result<Option<Result<(), String>>, CloudError> {
-        let _ = (wire, region, group, op);
         Ok(Some(Ok(())))
     }
     /// Puts `marks` on it (`read` is its [`Scaler::read`]).

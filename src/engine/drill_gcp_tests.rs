@@ -46,13 +46,10 @@ fn gcp_drill() -> RunOptions {
 fn production(f: &FakeCloud) -> Vec<String> {
     let s = f.state();
     let sql = (s.sql.values()).map(|i| format!("sql {} {:?} {:?}", i.name, i.role, i.replicas));
-    let migs = (s.scaled.iter())
-        .filter(|((kind, _, _), _)| *kind == "instance_group")
-        .map(|((_, r, n), g)| format!("mig {r}/{n} {}", g.size));
-    let run = (s.scaled.iter())
-        .filter(|((kind, _, _), _)| *kind == "cloud_run")
-        .map(|((_, r, n), x)| format!("run {r}/{n} {}", x.size));
-    sql.chain(migs).chain(run).collect()
+    // Every capacity kind's groups (the plan's managed instance groups
+    // and Cloud Run services), in the fake's one model.
+    let groups = (s.scaled.iter()).map(|((kind, r, n), g)| format!("{kind} {r}/{n} {}", g.size));
+    sql.chain(groups).collect()
 }
 
 fn clones(f: &FakeCloud) -> Vec<String> {

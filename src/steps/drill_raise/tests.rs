@@ -25,13 +25,6 @@ use crate::plan::Plan;
 use crate::steps::graph::Step;
 use crate::steps::raise::{Raise, RaiseOutput};
 
-/// Arms group `(region, group)`'s next change to fail with the reason
-/// given, as the provider would.
-type Fail = fn(&FakeCloud, (&str, &str), &str);
-
-/// Replaces group `(region, group)`'s drill marks.
-type Remark = fn(&FakeCloud, (&str, &str), BTreeMap<String, String>);
-
 /// One kind the contract runs on: a plan with a resource of it, its
 /// standby (the target) and home regions and sizes, and what another
 /// actor can do to its groups in the fake's world.
@@ -47,15 +40,12 @@ struct Subject {
     size: fn(u32) -> Size,
     /// The fake's log of the size's write, the marks' and their removal.
     writes: (&'static str, &'static str, &'static str),
-    /// Sets group `(region, group)` to `size`, serving it, as another
-    /// actor would.
-    resize: fn(&FakeCloud, (&str, &str), Size),
-    /// Replaces the group's drill marks (as drctl's tags name them);
-    /// `None`: the kind's groups carry none (`About::carries_marks`).
-    remark: Option<Remark>,
-    /// Arms the group's next change to fail with the reason given (`None`:
-    /// the kind reports no failed change a read could name).
-    fail: Option<Fail>,
+    /// Whether its groups carry drill marks (`About::carries_marks`): a
+    /// test then replaces them as another actor would.
+    marks: bool,
+    /// Whether the kind reports a failed change a read could name: a test
+    /// then arms its group's next change to fail.
+    fails: bool,
     /// What a failed change is named by, besides the reason.
     failed_id: &'static str,
     /// The call that reads the group (its size and marks).
@@ -71,24 +61,6 @@ fn loaded(path: &str) -> Plan {
     l.plans.into_iter().next().expect("a plan")
 }
 
-/// Sets a group of a kind on the role's port to `size`, serving it, as
-/// another actor would.
-fn resize(kind: &str, f: &FakeCloud, r: &str, g: &str, size: Size) {
-    let done = f.with_scaled(kind, r, g, |group| {
-        (group.size, group.serving) = (size, size.serving());
-    });
-    done.expect("the group");
-}
-
-/// Replaces the drill marks of a group of a kind on the role's port.
-fn remark(kind: &str, f: &FakeCloud, r: &str, g: &str, marks: BTreeMap<String, String>) {
-    let done = f.with_scaled(kind, r, g, |group| {
-        group.marks.retain(|k, _| !k.starts_with("drctl:"));
-        group.marks.extend(marks);
-    });
-    done.expect("the group");
-}
-
 const ECS: Subject = Subject {
     kind: ResourceKind::EcsService,
     plan: || loaded("plans/orders.toml"),
@@ -99,9 +71,8 @@ const ECS: Subject = Subject {
     active: Size::Count(4),
     size: Size::Count,
     writes: ("ecs:UpdateService", "ecs:TagResource", "ecs:UntagResource"),
-    resize: |f, (r, g), n| resize("ecs_service", f, r, g, n),
-    remark: Some(|f, (r, g), marks| remark("ecs_service", f, r, g, marks)),
-    fail: Some(|f, (r, g), why| f.fail_next_change("ecs_service", r, g, why)),
+    marks: true,
+    fails: true,
     failed_id: "fake-change/orders-ecs-use1/orders-workers",
     read: ("ecs", "DescribeServices"),
     data_reads: &[
@@ -126,12 +97,11 @@ const CLOUD_RUN: Subject = Subject {
         "run:services.patch+marks",
         "run:services.patch-marks",
     ),
-    resize: |f, (r, g), n| resize("cloud_run", f, r, g, n),
-    remark: Some(|f, (r, g), marks| remark("cloud_run", f, r, g, marks)),
+    marks: true,
     // The fake's change that fails (how Cloud Run says it, a `Ready`
     // condition failed with its message, is `cloud::gcp_run`'s pure
     // tests' and `tests/it/gcp_run.rs`').
-    fail: Some(|f, (r, g), why| f.fail_next_change("cloud_run", r, g, why)),
+    fails: true,
     failed_id: "fake-change/drctl-emu/orders-api",
     read: ("run", "services.get"),
     data_reads: &[("sqladmin", "instances.get")],
@@ -169,10 +139,9 @@ const ASG: Subject = Subject {
         "autoscaling:CreateOrUpdateTags",
         "autoscaling:DeleteTags",
     ),
-    resize: |f, (r, g), n| resize("compute", f, r, g, n),
-    remark: Some(|f, (r, g), marks| remark("compute", f, r, g, marks)),
+    marks: true,
     // Auto Scaling reports no failed change a read could name.
-    fail: None,
+    fails: false,
     failed_id: "",
     read: ("autoscaling", "DescribeAutoScalingGroups"),
     data_reads: &[("rds", "DescribeDBInstances")],
@@ -210,11 +179,10 @@ const NODES: Subject = Subject {
         "eks:TagResource",
         "eks:UntagResource",
     ),
-    resize: |f, (r, g), n| resize("node_group", f, r, g, n),
-    remark: Some(|f, (r, g), marks| remark("node_group", f, r, g, marks)),
+    marks: true,
     // The fake's change that fails (how EKS says it, DEGRADED and its
     // health issue, is `cloud::aws::eks`'s pure tests').
-    fail: Some(|f, (r, g), why| f.fail_next_change("node_group", r, g, why)),
+    fails: true,
     failed_id: "fake-change/orders-eks-use1/orders-nodes-use1",
     read: ("eks", "DescribeNodegroup"),
     data_reads: &[
@@ -222,12 +190,6 @@ const NODES: Subject = Subject {
         ("rds", "DescribeDBClusters"),
     ],
 };
-
-/// Changes the managed instance group `(region, group)` as another actor
-/// would (an autoscaler attached, its instances stuck).
-fn with_mig(f: &FakeCloud, (r, g): (&str, &str), change: impl FnOnce(&mut FakeGroup)) {
-    (f.with_scaled("instance_group", r, g, change)).expect("the group");
-}
 
 const MIG: Subject = Subject {
     kind: ResourceKind::InstanceGroup,
@@ -239,12 +201,11 @@ const MIG: Subject = Subject {
     active: Size::Count(3),
     size: Size::Count,
     writes: ("compute:regionInstanceGroupManagers.resize", "", ""),
-    resize: |f, (r, g), n| resize("instance_group", f, r, g, n),
     // Compute's groups take no labels: a drill is found by its journal.
-    remark: None,
+    marks: false,
     // Instances that fail to start are retried by Compute: a change is
     // never failed, the wait ends at the deadline naming their errors.
-    fail: None,
+    fails: false,
     failed_id: "",
     read: ("compute", "regionInstanceGroupManagers.get"),
     data_reads: &[("sqladmin", "instances.get")],
@@ -282,12 +243,11 @@ const KUBE: Subject = Subject {
         "k8s:workloads.patch+marks",
         "k8s:workloads.patch-marks",
     ),
-    resize: |f, (r, g), n| resize("kubernetes", f, r, g, n),
-    remark: Some(|f, (r, g), marks| remark("kubernetes", f, r, g, marks)),
+    marks: true,
     // The fake's change that fails (how the API server says it, a
     // Progressing condition's ProgressDeadlineExceeded, is
     // `cloud::k8s`'s pure tests' and `tests/it/kubernetes.rs`').
-    fail: Some(|f, (r, g), why| f.fail_next_change("kubernetes", r, g, why)),
+    fails: true,
     failed_id: "fake-change/catalog/deployment/catalog-web@context:us-east-1",
     read: ("k8s", "workloads.get"),
     data_reads: &[("rds", "DescribeDBInstances")],
@@ -336,20 +296,43 @@ impl Subject {
         self.world_at(self.standby)
     }
 
-    fn resize(&self, fake: &FakeCloud, region: &str, n: Size) {
+    /// Changes its group in `region` as another actor would (an
+    /// autoscaler attached, its instances stuck), in the fake's model.
+    fn change(&self, fake: &FakeCloud, region: &str, change: impl FnOnce(&mut FakeGroup)) {
         let (r, g) = self.at(region);
-        (self.resize)(fake, (&r, &g), n);
+        (fake.with_scaled(self.kind.table(), &r, &g, change)).expect("the group");
     }
 
+    /// Sets its group in `region` to `n`, serving it, as another actor
+    /// would.
+    fn resize(&self, fake: &FakeCloud, region: &str, n: Size) {
+        self.change(fake, region, |g| (g.size, g.serving) = (n, n.serving()));
+    }
+
+    /// Replaces its group's drill marks in `region` (as drctl's tags name
+    /// them).
     fn remark(&self, fake: &FakeCloud, region: &str, marks: BTreeMap<String, String>) {
+        assert!(
+            self.marks,
+            "{:?}: a kind whose groups carry no marks",
+            self.kind
+        );
+        self.change(fake, region, |g| {
+            g.marks.retain(|k, _| !k.starts_with("drctl:"));
+            g.marks.extend(marks);
+        });
+    }
+
+    /// Arms its group's next change in `region` to fail with `why`, as the
+    /// provider would report it.
+    fn fail(&self, fake: &FakeCloud, region: &str, why: &str) {
         let (r, g) = self.at(region);
-        let remark = self.remark.expect("a kind whose groups carry marks");
-        remark(fake, (&r, &g), marks);
+        fake.fail_next_change(self.kind.table(), &r, &g, why);
     }
 
     /// Whether its groups carry marks.
     fn marked(&self) -> bool {
-        self.remark.is_some()
+        self.marks
     }
 
     /// The group in `region`, read through the kind's role.
@@ -735,14 +718,13 @@ async fn a_failover_never_lowers_a_group_above_its_active_size() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_change_fails_the_raise_naming_its_id_and_reason() {
     for s in SUBJECTS {
-        let Some(fail) = s.fail else {
+        if !s.fails {
             continue;
-        };
+        }
         let fake = s.world();
-        let (r, g) = s.at(s.target);
-        fail(
+        s.fail(
             &fake,
-            (&r, &g),
+            s.target,
             "tasks failed to start: CannotPullContainerError",
         );
         let text = s.failover(&fake, "f1").await.unwrap_err().to_string();
@@ -1201,17 +1183,16 @@ async fn a_sweep_whose_read_of_the_group_fails_lowers_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_cleanup_whose_return_fails_to_serve_still_returns_the_size() {
     for s in SUBJECTS {
-        let Some(fail) = s.fail else {
+        if !s.fails {
             continue;
-        };
+        }
         let fake = s.world_at((s.size)(1));
         let store = Arc::new(MemoryStore::new());
         let run_id = s.run_id("d1");
         s.drill(&fake, &store, &run_id).await.unwrap();
-        let (r, g) = s.at(s.target);
-        fail(
+        s.fail(
             &fake,
-            (&r, &g),
+            s.target,
             "launches failed: InsufficientInstanceCapacity",
         );
         let temp = journaled(&store, &run_id).await.remove(0);
@@ -1365,8 +1346,7 @@ fn an_older_drctls_failover_steps_still_name_the_group() {
 async fn a_write_that_answers_an_operation_is_followed_and_named_by_the_call_the_read_chooses() {
     let s = &MIG;
     let fake = s.world();
-    let (r, g) = s.at(s.target);
-    with_mig(&fake, (&r, &g), |g| g.ceiling = Some(8));
+    s.change(&fake, s.target, |g| g.ceiling = Some(8));
     let planned = preview_of(&fake, s).await;
     assert_eq!(
         planned[0]["call"], "compute:regionAutoscalers.patch",
@@ -1407,8 +1387,7 @@ async fn a_write_that_answers_an_operation_is_followed_and_named_by_the_call_the
 async fn a_managed_instance_group_capped_below_its_active_size_is_refused_before_any_write() {
     let s = &MIG;
     let fake = s.world();
-    let (r, g) = s.at(s.target);
-    with_mig(&fake, (&r, &g), |g| g.ceiling = Some(2));
+    s.change(&fake, s.target, |g| g.ceiling = Some(2));
     let err = s.failover(&fake, "f1").await.unwrap_err().to_string();
     assert!(err.contains("at most 2"), "{err}");
     assert!(fake.state().writes.is_empty(), "{:?}", fake.state().writes);
@@ -1462,9 +1441,8 @@ async fn a_managed_instance_groups_resize_whose_answer_was_lost_is_not_made_twic
 async fn a_managed_instance_group_that_does_not_reach_its_size_names_its_instances_errors() {
     let s = &MIG;
     let fake = s.world();
-    let (r, g) = s.at(s.target);
     let why = "ZONE_RESOURCE_POOL_EXHAUSTED: no room in us-east4-b";
-    with_mig(&fake, (&r, &g), |g| g.stuck = Some(why.into()));
+    s.change(&fake, s.target, |g| g.stuck = Some(why.into()));
     let text = s.failover(&fake, "f1").await.unwrap_err().to_string();
     assert!(
         text.contains("1 serving") && text.contains("ZONE_RESOURCE_POOL_EXHAUSTED"),
@@ -1481,9 +1459,8 @@ async fn a_managed_instance_group_that_does_not_reach_its_size_names_its_instanc
 async fn regression_a_managed_instance_group_raised_into_a_stockout_is_returned() {
     let s = &MIG;
     let fake = s.world();
-    let (r, g) = s.at(s.target);
     let why = "ZONE_RESOURCE_POOL_EXHAUSTED";
-    with_mig(&fake, (&r, &g), |g| g.stuck = Some(why.into()));
+    s.change(&fake, s.target, |g| g.stuck = Some(why.into()));
     let store = Arc::new(MemoryStore::new());
     let run_id = s.run_id("d1");
     let err = s
@@ -1508,9 +1485,8 @@ async fn regression_a_managed_instance_group_raised_into_a_stockout_is_returned(
 async fn regression_a_failover_resizes_an_unstable_managed_instance_group_at_once() {
     let s = &MIG;
     let fake = s.world();
-    let (r, g) = s.at(s.target);
     // Before the write: one instance serves, one more cannot start.
-    with_mig(&fake, (&r, &g), |g| {
+    s.change(&fake, s.target, |g| {
         g.stuck = Some("ZONE_RESOURCE_POOL_EXHAUSTED".into());
         g.starting = 1;
     });
@@ -1529,8 +1505,7 @@ async fn regression_a_failover_resizes_an_unstable_managed_instance_group_at_onc
 async fn a_drills_preflight_blocks_on_a_ceiling_below_the_active_size() {
     let s = &MIG;
     let fake = s.world();
-    let (r, g) = s.at(s.target);
-    with_mig(&fake, (&r, &g), |g| g.ceiling = Some(2));
+    s.change(&fake, s.target, |g| g.ceiling = Some(2));
     for drill in [true, false] {
         let found = preflight_of(&fake, s, drill, &s.run_id("d1")).await;
         assert!(
@@ -1569,7 +1544,7 @@ async fn an_older_drctls_instance_group_drill_is_returned_only_as_it_found_the_g
     assert!(s.read(&fake, s.target).await.serves(s.standby));
 
     let fake = s.world_at(s.active);
-    with_mig(&fake, (&r, &g), |g| g.ceiling = Some(8));
+    s.change(&fake, s.target, |g| g.ceiling = Some(8));
     let clouds = fake.clouds();
     let c = crate::cleanup::remove(&old, &clouds, "old", &drill_owns(), poll, deadline).await;
     assert_eq!(c.result, CleanupResult::Failed, "{c:?}");
