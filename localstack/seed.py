@@ -419,6 +419,57 @@ def ensure_cloud_dns(gcp_url, zone, name, value, ttl=60):
     return {"project": GCP_PROJECT, "zone": zone, "name": name, "value": value}
 
 
+# ------------------------------------------------------ backups as standby
+def ensure_subnet_group(rds, ec2, name):
+    """A DB subnet group over the region's default subnets (moto's default
+    VPC): where a restore there is placed. Shared by every world."""
+    region = rds.meta.region_name
+    try:
+        rds.describe_db_subnet_groups(DBSubnetGroupName=name)
+        say("rds", f"subnet group {name} ({region})", "already present")
+        return
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(
+        Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]]
+    rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="drctl reference: restores",
+                               SubnetIds=subnets[:2])
+    say("rds", f"subnet group {name} ({region})", "created")
+
+
+def ensure_backups_standby(rds_home, rds_standby, primary, snapshot):
+    """archive's standby (plans/archive.toml): the primary's automated
+    backups replicated into the standby region, and one snapshot of it
+    copied there. No instance runs in the standby region."""
+    standby = rds_standby.meta.region_name
+    try:
+        rds_standby.start_db_instance_automated_backups_replication(
+            SourceDBInstanceArn=primary["DBInstanceArn"], BackupRetentionPeriod=7)
+        say("rds", f"backups of {primary['DBInstanceIdentifier']} -> {standby}", "replication started")
+    except ClientError as e:
+        if code(e) not in ("DBInstanceAutomatedBackupStateFault", "InvalidDBInstanceAutomatedBackupState",
+                           "InvalidDBInstanceAutomatedBackupStateFault"):
+            raise
+        say("rds", f"backups of {primary['DBInstanceIdentifier']} -> {standby}", "already replicated")
+    try:
+        home_snap = rds_home.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"][0]
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+        home_snap = rds_home.create_db_snapshot(
+            DBSnapshotIdentifier=snapshot, DBInstanceIdentifier=primary["DBInstanceIdentifier"])["DBSnapshot"]
+    try:
+        rds_standby.describe_db_snapshots(DBSnapshotIdentifier=snapshot)
+        say("rds", f"snapshot {snapshot} ({standby})", "already copied")
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+        rds_standby.copy_db_snapshot(SourceDBSnapshotIdentifier=home_snap["DBSnapshotArn"],
+                                     TargetDBSnapshotIdentifier=snapshot)
+        say("rds", f"snapshot {snapshot} ({standby})", "copy started")
+
+
 # ---------------------------------------------------------------- main
 def reset_databases(rds, n):
     """Deletes this world's instances (replicas first): the reference ids, and the
@@ -428,6 +479,8 @@ def reset_databases(rds, n):
     bases = [n(f"{app}-db{tail}") for app in ("payments", "ledger") for tail in ("", "-use1")]
     bases += [n("payments-db-euw1")] + [n(f"checkout-db{tail}") for tail in ("", "-usw2", "-euw1")]
     bases += [n(f"storefront-db{tail}") for tail in ("", "-use1")]
+    # archive's primary, and the instance a restore in the standby region makes (the same name).
+    bases += [n("archive-db")]
     derived = re.compile("^(" + "|".join(re.escape(b) for b in bases) + r")(-pre-[a-z0-9]{1,4}|-r[a-z0-9]{1,6})?$")
     # Replicas first. moto keeps a promoted replica's source and can fail (HTTP 500)
     # deleting an instance whose source is gone, so go round until nothing is left.
@@ -858,6 +911,19 @@ def seed(args):
         if STANDBY in replicas:  # the shape of the two-region world, kept for its readers
             dbs[app]["replica"] = replicas[STANDBY]
 
+    # archive (plans/archive.toml): a primary in HOME whose standby in
+    # STANDBY is its replicated backups and a copied snapshot, no instance.
+    archive = ensure_primary(rds[HOME], n("archive-db"))
+    for region in (HOME, STANDBY):
+        ensure_subnet_group(rds[region], ec2[region], f"archive-private-{TAGS[region]}")
+    ensure_backups_standby(rds[HOME], rds[STANDBY], archive, n("archive-db-nightly"))
+    dbs["archive"] = {
+        "primary": {"id": archive["DBInstanceIdentifier"], "region": HOME, "arn": archive["DBInstanceArn"],
+                    "endpoint": archive["Endpoint"]["Address"], "port": archive["Endpoint"]["Port"]},
+        "replicas": {},
+        "backups_in": [STANDBY],
+    }
+
     aurora = {"orders": ensure_global_cluster(
         rds, cw, n("orders-global"), orders_members, args.lag_orders,
         0 if args.suffix else LAG_AHEAD_MIN)}
@@ -888,9 +954,9 @@ def seed(args):
     # (min, desired, max) by group base name, per region
     caps = {
         HOME: {"payments-api": (2, 4, 8), "ledger-workers": (1, 2, 4), "checkout-web": (0, 1, 6),
-               "storefront-web": (2, 2, 4)},
+               "storefront-web": (2, 2, 4), "archive-api": (1, 2, 4)},
         STANDBY: {"payments-api": (0, 0, 8), "ledger-workers": (0, 0, 4), "checkout-web": (2, 3, 6),
-                  "storefront-web": (0, 0, 4)},
+                  "storefront-web": (0, 0, 4), "archive-api": (0, 0, 4)},
         THIRD: {"payments-api": (0, 0, 8), "checkout-web": (0, 1, 6)},
     }
     for region in REGIONS:
@@ -917,6 +983,7 @@ def seed(args):
         cname(d("api"), d("api-usw2")),
         cname(d("payments-db"), pay_ep),
         cname(d("catalog-db"), dbs["catalog"]["primary"]["endpoint"]),
+        cname(d("archive-db"), dbs["archive"]["primary"]["endpoint"]),
         cname(d("orders-db"), aurora["orders"]["members"][HOME]["writer_endpoint"]),
         cname(d("ledger"), d("ledger-usw2"), SetIdentifier=HOME, Weight=100),
         cname(d("ledger"), d("ledger-use1"), SetIdentifier=STANDBY, Weight=0),

@@ -443,26 +443,38 @@ fn render_region(o: &mut String, r: &RegionStatus) {
 
 /// One database of a region, with its replica lag against the RPO.
 fn render_db(o: &mut String, db: &DbStatus) {
-    let lag = match (db.role.as_str(), db.lag_seconds) {
-        ("replica", Some(l)) => format!(
+    let rpo = match db.within_rpo {
+        Some(true) => " within RPO",
+        Some(false) => " ABOVE RPO",
+        None => "",
+    };
+    let lag = match (db.role.as_str(), db.lag_seconds, db.restorable_point) {
+        // A backup standby: its "lag" is its newest restorable point's age.
+        ("replica", Some(l), Some(point)) => format!(
+            ", restorable to {} ({} ago){rpo}",
+            point.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            format_duration(drctl::plan::duration::from_secs_f64(l.round())),
+        ),
+        ("replica", Some(l), None) => format!(
             ", lag {} (max of {} datapoints over {}){}",
             format_duration(drctl::plan::duration::from_secs_f64(l.round())),
             db.lag_datapoints,
             format_duration(Duration::from_secs(db.lag_window_seconds)),
-            match db.within_rpo {
-                Some(true) => " within RPO",
-                Some(false) => " ABOVE RPO",
-                None => "",
-            }
+            rpo
         ),
-        ("replica", None) => ", lag unknown (no datapoints)".into(),
+        ("replica", None, _) => ", lag unknown (no datapoints)".into(),
         _ => String::new(),
+    };
+    // A backup standby's copy is its backups, not a replica.
+    let role = match (&db.restorable_point, &db.source) {
+        (Some(_), Some(of)) => format!("backups of {of}"),
+        _ => db.role.clone(),
     };
     let _ = writeln!(
         o,
         "    database {} {}{}{}",
         db.instance,
-        db.role,
+        role,
         db.state
             .as_deref()
             .map(|s| format!(" ({s})"))

@@ -539,6 +539,11 @@ metered! {
     rename_instance(&self, region: &str, id: &str, new_id: &str) -> () = ("rds:ModifyDBInstance", region);
     restore_to_point_in_time(&self, region: &str, source_id: &str, target_id: &str, point: RestorePoint) -> () = ("rds:RestoreDBInstanceToPointInTime", region);
     delete_instance(&self, region: &str, id: &str) -> () = ("rds:DeleteDBInstance", region);
+    replicated_backups(&self, region: &str, source: &str) -> Vec<Restorable> = ("rds:DescribeDBInstanceAutomatedBackups", region);
+    snapshots_of(&self, region: &str, source: &str) -> Vec<Restorable> = ("rds:DescribeDBSnapshots", region);
+    restore_backups(&self, region: &str, backups_arn: &str, target_id: &str, point: RestorePoint, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBInstanceToPointInTime", region);
+    restore_snapshot(&self, region: &str, snapshot: &str, target_id: &str, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBInstanceFromDBSnapshot", region);
+    subnet_group_exists(&self, region: &str, name: &str) -> bool = ("rds:DescribeDBSubnetGroups", region);
     list_instances(&self, region: &str) -> Vec<DbInstance> = ("rds:DescribeDBInstances", region);
     pending_maintenance(&self, region: &str, of: MaintenanceOf, id: &str) -> Vec<PendingMaintenance> = ("rds:DescribePendingMaintenanceActions", region);
 }

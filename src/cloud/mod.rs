@@ -275,6 +275,50 @@ pub trait Database: Send + Sync {
         point: RestorePoint,
     ) -> Result<(), CloudError>;
 
+    /// The automated backups of instance `source` replicated into `region`
+    /// from another Region (`DescribeDBInstanceAutomatedBackups`; the
+    /// region's own instances' backups are left out): what a backup
+    /// standby restores to a point in time from.
+    async fn replicated_backups(
+        &self,
+        region: &str,
+        source: &str,
+    ) -> Result<Vec<Restorable>, CloudError>;
+
+    /// The manual snapshots of instance `source` in `region`
+    /// (`DescribeDBSnapshots`: those copied there from its Region, and
+    /// those taken there), newest first.
+    async fn snapshots_of(&self, region: &str, source: &str)
+    -> Result<Vec<Restorable>, CloudError>;
+
+    /// Restores the replicated automated backups `backups_arn` into a new
+    /// instance `target_id` of `region` at `point`, placed as `placement`
+    /// says (`RestoreDBInstanceToPointInTime` with
+    /// `SourceDBInstanceAutomatedBackupsArn`). Once: a lost answer is
+    /// settled by reading `target_id`.
+    async fn restore_backups(
+        &self,
+        region: &str,
+        backups_arn: &str,
+        target_id: &str,
+        point: RestorePoint,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError>;
+
+    /// Restores snapshot `snapshot` of `region` into a new instance
+    /// `target_id` there (`RestoreDBInstanceFromDBSnapshot`). Once.
+    async fn restore_snapshot(
+        &self,
+        region: &str,
+        snapshot: &str,
+        target_id: &str,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError>;
+
+    /// Whether DB subnet group `name` exists in `region`
+    /// (`DescribeDBSubnetGroups`): what a restore there is placed in.
+    async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError>;
+
     /// Deletes an instance without a final snapshot (a drill's temporary
     /// instance). Deleting one that does not exist is not an error: the call
     /// is safe to repeat. The deletion may take time: read the instance

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::stream::StreamExt;
 use serde_json::json;
 
@@ -54,6 +54,10 @@ pub struct LagCheck<'a> {
     pub rpo: Duration,
     /// `--accept-data-loss`, when given.
     pub accepted: Option<Duration>,
+    /// The point the copy can be restored to, when the reading is that
+    /// point's age (a backup standby's newest restorable point), not a
+    /// replication lag.
+    pub point: Option<DateTime<Utc>>,
 }
 
 impl LagCheck<'_> {
@@ -80,23 +84,24 @@ impl LagCheck<'_> {
         if self.passes() {
             return None;
         }
-        Some(match self.lag_seconds {
-            Some(l) => format!(
-                "replica lag of {} in {} is {} (max over the last {}), above the {} tier's RPO of {}{}",
-                self.instance,
-                self.region,
+        let over = self
+            .accepted
+            .map(|a| format!(", and above --accept-data-loss {}", format_duration(a)))
+            .unwrap_or_default();
+        let (instance, region, tier) = (self.instance, self.region, self.tier);
+        let rpo = format_duration(self.rpo);
+        Some(match (self.lag_seconds, self.point) {
+            (Some(l), Some(point)) => format!(
+                "the newest point {instance} can be restored to in {region} is {} ({} old), older than the {tier} tier's RPO of {rpo}{over}",
+                point.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                format_duration(from_secs_f64(l.round())),
+            ),
+            (Some(l), None) => format!(
+                "replica lag of {instance} in {region} is {} (max over the last {}), above the {tier} tier's RPO of {rpo}{over}",
                 format_duration(from_secs_f64(l.round())),
                 format_duration(self.window),
-                self.tier,
-                format_duration(self.rpo),
-                self.accepted
-                    .map(|a| format!(", and above --accept-data-loss {}", format_duration(a)))
-                    .unwrap_or_default()
             ),
-            None => format!(
-                "replica lag of {} in {} is unknown ({unknown})",
-                self.instance, self.region
-            ),
+            (None, _) => format!("replica lag of {instance} in {region} is unknown ({unknown})"),
         })
     }
 }
@@ -403,6 +408,9 @@ impl Engine {
             tier: &plan.tier.name,
             rpo: plan.tier.rpo,
             accepted: opts.accept_data_loss,
+            point: (lag.as_ref().ok())
+                .filter(|_| source.about().point)
+                .and_then(|r| r.latest.map(|(_, at)| at)),
         };
         let ok_by_lag = check.passes();
         // Already a primary (a re-run, a plan already served from the
@@ -609,6 +617,7 @@ mod tests {
             tier: "critical",
             rpo: Duration::from_secs(300),
             accepted: accepted.map(Duration::from_secs),
+            point: None,
         }
     }
 

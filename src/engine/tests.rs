@@ -343,11 +343,62 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
     );
 }
 
+/// The backup-standby calls of a wrapper of the fake's database, passed
+/// through (the wrappers here change promotions or deletions only).
+macro_rules! pass_backups {
+    ($t:ty { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl crate::cloud::Database for $t {
+        $($own)*
+        async fn replicated_backups(
+            &self,
+            region: &str,
+            source: &str,
+        ) -> Result<Vec<crate::cloud::Restorable>, crate::cloud::CloudError> {
+            self.0.replicated_backups(region, source).await
+        }
+        async fn snapshots_of(
+            &self,
+            region: &str,
+            source: &str,
+        ) -> Result<Vec<crate::cloud::Restorable>, crate::cloud::CloudError> {
+            self.0.snapshots_of(region, source).await
+        }
+        async fn restore_backups(
+            &self,
+            region: &str,
+            arn: &str,
+            target: &str,
+            point: crate::cloud::RestorePoint,
+            place: &crate::cloud::ReplicaPlacement,
+        ) -> Result<(), crate::cloud::CloudError> {
+            self.0.restore_backups(region, arn, target, point, place).await
+        }
+        async fn restore_snapshot(
+            &self,
+            region: &str,
+            snapshot: &str,
+            target: &str,
+            place: &crate::cloud::ReplicaPlacement,
+        ) -> Result<(), crate::cloud::CloudError> {
+            self.0.restore_snapshot(region, snapshot, target, place).await
+        }
+        async fn subnet_group_exists(
+            &self,
+            region: &str,
+            name: &str,
+        ) -> Result<bool, crate::cloud::CloudError> {
+            self.0.subnet_group_exists(region, name).await
+        }
+        }
+    };
+}
+
 /// The fake's database, whose promotions take `delay`.
 struct SlowDatabase(Arc<dyn crate::cloud::Database>, Duration);
 
-#[async_trait::async_trait]
-impl crate::cloud::Database for SlowDatabase {
+pass_backups! {
+SlowDatabase {
     async fn describe_instance(
         &self,
         region: &str,
@@ -414,6 +465,7 @@ impl crate::cloud::Database for SlowDatabase {
             .restore_to_point_in_time(region, source_id, target_id, point)
             .await
     }
+}
 }
 
 /// The most steps running at once, from the reporter's start/finish events.
@@ -1226,8 +1278,8 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
 /// The fake's database, whose deletions fail (a cleanup that cannot finish).
 struct UndeletableDatabase(Arc<dyn crate::cloud::Database>);
 
-#[async_trait::async_trait]
-impl crate::cloud::Database for UndeletableDatabase {
+pass_backups! {
+UndeletableDatabase {
     async fn describe_instance(
         &self,
         region: &str,
@@ -1300,6 +1352,7 @@ impl crate::cloud::Database for UndeletableDatabase {
     ) -> Result<Vec<crate::cloud::PendingMaintenance>, crate::cloud::CloudError> {
         self.0.pending_maintenance(region, of, id).await
     }
+}
 }
 
 #[tokio::test]

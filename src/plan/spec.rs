@@ -60,6 +60,9 @@ pub struct PlanSpec {
     /// Kubernetes workloads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kubernetes: Vec<KubernetesSpec>,
+    /// RDS instances whose standby is their backups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_database: Vec<BackupDatabaseSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -191,9 +194,10 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec, CloudSqlSpec,
-    ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, EcsServiceSpec, GlobalDatabaseSpec,
-    InstanceGroupSpec, KubernetesSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
+    BackupDatabaseSpec, BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec,
+    CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, EcsServiceSpec,
+    GlobalDatabaseSpec, InstanceGroupSpec, KubernetesSpec, NodeGroupSpec, ResourceKind,
+    ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

@@ -149,8 +149,12 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
         lag_datapoints: 0,
         lag_window_seconds: window.as_secs(),
         within_rpo: None,
+        restorable_point: None,
         notes: r.notes,
     };
+    let point = (plan.spec.resource(&st.id))
+        .and_then(|x| x.data())
+        .is_some_and(|c| c.about().point);
     match r.described {
         Ok(Some(i)) => {
             st.role = match i.role {
@@ -178,6 +182,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
             st.lag_seconds = lag.max.map(|m| m.as_secs_f64());
             st.lag_datapoints = lag.datapoints;
             st.within_rpo = lag.max.map(|m| m <= plan.tier.rpo);
+            st.restorable_point = lag.latest.map(|(_, at)| at).filter(|_| point);
         }
         Some(Err(e)) => faults.note(&r.region, &e),
         None => {}
@@ -350,6 +355,7 @@ fn lag_problem(
         tier: &plan.tier.name,
         rpo: plan.tier.rpo,
         accepted: None,
+        point: db.restorable_point,
     };
     let unknown = format!(
         "no {metric} datapoints in the last {}",

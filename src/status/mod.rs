@@ -184,6 +184,10 @@ pub struct DbStatus {
     pub lag_window_seconds: u64,
     /// Whether the lag is within the tier's RPO (`None` when not a replica or unknown).
     pub within_rpo: Option<bool>,
+    /// The newest point a backup standby can be restored to here, when
+    /// its "lag" is that point's age (`CopiesAbout::point`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restorable_point: Option<chrono::DateTime<chrono::Utc>>,
     /// What people should know of it beside its state: the maintenance
     /// its provider will apply to a replica (`DescribePendingMaintenanceActions`),
     /// a restart that could come in the middle of a failover. Said, never a

@@ -48,6 +48,7 @@ use crate::journal::{CleanupResult, Temp};
 use crate::plan::kinds::drilling::{
     CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Shadow,
 };
+use crate::plan::kinds::restoring::Placement;
 use crate::plan::kinds::{Shown, each};
 use crate::plan::spec::ResourceKind;
 use crate::steps::graph::{Builder, DrillDepth, RunMode};
@@ -71,6 +72,10 @@ pub struct DrillCopy {
     pub region: String,
     /// The standby copy in the target (only read).
     pub standby: String,
+    /// Whose backups, and where a copy made in the target goes, as the
+    /// plan says (a backup standby's; empty for the other kinds).
+    #[serde(skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
 }
 
 /// What a drill's copy step publishes.
@@ -298,6 +303,7 @@ pub fn compile(b: &mut Builder<'_>) {
         let step = DrillCopy {
             resource: r.id().to_string(),
             of: r.kind(),
+            placement: copies.placement(&region),
             home_region,
             home,
             region,
@@ -372,6 +378,7 @@ impl DrillCopy {
             home: &self.home,
             region: &self.region,
             standby: &self.standby,
+            placement: &self.placement,
         }
     }
 

@@ -513,6 +513,7 @@ async fn a_restore_whose_lease_was_taken_over_asks_for_no_copy_through_the_data_
         ),
     ] {
         let restore = super::restore::Restore {
+            placement: Default::default(),
             resource: "db".into(),
             of,
             instance: instance.into(),
@@ -537,6 +538,7 @@ async fn a_restore_paused_after_its_fence_check_is_refused_at_the_wire() {
     let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
     fake.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
     let restore = super::restore::Restore {
+        placement: Default::default(),
         resource: "orders-sql".into(),
         of: crate::plan::kinds::ResourceKind::CloudSql,
         instance: "drctl-emu/orders-sql".into(),
@@ -700,6 +702,7 @@ fn drill_copies(fake: &FakeCloud) -> Vec<(super::drill_copy::DrillCopy, &'static
     fake.set_lag("us-west-2", "fence-g-usw2", &[1.0]);
     let step = |of, (home_region, home): (&str, &str), (region, standby): (&str, &str)| {
         super::drill_copy::DrillCopy {
+            placement: Default::default(),
             resource: "db".into(),
             of,
             home_region: home_region.into(),

@@ -80,6 +80,8 @@ pub mod side;
 #[cfg(test)]
 mod fencing_tests;
 #[cfg(test)]
+mod restore_backups_tests;
+#[cfg(test)]
 mod role_tests;
 #[cfg(test)]
 mod switch_dns_tests;

@@ -28,7 +28,9 @@ use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
-use crate::plan::kinds::restoring::{Point, RestoreAbout, Restored, Restoring, decide_point};
+use crate::plan::kinds::restoring::{
+    Placement, Point, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring, decide_point,
+};
 use crate::plan::kinds::{ResourceKind, Shown};
 use crate::steps::graph::{Builder, RunMode};
 
@@ -48,6 +50,10 @@ pub struct Restore {
     pub region: String,
     /// Restore point; `None` = the latest restorable time.
     pub to_time: Option<DateTime<Utc>>,
+    /// Whose backups, and where the new copy goes, as the plan says (a
+    /// backup standby's; empty for a restore beside its source).
+    #[serde(skip_serializing_if = "Placement::is_empty")]
+    pub placement: Placement,
 }
 
 /// What a restore publishes.
@@ -139,7 +145,7 @@ pub fn compile(b: &mut Builder<'_>) {
         };
         let wanted = match named {
             Some(id) => r.id() == id,
-            None => copies.rpo_source().is_none(),
+            None => copies.restores(),
         };
         let Some((region, instance)) = copies.copy_at(b.target).filter(|_| wanted) else {
             continue;
@@ -147,6 +153,7 @@ pub fn compile(b: &mut Builder<'_>) {
         let step = Restore {
             resource: r.id().to_string(),
             of: r.kind(),
+            placement: copies.placement(&region),
             instance,
             region,
             to_time,
@@ -246,6 +253,8 @@ struct RestoreOf<'a> {
     /// step knows better than its kind's hint (a drill is no failover:
     /// "use promote-replica" is no advice there).
     pub no_window_hint: Option<&'a str>,
+    /// Whose backups, and where the copy goes.
+    pub placement: &'a Placement,
 }
 
 impl RestoreOf<'_> {
@@ -260,14 +269,24 @@ impl RestoreOf<'_> {
         let (r, source, copy) = (self.region, self.source, self.copy);
         let a = self.role.about();
         let what = format!("{} {source}", a.noun);
-        let read = (self.role.source(cx.clouds, r, source).await?).ok_or_else(|| {
-            StepFailure::state(
-                format!("{what} does not exist in {r}"),
-                "fix its name in the plan",
-                source,
-                r,
-            )
-        })?;
+        let read = (self
+            .role
+            .source(cx.clouds, r, source, self.placement)
+            .await?)
+            .ok_or_else(|| {
+                StepFailure::state(
+                    format!("{what} does not exist in {r}"),
+                    "fix its name in the plan",
+                    source,
+                    r,
+                )
+            })?;
+        // What the region lacks refuses before any call, each named.
+        if !read.lacks.is_empty() {
+            let (why, fix): (Vec<_>, Vec<_>) = read.lacks.into_iter().unzip();
+            let why = format!("{what} cannot be restored in {r}: {}", why.join("; "));
+            return Err(StepFailure::state(why, fix.join("; "), source, r));
+        }
         let point = decide_point(a, &read.window, requested).map_err(|(why, hint)| {
             let hint = self
                 .no_window_hint
@@ -278,7 +297,13 @@ impl RestoreOf<'_> {
         cx.fenced(&format!("{} of {source} into {copy}", a.call), r)
             .await?;
         let at = Utc::now();
-        let op = self.role.start(cx.clouds, r, (source, copy), point).await?;
+        // The new copy carries the run that asked for it, where its kind
+        // tags: a resume takes it as its own, a later run does not.
+        let mut placement = self.placement.clone();
+        let by = (RESTORED_BY_TAG.to_string(), cx.run_id.to_string());
+        placement.place.tags.extend([by]);
+        let names = (source, copy);
+        let op = (self.role.start(cx.clouds, r, names, point, &placement)).await?;
         Ok((point, op, at))
     }
 
@@ -327,8 +352,12 @@ impl Action for Restore {
             }
         };
         let (what, region) = (self.what(role), self.region.as_str());
-        match role.source(cx.clouds, region, &self.instance).await {
+        let read = role.source(cx.clouds, region, &self.instance, &self.placement);
+        match read.await {
             Ok(None) => vec![Finding::missing(&what, region)],
+            Ok(Some(s)) if !s.lacks.is_empty() => (s.lacks.iter())
+                .map(|(why, _)| Finding::blocks(&what, region, &s.said, why))
+                .collect(),
             Ok(Some(s)) => match decide_point(role.about(), &s.window, self.to_time) {
                 Ok(_) => vec![Finding::ok(&what, region, s.said)],
                 Err((why, _)) => vec![Finding::blocks(&what, region, s.said, why)],
@@ -367,6 +396,7 @@ impl Action for Restore {
             copy: &copy,
             noun: "restored copy",
             no_window_hint: None,
+            placement: &self.placement,
         };
         let mut out = RestoreOutput {
             instance: copy.clone(),
@@ -492,6 +522,7 @@ mod tests {
 
     fn rds(to_time: Option<DateTime<Utc>>) -> Restore {
         Restore {
+            placement: Default::default(),
             resource: "db".into(),
             of: ResourceKind::Database,
             instance: "db-use1".into(),
@@ -555,6 +586,7 @@ mod tests {
 
     fn sql(project: &str) -> Restore {
         Restore {
+            placement: Default::default(),
             resource: "orders-sql".into(),
             of: ResourceKind::CloudSql,
             instance: format!("{project}/orders-sql"),
@@ -658,6 +690,7 @@ mod tests {
         // Cloud SQL: a time before the instance's recovery window.
         f.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
         let sql = Restore {
+            placement: Default::default(),
             resource: "orders-sql".into(),
             of: ResourceKind::CloudSql,
             instance: "drctl-emu/orders-sql".into(),

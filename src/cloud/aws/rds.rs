@@ -50,7 +50,7 @@ use super::{Call, Regional, Sdk, act_once, call, describe_db_instance, from_chro
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     CloudError, DbInstance, DbRole, ErrorKind, MaintenanceOf, PendingMaintenance, ReplicaPlacement,
-    RestorePoint,
+    Restorable, RestorePoint,
 };
 
 const SERVICE: &str = "rds";
@@ -206,6 +206,60 @@ fn parse_source(source: &str, own_region: &str) -> (String, String) {
     } else {
         (own_region.to_string(), source.to_string())
     }
+}
+
+/// Replicated automated backups in drctl's terms: restorable within
+/// their window once `replicating` (or `retained`, after the source is
+/// gone: still restorable, no newer point).
+fn backups_of(b: &aws_sdk_rds::types::DbInstanceAutomatedBackup) -> Restorable {
+    let status = b.status().unwrap_or_default().to_string();
+    let window = b.restore_window();
+    Restorable {
+        id: (b.db_instance_automated_backups_arn())
+            .unwrap_or_default()
+            .to_string(),
+        source: b.db_instance_identifier().unwrap_or_default().to_string(),
+        source_region: b.region().map(str::to_string),
+        ready: matches!(status.as_str(), "replicating" | "retained" | "active"),
+        status,
+        earliest: window.and_then(|w| w.earliest_time()).and_then(to_chrono),
+        latest: window.and_then(|w| w.latest_time()).and_then(to_chrono),
+        kms_key_id: b.kms_key_id().map(str::to_string),
+        progress: None,
+    }
+}
+
+/// A DB snapshot in drctl's terms: restorable to the moment it was taken,
+/// once `available`; a copy under way says how far it is.
+fn snapshot_of(s: &aws_sdk_rds::types::DbSnapshot) -> Restorable {
+    let status = s.status().unwrap_or_default().to_string();
+    let taken = s.snapshot_create_time().and_then(to_chrono);
+    let from = s.source_region().map(str::to_string);
+    Restorable {
+        id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
+        source: s.db_instance_identifier().unwrap_or_default().to_string(),
+        source_region: from,
+        ready: status == "available",
+        status,
+        earliest: taken,
+        latest: taken,
+        kms_key_id: s.kms_key_id().map(str::to_string),
+        progress: s.percent_progress(),
+    }
+}
+
+/// A placement's security groups, when it names any (else the provider's).
+fn security_groups(p: &ReplicaPlacement) -> Option<Vec<String>> {
+    (!p.security_groups.is_empty()).then(|| p.security_groups.clone())
+}
+
+/// A placement's tags as RDS takes them (none: none sent).
+fn tags_of(p: &ReplicaPlacement) -> Option<Vec<Tag>> {
+    let tags = p
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build());
+    (!p.tags.is_empty()).then(|| tags.collect())
 }
 
 fn to_domain(region: &str, inst: &SdkDbInstance, role: DbRole) -> DbInstance {
@@ -394,18 +448,9 @@ impl crate::cloud::Database for RdsDatabase {
                     .set_db_instance_class(placement.instance_class.clone())
                     .set_kms_key_id(placement.kms_key_id.clone())
                     .set_db_subnet_group_name(placement.subnet_group.clone())
-                    .set_vpc_security_group_ids(
-                        (!placement.security_groups.is_empty())
-                            .then(|| placement.security_groups.clone()),
-                    )
+                    .set_vpc_security_group_ids(security_groups(placement))
                     .set_multi_az(placement.multi_az)
-                    .set_tags((!placement.tags.is_empty()).then(|| {
-                        placement
-                            .tags
-                            .iter()
-                            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                            .collect()
-                    }))
+                    .set_tags(tags_of(placement))
                     .send()
             },
             || self.exists(region, id),
@@ -486,6 +531,170 @@ impl crate::cloud::Database for RdsDatabase {
             }
         }
         Ok(out)
+    }
+
+    async fn replicated_backups(
+        &self,
+        region: &str,
+        source: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(
+            SERVICE,
+            "DescribeDBInstanceAutomatedBackups",
+            source,
+            region,
+        );
+        let (mut out, mut marker) = (Vec::new(), None::<String>);
+        loop {
+            let page = call(&self.retry, c, || {
+                client
+                    .describe_db_instance_automated_backups()
+                    .db_instance_identifier(source)
+                    .max_records(LIST_PAGE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await;
+            // RDS answers a name with no backups in the Region with
+            // DBInstanceAutomatedBackupNotFound (404): none.
+            let page = match page {
+                Err(e) if e.kind == ErrorKind::NotFound => break,
+                other => other?,
+            };
+            let replicated = (page.db_instance_automated_backups().iter())
+                .filter(|b| b.region().is_some_and(|r| r != region));
+            out.extend(replicated.map(backups_of));
+            if !super::advance(&mut marker, page.marker()) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn snapshots_of(
+        &self,
+        region: &str,
+        source: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "DescribeDBSnapshots", source, region);
+        let (mut out, mut marker) = (Vec::new(), None::<String>);
+        loop {
+            let page = call(&self.retry, c, || {
+                client
+                    .describe_db_snapshots()
+                    .db_instance_identifier(source)
+                    .snapshot_type("manual")
+                    .max_records(LIST_PAGE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await;
+            let page = match page {
+                Err(e) if e.kind == ErrorKind::NotFound => break,
+                other => other?,
+            };
+            out.extend(page.db_snapshots().iter().map(snapshot_of));
+            if !super::advance(&mut marker, page.marker()) {
+                break;
+            }
+        }
+        out.sort_by(|a, b| b.latest.cmp(&a.latest));
+        Ok(out)
+    }
+
+    async fn restore_backups(
+        &self,
+        region: &str,
+        backups_arn: &str,
+        target_id: &str,
+        point: RestorePoint,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "RestoreDBInstanceToPointInTime", target_id, region);
+        // The data keeps the key the backups were replicated with (a key
+        // of this Region): the call takes none.
+        act_once(
+            &self.retry,
+            c,
+            Some("DBInstanceAlreadyExists"),
+            || {
+                let req = client
+                    .restore_db_instance_to_point_in_time()
+                    .source_db_instance_automated_backups_arn(backups_arn)
+                    .target_db_instance_identifier(target_id)
+                    .set_db_instance_class(placement.instance_class.clone())
+                    .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_vpc_security_group_ids(security_groups(placement))
+                    .set_multi_az(placement.multi_az)
+                    .set_tags(tags_of(placement));
+                let req = match point {
+                    RestorePoint::Latest => req.use_latest_restorable_time(true),
+                    RestorePoint::At(t) => req.restore_time(from_chrono(t)),
+                };
+                req.send()
+            },
+            || self.exists(region, target_id),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn restore_snapshot(
+        &self,
+        region: &str,
+        snapshot: &str,
+        target_id: &str,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(
+            SERVICE,
+            "RestoreDBInstanceFromDBSnapshot",
+            target_id,
+            region,
+        );
+        // The key is the snapshot's (a copy is encrypted with a key of its
+        // Region when it is copied): a restore takes no KmsKeyId.
+        act_once(
+            &self.retry,
+            c,
+            Some("DBInstanceAlreadyExists"),
+            || {
+                client
+                    .restore_db_instance_from_db_snapshot()
+                    .db_snapshot_identifier(snapshot)
+                    .db_instance_identifier(target_id)
+                    .set_db_instance_class(placement.instance_class.clone())
+                    .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_vpc_security_group_ids(security_groups(placement))
+                    .set_multi_az(placement.multi_az)
+                    .set_tags(tags_of(placement))
+                    .send()
+            },
+            || self.exists(region, target_id),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "DescribeDBSubnetGroups", name, region);
+        let out = call(&self.retry, c, || {
+            client
+                .describe_db_subnet_groups()
+                .db_subnet_group_name(name)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(o) => Ok(!o.db_subnet_groups().is_empty()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn restore_to_point_in_time(

@@ -210,6 +210,71 @@ impl Database for FakeCloud {
             .collect())
     }
 
+    async fn replicated_backups(
+        &self,
+        region: &str,
+        source: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let s = (self.enter("rds:DescribeDBInstanceAutomatedBackups", region, source)).await?;
+        let all = s.restorables.get(&(region.into(), source.into()));
+        let backups = all
+            .into_iter()
+            .flatten()
+            .filter(|r| r.id.starts_with("arn:"));
+        Ok(backups.cloned().collect())
+    }
+
+    async fn snapshots_of(
+        &self,
+        region: &str,
+        source: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let s = self
+            .enter("rds:DescribeDBSnapshots", region, source)
+            .await?;
+        let all = s.restorables.get(&(region.into(), source.into()));
+        let snapshots = all
+            .into_iter()
+            .flatten()
+            .filter(|r| !r.id.starts_with("arn:"));
+        let mut out: Vec<Restorable> = snapshots.cloned().collect();
+        out.sort_by(|a, b| b.latest.cmp(&a.latest));
+        Ok(out)
+    }
+
+    async fn restore_backups(
+        &self,
+        region: &str,
+        backups_arn: &str,
+        target_id: &str,
+        point: RestorePoint,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        let call = "rds:RestoreDBInstanceToPointInTime";
+        let from = (backups_arn, Some(point));
+        self.restore_from(call, (region, target_id), from, placement)
+            .await
+    }
+
+    async fn restore_snapshot(
+        &self,
+        region: &str,
+        snapshot: &str,
+        target_id: &str,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        let call = "rds:RestoreDBInstanceFromDBSnapshot";
+        self.restore_from(call, (region, target_id), (snapshot, None), placement)
+            .await
+    }
+
+    async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {
+        let s = self
+            .enter("rds:DescribeDBSubnetGroups", region, name)
+            .await?;
+        Ok(s.subnet_groups.contains(&(region.into(), name.into())))
+    }
+
     async fn pending_maintenance(
         &self,
         region: &str,
@@ -221,6 +286,57 @@ impl Database for FakeCloud {
             .await?;
         let key = (region.to_string(), of, id.to_string());
         Ok(s.maintenance.get(&key).cloned().unwrap_or_default())
+    }
+}
+
+impl FakeCloud {
+    /// A restore from backups or a snapshot into a new instance, once: the
+    /// name taken is refused as RDS refuses it; what it came from must
+    /// exist in the region and be ready.
+    async fn restore_from(
+        &self,
+        call: &'static str,
+        (region, target): (&str, &str),
+        (from, point): (&str, Option<RestorePoint>),
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        self.tick(call, region, target).await?;
+        let (service, operation) = call.split_once(':').unwrap_or(("rds", call));
+        {
+            let s = self.state();
+            if s.databases.contains_key(&(region.into(), target.into())) {
+                let e = CloudError::new(
+                    "rds",
+                    operation,
+                    target,
+                    region,
+                    ErrorKind::Client,
+                    "DB instance already exists",
+                );
+                return Err(e.with_code("DBInstanceAlreadyExists"));
+            }
+            let found = (s.restorables.iter())
+                .filter(|((r, _), _)| r == region)
+                .flat_map(|(_, all)| all)
+                .any(|r| r.id == from && r.ready);
+            if !found {
+                return Err(not_found(service, operation, from, region));
+            }
+        }
+        self.add_primary(region, target);
+        let mut s = self.state();
+        if let Some(i) = s.databases.get_mut(&(region.into(), target.into())) {
+            i.tags = placement.tags.clone();
+            i.subnet_group = placement.subnet_group.clone();
+            if let Some(t) = &self.timing {
+                i.status = "creating".into();
+                t.start(format!("db:{region}/{target}"), call);
+            }
+        }
+        let how = (from.to_string(), point, placement.clone());
+        s.restored_from.insert((region.into(), target.into()), how);
+        s.writes.push(format!("{operation} {target}"));
+        Ok(())
     }
 }
 

@@ -99,6 +99,15 @@ pub struct FakeState {
     pub probes: BTreeMap<String, Option<u16>>,
     /// Every mutating call, in order, as `Operation resource`.
     pub writes: Vec<String>,
+    /// What a backup standby restores from: replicated automated backups
+    /// and copied snapshots, by (region, source instance).
+    pub restorables: BTreeMap<(String, String), Vec<Restorable>>,
+    /// DB subnet groups, by (region, name).
+    pub subnet_groups: std::collections::BTreeSet<(String, String)>,
+    /// What each instance restored from backups was restored from and
+    /// how: (backups ARN or snapshot, point asked, placement), by
+    /// (region, new instance).
+    pub restored_from: BTreeMap<(String, String), (String, Option<RestorePoint>, ReplicaPlacement)>,
     /// The point in time each Cloud SQL clone was asked at, by the new
     /// instance's name (`None`: the source's present state).
     pub clone_points: BTreeMap<String, Option<chrono::DateTime<chrono::Utc>>>,
@@ -629,6 +638,46 @@ impl FakeCloud {
         self.state()
             .databases
             .insert((region.into(), id.into()), inst);
+    }
+
+    /// Adds `source`'s automated backups, replicated into `region` from
+    /// `from` and restorable up to `latest` (seven days back), or a copied
+    /// snapshot `snapshot` taken at `latest` (`Some(name)`).
+    pub fn add_restorable(
+        &self,
+        (region, source, from): (&str, &str, &str),
+        snapshot: Option<&str>,
+        latest: chrono::DateTime<Utc>,
+    ) {
+        let r = Restorable {
+            id: match snapshot {
+                Some(name) => name.to_string(),
+                None => format!("arn:aws:rds:{region}:123456789012:auto-backup:ab-{source}"),
+            },
+            source: source.into(),
+            source_region: Some(from.into()),
+            status: if snapshot.is_some() {
+                "available"
+            } else {
+                "replicating"
+            }
+            .into(),
+            ready: true,
+            earliest: Some(if snapshot.is_some() {
+                latest
+            } else {
+                latest - chrono::Duration::days(7)
+            }),
+            latest: Some(latest),
+            kms_key_id: None,
+            progress: None,
+        };
+        let mut s = self.state();
+        let all = (s.restorables)
+            .entry((region.into(), source.into()))
+            .or_default();
+        all.retain(|x| x.id != r.id);
+        all.push(r);
     }
 
     /// Adds a read replica of `source` (region, id).

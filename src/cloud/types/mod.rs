@@ -415,6 +415,45 @@ impl ReplicaPlacement {
     }
 }
 
+/// What a backup standby restores from in the Region it recovers into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupFrom {
+    /// The instance's automated backups replicated into the Region
+    /// (`StartDBInstanceAutomatedBackupsReplication`): any point in their
+    /// restore window.
+    AutomatedBackups,
+    /// Its snapshots copied into the Region (`CopyDBSnapshot`): the newest.
+    Snapshots,
+}
+
+/// A restorable copy of an instance's data in a Region, as read there:
+/// its replicated automated backups (with their restore window), or one
+/// copied snapshot (restorable to the moment it was taken).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restorable {
+    /// What a restore names it by: the backups' ARN, or the snapshot's
+    /// identifier.
+    pub id: String,
+    /// The instance it holds the data of (`DBInstanceIdentifier`).
+    pub source: String,
+    /// The Region that instance lives in, when the provider says it.
+    pub source_region: Option<String>,
+    /// Its status in the provider's words (`replicating`, `available`,
+    /// `pending`).
+    pub status: String,
+    /// Whether a restore can start from it now.
+    pub ready: bool,
+    /// The earliest point it restores to (a snapshot: when it was taken).
+    pub earliest: Option<DateTime<Utc>>,
+    /// The latest point it restores to (a snapshot: when it was taken).
+    pub latest: Option<DateTime<Utc>>,
+    /// Whether its data is encrypted, and with which key of this Region.
+    pub kms_key_id: Option<String>,
+    /// How far a copy still under way is, in percent, when said.
+    pub progress: Option<i32>,
+}
+
 /// Where a point-in-time restore should land.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RestorePoint {

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
-use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
+use super::restoring::{Placement, Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, LagReading};
 use crate::path;
@@ -266,6 +266,7 @@ const CLOUD_SQL_COPIES: super::CopiesAbout = super::CopiesAbout {
     maintenance_call: None,
     metric: "replica_lag + network_lag",
     lag_call: "monitoring:timeSeries.list",
+    point: false,
 };
 
 #[async_trait]
@@ -292,6 +293,14 @@ impl Copies for CloudSqlSpec {
 
     fn dr_replica(&self) -> bool {
         self.dr_replica
+    }
+
+    fn restores(&self) -> bool {
+        self.rpo_source().is_none()
+    }
+
+    fn placement(&self, _region: &str) -> super::restoring::Placement {
+        super::restoring::Placement::default()
     }
 
     async fn describe(
@@ -421,6 +430,7 @@ impl Restoring for SqlRestoring {
         clouds: &Clouds,
         region: &str,
         source: &str,
+        _placement: &Placement,
     ) -> Result<Option<Source>, CloudError> {
         let (p, name) = sql_names(source, ("sqladmin:instances.getLatestRecoveryTime", region))?;
         match clouds.cloud_sql.recovery_window(region, p, name).await {
@@ -430,6 +440,7 @@ impl Restoring for SqlRestoring {
                     earliest: w.earliest,
                     latest: Some(w.latest),
                 }),
+                lacks: Vec::new(),
             })),
             Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => Ok(None),
             // Cloud SQL refuses the read of an instance without
@@ -443,6 +454,7 @@ impl Restoring for SqlRestoring {
                 Ok(Some(Source {
                     said: "not restorable".into(),
                     window: Err(e.message),
+                    lacks: Vec::new(),
                 }))
             }
             Err(e) => Err(e),
@@ -482,6 +494,7 @@ impl Restoring for SqlRestoring {
         region: &str,
         (source, copy): (&str, &str),
         point: Point,
+        _placement: &Placement,
     ) -> Result<Option<String>, CloudError> {
         let (p, from) = sql_names(source, ("sqladmin:instances.clone", region))?;
         let (_, into) = sql_names(copy, ("sqladmin:instances.clone", region))?;

@@ -16,7 +16,7 @@ use super::drilling::{
     CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
 };
 use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
-use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
+use super::restoring::{Placement, Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, LagReading, ReplicaPlacement};
 use crate::plan::Plan;
@@ -143,6 +143,7 @@ const DATABASE_COPIES: super::CopiesAbout = super::CopiesAbout {
     maintenance_call: Some(super::RDS_MAINTENANCE),
     metric: "ReplicaLag",
     lag_call: "cloudwatch:GetMetricData",
+    point: false,
 };
 
 #[async_trait]
@@ -161,6 +162,14 @@ impl Copies for DatabaseSpec {
 
     fn dr_replica(&self) -> bool {
         false
+    }
+
+    fn restores(&self) -> bool {
+        self.rpo_source().is_none()
+    }
+
+    fn placement(&self, _region: &str) -> super::restoring::Placement {
+        super::restoring::Placement::default()
     }
 
     fn copy_at(&self, region: &str) -> Option<(String, String)> {
@@ -247,6 +256,7 @@ impl Restoring for RdsRestoring {
         clouds: &Clouds,
         region: &str,
         source: &str,
+        _placement: &Placement,
     ) -> Result<Option<Source>, CloudError> {
         let found = clouds.database.describe_instance(region, source).await?;
         Ok(found.map(|i| {
@@ -261,6 +271,7 @@ impl Restoring for RdsRestoring {
                         latest: i.latest_restorable_time,
                     })
                 },
+                lacks: Vec::new(),
             }
         }))
     }
@@ -292,6 +303,7 @@ impl Restoring for RdsRestoring {
         region: &str,
         (source, copy): (&str, &str),
         point: Point,
+        _placement: &Placement,
     ) -> Result<Option<String>, CloudError> {
         (clouds.database)
             .restore_to_point_in_time(region, source, copy, point.ask)

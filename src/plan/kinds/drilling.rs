@@ -110,6 +110,10 @@ pub struct Shadow<'a> {
     pub region: &'a str,
     /// The standby copy in the target (only read).
     pub standby: &'a str,
+    /// Where a copy made in the target is placed, as the plan says (a
+    /// backup standby's subnet group and class; empty: as the kind makes
+    /// it).
+    pub placement: &'a super::restoring::Placement,
 }
 
 /// Where a drill copy stands, as the kind reads it.

@@ -160,6 +160,7 @@ const GLOBAL_DATABASE_COPIES: super::CopiesAbout = super::CopiesAbout {
     maintenance_call: Some(super::RDS_MAINTENANCE),
     metric: "AuroraGlobalDBRPOLag",
     lag_call: "cloudwatch:GetMetricData",
+    point: false,
 };
 
 #[async_trait]
@@ -190,6 +191,14 @@ impl Copies for GlobalDatabaseSpec {
     /// (a managed failover, or a switchover when planned).
     fn dr_replica(&self) -> bool {
         true
+    }
+
+    fn restores(&self) -> bool {
+        false
+    }
+
+    fn placement(&self, _region: &str) -> super::restoring::Placement {
+        super::restoring::Placement::default()
     }
 
     /// The member cluster, and its role as the global cluster (read in the

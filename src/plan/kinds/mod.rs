@@ -45,6 +45,7 @@
 //! traits ([`ResourceKind::scaling`], [`ResourceKind::promoting`], ...),
 //! and a few cross-cutting ones.
 
+mod backup_database;
 mod bucket;
 mod check;
 mod cloud_dns;
@@ -76,6 +77,7 @@ use super::validate::Scope;
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, ErrorKind, LagReading};
 use crate::plan::duration::format_duration;
 
+pub use backup_database::BackupDatabaseSpec;
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
 pub use cloud_dns::policy as cloud_dns_policy;
@@ -345,6 +347,13 @@ pub trait Copies: Declared + Sync {
     /// designated DR replicas (a failover takes over the primary's role, a
     /// planned move switches over: Cloud SQL Enterprise Plus).
     fn dr_replica(&self) -> bool;
+    /// Whether a failover restores its copy in the target (a restore
+    /// beside it, or from its backups) rather than promotes it.
+    fn restores(&self) -> bool;
+    /// What a restore or a drill copy of it in `region` is made from and
+    /// placed in, besides the address (empty: from the copy itself, placed
+    /// as the kind places it).
+    fn placement(&self, region: &str) -> restoring::Placement;
     /// Reads its copy in `region` (`Ok(None)`: it does not exist).
     async fn describe(
         &self,
@@ -378,6 +387,10 @@ pub struct CopiesAbout {
     pub metric: &'static str,
     /// The call that reads that lag (`cloudwatch:GetMetricData`).
     pub lag_call: &'static str,
+    /// Whether its "lag" is the age of the newest point a copy can be
+    /// restored to (a backup standby's), whose time is the reading's
+    /// latest: the RPO gate and `status` name that point.
+    pub point: bool,
 }
 
 /// The call that reads an RDS resource's pending maintenance.
@@ -770,6 +783,8 @@ kinds! {
     EcsService => ecs_service: EcsServiceSpec;
     /// `[[kubernetes]]`: a workload in a Kubernetes cluster per region.
     Kubernetes => kubernetes: KubernetesSpec;
+    /// `[[backup_database]]`: an RDS instance whose standby is its backups.
+    BackupDatabase => backup_database: BackupDatabaseSpec;
 }
 
 impl ResourceKind {
@@ -1026,9 +1041,10 @@ mod tests {
                 Shown::Steps { .. } => ("steps", r.id().to_string()),
             };
             let want = match r.kind() {
-                ResourceKind::Database | ResourceKind::GlobalDatabase | ResourceKind::CloudSql => {
-                    "data"
-                }
+                ResourceKind::Database
+                | ResourceKind::GlobalDatabase
+                | ResourceKind::CloudSql
+                | ResourceKind::BackupDatabase => "data",
                 ResourceKind::Compute
                 | ResourceKind::NodeGroup
                 | ResourceKind::InstanceGroup

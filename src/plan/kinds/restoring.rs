@@ -20,7 +20,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{CloudError, Clouds, RestorePoint};
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::{CloudError, Clouds, ReplicaPlacement, RestorePoint};
 
 /// What a data kind's restores are, in words and calls: the same for every
 /// copy of the kind, so one value ([`Restoring::about`]).
@@ -50,6 +52,37 @@ pub struct RestoreAbout {
     pub polls: &'static str,
 }
 
+/// What a plan says of a copy restored in a region besides its address:
+/// whose backups it is made from, and where it is placed. Empty for a kind
+/// that restores a copy from itself (a point-in-time restore beside it).
+///
+/// Why not in the address: a backup standby's restore reads the copies of
+/// the other regions (its home's, or after a failover the new primary's),
+/// and is placed where the plan says (no instance there to copy it from);
+/// a step records it beside the address, so a resume restores the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The copies, in other regions, whose backups it is made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<String>,
+    /// Its network, class and tags.
+    #[serde(default)]
+    pub place: ReplicaPlacement,
+}
+
+impl Placement {
+    /// Whether it says nothing (what a step leaves out of its record).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The tag a restore's new copy carries where its kind places copies
+/// with tags: the run that asked for it. A backup standby's restore takes
+/// the plan's name, so a copy found under it is the restore's only when
+/// it carries this tag (a resumed run), never someone else's instance.
+pub const RESTORED_BY_TAG: &str = "drctl:restored-by";
+
 /// The times a copy can be restored to, as its provider reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Window {
@@ -67,6 +100,11 @@ pub struct Source {
     /// The times it can be restored to; `Err(why)`: none (automated
     /// backups or point-in-time recovery off), in words.
     pub window: Result<Window, String>,
+    /// What the region lacks for a restore to serve there, each with its
+    /// fix (a backup standby's DB subnet group; its name taken by another
+    /// instance): the restore is refused before any call, and `status`
+    /// names each.
+    pub lacks: Vec<(String, String)>,
 }
 
 /// A restored copy, as read.
@@ -164,13 +202,14 @@ pub trait Restoring: Sync {
     /// The address of the new copy a run restores `source` into: stable
     /// per run, so a re-run finds the copy it already asked for.
     fn restored(&self, source: &str, run_id: &str) -> String;
-    /// Reads `source` in `region` for a restore (`Ok(None)`: it does not
-    /// exist).
+    /// Reads `source` in `region` for a restore placed as `placement`
+    /// says (`Ok(None)`: it does not exist).
     async fn source(
         &self,
         clouds: &Clouds,
         region: &str,
         source: &str,
+        placement: &Placement,
     ) -> Result<Option<Source>, CloudError>;
     /// Reads a restored copy (`Ok(None)`: it does not exist).
     async fn read(
@@ -188,15 +227,16 @@ pub trait Restoring: Sync {
         region: &str,
         copy: &str,
     ) -> Result<Option<String>, CloudError>;
-    /// Starts restoring `source` into `copy` at `point`. Returns the
-    /// provider's operation to follow ([`Restoring::answers`]), when the
-    /// call answers one.
+    /// Starts restoring `source` into `copy` at `point`, placed as
+    /// `placement` says. Returns the provider's operation to follow
+    /// ([`Restoring::answers`]), when the call answers one.
     async fn start(
         &self,
         clouds: &Clouds,
         region: &str,
         (source, copy): (&str, &str),
         point: Point,
+        placement: &Placement,
     ) -> Result<Option<String>, CloudError>;
     /// How its writes are answered: at once, or with a provider
     /// operation the step follows until it is done ([`super::Answers`]).

@@ -98,7 +98,10 @@ impl SqlDrilling {
     /// read now; `Err((why, hint))` without one.
     async fn point(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
         let role = &SqlRestoring;
-        let Some(read) = role.source(clouds, s.home_region, s.home).await? else {
+        let Some(read) = role
+            .source(clouds, s.home_region, s.home, s.placement)
+            .await?
+        else {
             return Ok(Err((
                 format!("Cloud SQL instance {} does not exist", s.home),
                 "fix the instance's name in the plan".into(),
@@ -196,14 +199,16 @@ impl Drilling for SqlDrilling {
     ) -> Result<Made, CloudError> {
         let role = &SqlRestoring;
         let call = ("sqladmin:instances.clone", region);
-        let read = (role.source(clouds, region, s.home).await?).ok_or_else(|| {
+        let read = (role.source(clouds, region, s.home, s.placement).await?).ok_or_else(|| {
             let why = format!("Cloud SQL instance {} does not exist", s.home);
             crate::plan::kinds::no_copy(call.0, s.home, region, why)
         })?;
         let point = crate::plan::kinds::restoring::decide_point(role.about(), &read.window, None)
             .map_err(|(why, _)| crate::plan::kinds::no_copy(call.0, s.home, region, why))?;
         let asked = chrono::Utc::now();
-        let operation = role.start(clouds, region, (s.home, address), point).await?;
+        let operation = role
+            .start(clouds, region, (s.home, address), point, s.placement)
+            .await?;
         Ok(Made {
             asked,
             point: point.known,

@@ -1,0 +1,774 @@
+//! `[[backup_database]]`: an RDS instance whose standby in the other
+//! regions is its backups, not a running copy: AWS's "backup and restore"
+//! strategy, for the tiers that pay for no replica.
+//!
+//! In each region but the active one the standby is what RDS keeps there
+//! of the active instance: its automated backups replicated across
+//! regions (`StartDBInstanceAutomatedBackupsReplication`), restorable to
+//! any point of their window, and its snapshots copied there
+//! (`CopyDBSnapshot`), each restorable to the moment it was taken. A
+//! failover restores the newest point of either into a new instance that
+//! takes the plan's name for the target (`RestoreDBInstanceToPointInTime`
+//! from the backups' ARN, or `RestoreDBInstanceFromDBSnapshot`), in the
+//! subnet group and class the plan gives: the generic `restore` step does
+//! it, once (the name is the plan's, read before acting), and the RPO is
+//! the gap from the point restored to. Before that the RPO gate judges
+//! the newest point's age; `status` names it, and what the region lacks.
+//! A drill restores the same way into a drill copy, measures it, and
+//! deletes it.
+//!
+//! Nothing here asks the region the data comes from: the backups and the
+//! snapshots are read where they were copied to.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::drilling::{
+    CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
+};
+use super::restoring::{
+    Placement, Point, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring, Source, Window,
+};
+use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
+use crate::cloud::{
+    CloudError, Clouds, DbInstance, DbRole, LagReading, ReplicaPlacement, Restorable, RestorePoint,
+};
+use crate::path;
+use crate::plan::Plan;
+use crate::plan::spec::{PerRegion, Stage};
+use crate::plan::validate::Scope;
+
+/// A `[[backup_database]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupDatabaseSpec {
+    /// Resource id, unique in the plan.
+    pub id: String,
+    /// Engine, for people (`postgres`, `mysql`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The instance per region: the primary's in the active region, the
+    /// name a restore gives the new instance in the others.
+    pub regions: PerRegion,
+    /// The DB subnet group a restore is placed in, per region (none: the
+    /// region's default VPC, which production rarely uses).
+    #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
+    pub subnet_groups: PerRegion,
+    /// The instance class a restore asks for (none: the backup's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Kind for BackupDatabaseSpec {
+    const KEYS: &'static [&'static str] = &[
+        "id",
+        "engine",
+        "regions",
+        "subnet_groups",
+        "instance_class",
+        "after",
+    ];
+    const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
+    const STAGE: Option<Stage> = Some(Stage::Ready);
+    const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
+    const ROLE: super::Role = super::Role::Data(super::DataRole {
+        restoring: Some(&BackupRestoring),
+        promoting: None,
+        drilling: Some(&BackupDrilling),
+        reprotecting: None,
+    });
+}
+
+/// Whether `s` is an RDS identifier (a letter first; letters, digits and
+/// single hyphens; at most 63; no hyphen last).
+fn rds_name(s: &str) -> bool {
+    s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+impl Resource for BackupDatabaseSpec {
+    fn regions(&self) -> Option<&PerRegion> {
+        Some(&self.regions)
+    }
+
+    fn show(&self, _: &Plan, region: &str) -> String {
+        format!(
+            "backup_database {:<15} {} (restored from replicated backups or copied snapshots{})",
+            self.id,
+            self.regions[region],
+            self.engine
+                .as_deref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn check(&self, s: &mut Scope<'_, '_, '_>) {
+        s.region_values(
+            (&self.id, &self.regions),
+            rds_name,
+            (
+                "an RDS instance identifier",
+                "a letter, then letters, digits and single hyphens, at most 63",
+            ),
+        );
+        for (region, group) in &self.subnet_groups {
+            if !self.regions.contains_key(region) {
+                s.key_error(
+                    path!["subnet_groups", region.as_str()],
+                    format!(
+                        "backup_database `{}` places a restore in {region}, where it has no instance",
+                        self.id
+                    ),
+                    "name the instance in `regions` too, or remove the subnet group",
+                );
+            } else if group.is_empty() || group.len() > 255 {
+                s.error(
+                    path!["subnet_groups", region.as_str()],
+                    format!("`{group}` is not a DB subnet group name"),
+                    "1 to 255 letters, digits, spaces, periods, underscores or hyphens",
+                );
+            }
+        }
+    }
+
+    fn shown(&self) -> Shown<'_> {
+        Shown::Data(self)
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn seed(&self, w: &super::World<'_>) {
+        let home = w.home;
+        let Some(home_id) = self.regions.get(home) else {
+            return;
+        };
+        let key = (home.to_string(), home_id.clone());
+        if w.fake.state().databases.contains_key(&key) {
+            return;
+        }
+        w.fake.add_primary(home, home_id);
+        let now = Utc::now();
+        for region in self.regions.keys().filter(|r| *r != home) {
+            let at = (region.as_str(), home_id.as_str(), home);
+            w.fake
+                .add_restorable(at, None, now - chrono::Duration::minutes(5));
+            let nightly = format!("{home_id}-nightly");
+            let taken = now - chrono::Duration::hours(6);
+            w.fake.add_restorable(at, Some(&nightly), taken);
+            if let Some(group) = self.subnet_groups.get(region) {
+                let g = (region.clone(), group.clone());
+                w.fake.state().subnet_groups.insert(g);
+            }
+        }
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn slow_ops(&self, region: &str) -> Vec<String> {
+        (self.regions.get(region).into_iter())
+            .map(|id| format!("db:{region}/{id}"))
+            .collect()
+    }
+
+    fn attach_sites(&mut self, _sites: &crate::plan::sites::Sites) {}
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn rename(&mut self, tag: &str, _zone: &str) {
+        for v in self.regions.values_mut() {
+            v.push_str(tag);
+        }
+    }
+}
+
+impl BackupDatabaseSpec {
+    /// The instances of the other regions, whose backups a restore in
+    /// `region` reads (its home's, or after a failover the new primary's).
+    fn others(&self, region: &str) -> Vec<String> {
+        let mut out: Vec<String> = (self.regions.iter())
+            .filter(|(r, _)| *r != region)
+            .map(|(_, id)| id.clone())
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
+/// The age of the newest point that the copy can be restored to is its
+/// "lag": what the RPO gate and `status` judge.
+const BACKUP_COPIES: super::CopiesAbout = super::CopiesAbout {
+    section: "databases",
+    read_call: "rds:DescribeDBInstances",
+    maintenance_call: None,
+    metric: "age of the newest restorable point",
+    lag_call: "rds:DescribeDBInstanceAutomatedBackups",
+    point: true,
+};
+
+#[async_trait]
+impl Copies for BackupDatabaseSpec {
+    fn about(&self) -> &'static super::CopiesAbout {
+        &BACKUP_COPIES
+    }
+
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        Some(self)
+    }
+
+    fn copy(&self, region: &str) -> Option<&str> {
+        self.regions.get(region).map(String::as_str)
+    }
+
+    fn dr_replica(&self) -> bool {
+        false
+    }
+
+    fn restores(&self) -> bool {
+        true
+    }
+
+    fn placement(&self, region: &str) -> Placement {
+        Placement {
+            from: self.others(region),
+            place: ReplicaPlacement {
+                instance_class: self.instance_class.clone(),
+                subnet_group: self.subnet_groups.get(region).cloned(),
+                ..ReplicaPlacement::default()
+            },
+        }
+    }
+
+    fn copy_at(&self, region: &str) -> Option<(String, String)> {
+        Some((region.to_string(), self.copy(region)?.to_string()))
+    }
+
+    /// The instance when it exists (the active one, or one restored);
+    /// else the backups it would be restored from, as a standby that is
+    /// a copy of what they were taken from.
+    async fn describe(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<CopyState>, CloudError> {
+        let Some(id) = self.copy(region) else {
+            return Ok(None);
+        };
+        if let Some(i) = clouds.database.describe_instance(region, id).await? {
+            return Ok(Some(CopyState {
+                role: i.role,
+                status: i.status,
+                endpoint: i.endpoint,
+                notes: Vec::new(),
+                moves_with_primary: false,
+                own_names: Vec::new(),
+            }));
+        }
+        let found = newest(clouds, region, &self.others(region)).await?;
+        let Some(r) = found else {
+            return Ok(Some(CopyState {
+                role: DbRole::Replica(self.others(region).join(", ")),
+                status: "no-backups".into(),
+                endpoint: None,
+                notes: vec![format!(
+                    "no replicated automated backups or copied snapshots of {} in {region}",
+                    self.others(region).join(", ")
+                )],
+                moves_with_primary: false,
+                own_names: Vec::new(),
+            }));
+        };
+        Ok(Some(CopyState {
+            role: DbRole::Replica(r.source.clone()),
+            status: if r.ready { "available" } else { &r.status }.to_string(),
+            endpoint: None,
+            notes: vec![said(&r)],
+            moves_with_primary: false,
+            own_names: Vec::new(),
+        }))
+    }
+
+    async fn maintenance(&self, _: &Clouds, _: &str) -> Result<Option<Vec<String>>, CloudError> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl RpoSource for BackupDatabaseSpec {
+    /// The newest restorable point's age, now: one datapoint, whose time
+    /// is that point.
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let found = newest(clouds, region, &self.others(region)).await?;
+        let Some(point) = found.filter(|r| r.ready).and_then(|r| r.latest) else {
+            let why = format!(
+                "no restorable backups or snapshots of {} in {region}",
+                self.others(region).join(", ")
+            );
+            return Err(super::no_copy(
+                BACKUP_COPIES.lag_call,
+                &self.id,
+                region,
+                why,
+            ));
+        };
+        Ok(point_age(point, window))
+    }
+}
+
+/// The age of `point` now, as one lag datapoint stamped with the point.
+fn point_age(point: DateTime<Utc>, window: Duration) -> LagReading {
+    let age = (Utc::now() - point).to_std().unwrap_or_default();
+    LagReading {
+        max: Some(age),
+        latest: Some((age, point)),
+        datapoints: 1,
+        window,
+    }
+}
+
+/// What a restorable copy is, in a sentence.
+fn said(r: &Restorable) -> String {
+    let what = match r.id.starts_with("arn:") {
+        true => "replicated automated backups".to_string(),
+        false => format!("snapshot {}", r.id),
+    };
+    let from = (r.source_region.as_deref())
+        .map(|f| format!(" from {f}"))
+        .unwrap_or_default();
+    let point = (r.latest)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "unknown".into());
+    let progress = (r.progress)
+        .filter(|_| !r.ready)
+        .map(|p| format!(", {p}% copied"))
+        .unwrap_or_default();
+    format!(
+        "{what} of {}{from} ({}{progress}): newest restorable point {point}",
+        r.source, r.status
+    )
+}
+
+/// The newest restorable copy in `region` of any of `sources`, among
+/// their replicated automated backups and their snapshots there: the
+/// newest ready one, else (none ready) the newest, to say why not.
+async fn newest(
+    clouds: &Clouds,
+    region: &str,
+    sources: &[String],
+) -> Result<Option<Restorable>, CloudError> {
+    let mut all = Vec::new();
+    for source in sources {
+        all.extend(clouds.database.replicated_backups(region, source).await?);
+        all.extend(clouds.database.snapshots_of(region, source).await?);
+    }
+    Ok(pick(all))
+}
+
+/// The newest ready restorable copy, else the newest (pure).
+fn pick(all: Vec<Restorable>) -> Option<Restorable> {
+    let best = |rs: Vec<&Restorable>| rs.into_iter().max_by_key(|r| r.latest).cloned();
+    best(all.iter().filter(|r| r.ready).collect()).or_else(|| best(all.iter().collect()))
+}
+
+/// The data role's restore of a backup standby: the newest (or the
+/// requested) point of the backups replicated into the target, or its
+/// newest copied snapshot, restored into a new instance with the plan's
+/// name there, which answers no operation: it is read until available.
+pub struct BackupRestoring;
+
+const BACKUP_RESTORE: RestoreAbout = RestoreAbout {
+    noun: "backup standby",
+    how: "from its replicated backups or copied snapshots, into a new instance",
+    ready: "available",
+    latest_from: "the newest restorable point of the backups in the region (RestoreWindow.LatestTime, or the snapshot's SnapshotCreateTime)",
+    no_window_hint: "replicate its automated backups into the region (aws rds start-db-instance-automated-backups-replication) or copy its snapshots there (aws rds copy-db-snapshot)",
+    call: "rds:RestoreDBInstanceToPointInTime",
+    calls: &[
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBSubnetGroups",
+        "rds:RestoreDBInstanceToPointInTime",
+    ],
+    waits: &["rds:RestoreDBInstanceToPointInTime"],
+    polls: "rds:DescribeDBInstances",
+};
+
+/// What region `region` lacks for a restore of `sources`' backups into
+/// `target`, placed as `place` says: each thing with its fix.
+async fn lacks(
+    clouds: &Clouds,
+    region: &str,
+    target: Option<&DbInstance>,
+    place: &ReplicaPlacement,
+) -> Result<Vec<(String, String)>, CloudError> {
+    let mut out = Vec::new();
+    if let Some(group) = &place.subnet_group
+        && !clouds.database.subnet_group_exists(region, group).await?
+    {
+        out.push((
+            format!("DB subnet group {group} does not exist in {region}"),
+            format!(
+                "create it (aws rds create-db-subnet-group --region {region} --db-subnet-group-name {group} ...) or fix `subnet_groups` in the plan"
+            ),
+        ));
+    }
+    if let Some(i) = target.filter(|i| !i.tags.contains_key(RESTORED_BY_TAG)) {
+        out.push((
+            format!(
+                "instance {} already exists in {region} ({}), and no restore of drctl's made it",
+                i.id, i.status
+            ),
+            "a restore takes the plan's name there: rename or delete that instance, or fix the name in the plan".into(),
+        ));
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Restoring for BackupRestoring {
+    fn about(&self) -> &'static RestoreAbout {
+        &BACKUP_RESTORE
+    }
+
+    /// The plan's name in the target: the same for every run, so that a
+    /// restore is made once whichever run or machine asks.
+    fn restored(&self, source: &str, _run_id: &str) -> String {
+        source.to_string()
+    }
+
+    async fn source(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        target: &str,
+        placement: &Placement,
+    ) -> Result<Option<Source>, CloudError> {
+        let existing = clouds.database.describe_instance(region, target).await?;
+        let lacks = lacks(clouds, region, existing.as_ref(), &placement.place).await?;
+        if let Some(i) = existing.filter(|_| lacks.is_empty()) {
+            // Restored already by a run of drctl's (this one, resumed):
+            // the step finds it before it would restore.
+            let said = format!("{} restored already ({})", i.id, i.status);
+            let window = Ok(Window::default());
+            return Ok(Some(Source {
+                said,
+                window,
+                lacks,
+            }));
+        }
+        let found = newest(clouds, region, &placement.from).await?;
+        let from = placement.from.join(", ");
+        let (said, window) = match &found {
+            None => (
+                format!("no backups of {from} in {region}"),
+                Err(format!(
+                    "no replicated automated backups or copied snapshots of {from} in {region}"
+                )),
+            ),
+            Some(r) if !r.ready => (said(r), Err(format!("{} is {}", what(r), r.status))),
+            Some(r) => (
+                said(r),
+                Ok(Window {
+                    earliest: r.earliest,
+                    latest: r.latest,
+                }),
+            ),
+        };
+        Ok(Some(Source {
+            said,
+            window,
+            lacks,
+        }))
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        copy: &str,
+    ) -> Result<Option<Restored>, CloudError> {
+        let found = clouds.database.describe_instance(region, copy).await?;
+        Ok(found.map(|i| Restored {
+            ready: i.is_available(),
+            state: i.status,
+            endpoint: i.endpoint,
+            port: i.port,
+        }))
+    }
+
+    async fn under_way(&self, _: &Clouds, _: &str, _: &str) -> Result<Option<String>, CloudError> {
+        // The restore answers no operation: the new instance exists (being
+        // created) from the moment it was asked for.
+        Ok(None)
+    }
+
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        (_, copy): (&str, &str),
+        point: Point,
+        placement: &Placement,
+    ) -> Result<Option<String>, CloudError> {
+        restore(clouds, (region, copy), point, placement).await?;
+        Ok(None)
+    }
+
+    fn answers(&self) -> super::Answers<'_> {
+        super::Answers::AtOnce
+    }
+}
+
+/// What a restorable copy is called in sentences.
+fn what(r: &Restorable) -> String {
+    match r.id.starts_with("arn:") {
+        true => format!("the automated backups of {} replicated here", r.source),
+        false => format!("snapshot {}", r.id),
+    }
+}
+
+/// Restores `copy` in `region` at `point` from the newest restorable copy
+/// of `placement.from` there that holds it: the replicated backups when
+/// their window does (any point), else the newest snapshot taken at or
+/// before it (the point `decide_point` chose is a snapshot's own time when
+/// a snapshot is newest).
+async fn restore(
+    clouds: &Clouds,
+    (region, copy): (&str, &str),
+    point: Point,
+    placement: &Placement,
+) -> Result<(), CloudError> {
+    let mut all = Vec::new();
+    for source in &placement.from {
+        all.extend(clouds.database.replicated_backups(region, source).await?);
+        all.extend(clouds.database.snapshots_of(region, source).await?);
+    }
+    let Some(from) = choose(&all, point) else {
+        let why = format!(
+            "no restorable copy of {} in {region} holds the point asked for",
+            placement.from.join(", ")
+        );
+        return Err(super::no_copy(BACKUP_RESTORE.call, copy, region, why));
+    };
+    let db = &clouds.database;
+    match from.id.starts_with("arn:") {
+        // The point known, asked for exactly: the RPO measured from it is
+        // the one restored (the latest, asked for as such, may be later).
+        true => {
+            let at = point.known.map_or(point.ask, RestorePoint::At);
+            (db.restore_backups(region, &from.id, copy, at, &placement.place)).await
+        }
+        false => (db.restore_snapshot(region, &from.id, copy, &placement.place)).await,
+    }
+}
+
+/// Which restorable copy makes `point` (pure): for the latest, the ready
+/// one whose newest point is newest; for a time, the backups whose window
+/// holds it, else the snapshot taken exactly then.
+fn choose(all: &[Restorable], point: Point) -> Option<&Restorable> {
+    let ready = all.iter().filter(|r| r.ready);
+    match (point.ask, point.known) {
+        (RestorePoint::Latest, None) => ready.max_by_key(|r| r.latest),
+        (RestorePoint::Latest, Some(t)) | (RestorePoint::At(t), _) => {
+            let holds = |r: &&Restorable| {
+                r.earliest.is_none_or(|e| e <= t) && r.latest.is_none_or(|l| t <= l)
+            };
+            let mut holding: Vec<&Restorable> = ready.filter(holds).collect();
+            // The backups first: they restore that very point.
+            holding.sort_by_key(|r| !r.id.starts_with("arn:"));
+            holding.first().copied()
+        }
+    }
+}
+
+/// The data role's drill copy of a backup standby: a restore of the
+/// target's newest restorable point into a drill copy (tagged with the
+/// drill's run), measured from that point, then deleted: what the
+/// auditors call a restore test, production untouched.
+pub struct BackupDrilling;
+
+/// What a backup standby's drill copy is, in words and calls.
+pub const BACKUP_DRILL: DrillAbout = DrillAbout {
+    noun: "restored drill copy",
+    describe: "restore the newest point of {source}'s backups in {region} into a drill copy and check it serves (production and its backups are not touched)",
+    make_call: "rds:RestoreDBInstanceToPointInTime",
+    made: "an instance restored from the backups in the region, tagged with the drill's run",
+    finish_call: None,
+    makes: None,
+    finished: "a writable instance (the drill's copy; deleted at cleanup)",
+    delete_call: "rds:DeleteDBInstance",
+    read_call: "DescribeDBInstances",
+    deleted: "deleted",
+    manual: "aws rds delete-db-instance --region {region} --db-instance-identifier {name} --skip-final-snapshot",
+    lag_of: LagOf::Point,
+    lag_call: "",
+    from_standby: false,
+    measured: "the gap from the point {copy} was restored to ({point}, the newest in {region}) to the request",
+    tagged: true,
+    calls: &[
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:DescribeDBSnapshots",
+        "rds:RestoreDBInstanceToPointInTime",
+    ],
+    waits: &["rds:RestoreDBInstanceToPointInTime"],
+    polls: "rds:DescribeDBInstances",
+};
+
+#[async_trait]
+impl Drilling for BackupDrilling {
+    fn about(&self) -> &'static DrillAbout {
+        &BACKUP_DRILL
+    }
+
+    fn base<'a>(&self, s: &Shadow<'a>) -> &'a str {
+        s.standby
+    }
+
+    fn place(&self, s: &Shadow<'_>, name: &str) -> (String, String) {
+        (s.region.to_string(), name.to_string())
+    }
+
+    async fn source(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
+        let found = newest(clouds, s.region, &s.placement.from).await?;
+        let lacks = lacks(clouds, s.region, None, &s.placement.place).await?;
+        Ok(match found {
+            _ if !lacks.is_empty() => {
+                let (why, fix): (Vec<_>, Vec<_>) = lacks.into_iter().unzip();
+                Err((why.join("; "), fix.join("; ")))
+            }
+            None => Err((
+                format!(
+                    "no replicated automated backups or copied snapshots of {} in {}",
+                    s.placement.from.join(", "),
+                    s.region
+                ),
+                BACKUP_RESTORE.no_window_hint.into(),
+            )),
+            Some(r) if !r.ready => Err((
+                format!("{} is {}", what(&r), r.status),
+                "drill again once it is available".into(),
+            )),
+            Some(r) => Ok(said(&r)),
+        })
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<CopySeen>, CloudError> {
+        let found = clouds.database.describe_instance(region, address).await?;
+        Ok(found.map(|i| {
+            let stage = match i.is_available() {
+                false => CopyStage::Making { operation: None },
+                true => CopyStage::Writable {
+                    endpoint: i.endpoint.clone(),
+                    port: i.port,
+                },
+            };
+            CopySeen {
+                tags: i.tags,
+                status: i.status,
+                stage,
+            }
+        }))
+    }
+
+    async fn lag(
+        &self,
+        _: &Clouds,
+        s: &Shadow<'_>,
+        copy: &str,
+        _: Duration,
+    ) -> Result<LagReading, CloudError> {
+        // Never asked: the RPO of a restore is its point's gap.
+        let why = format!("{copy}'s RPO is the gap from the point it was restored to");
+        Err(super::no_copy(BACKUP_DRILL.make_call, copy, s.region, why))
+    }
+
+    async fn make(
+        &self,
+        clouds: &Clouds,
+        s: &Shadow<'_>,
+        (region, address): (&str, &str),
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Made, CloudError> {
+        let found = newest(clouds, region, &s.placement.from).await?;
+        let Some(point) = found.filter(|r| r.ready).and_then(|r| r.latest) else {
+            let why = format!("no restorable backups of {} in {region}", s.home);
+            return Err(super::no_copy(BACKUP_DRILL.make_call, s.home, region, why));
+        };
+        let mut placement = s.placement.clone();
+        placement.place.tags = tags.clone();
+        // One zone: a drill copy is measured, not served from.
+        placement.place.multi_az = Some(false);
+        let at = Point {
+            ask: RestorePoint::At(point),
+            known: Some(point),
+            basis: BACKUP_RESTORE.latest_from,
+        };
+        let asked = Utc::now();
+        restore(clouds, (region, address), at, &placement).await?;
+        Ok(Made {
+            asked,
+            point: Some(point),
+            operation: None,
+        })
+    }
+
+    async fn finish(
+        &self,
+        _: &Clouds,
+        _: (&str, &str),
+        _: &str,
+        _: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        // Never asked: a restored instance is writable as made.
+        Ok(())
+    }
+
+    fn answers(&self) -> super::Answers<'_> {
+        super::Answers::AtOnce
+    }
+
+    fn listing(&self, s: &Shadow<'_>) -> String {
+        format!("rds instances {}", s.region)
+    }
+
+    async fn list(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Listing, CloudError> {
+        let listed = clouds.database.list_instances(s.region).await?;
+        let each = listed.into_iter().map(|i| (i.id, i.tags));
+        Ok(Listing::tagged(s.region, each))
+    }
+
+    async fn delete(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        _poll: (Duration, Duration),
+        _deadline: std::time::Instant,
+    ) -> Result<Deleted, CloudError> {
+        super::gone_or_asked(
+            clouds.database.delete_instance(region, address).await,
+            address,
+            "RDS",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

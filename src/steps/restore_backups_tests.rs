@@ -1,0 +1,183 @@
+//! The generic `restore` step on a backup standby (`[[backup_database]]`,
+//! the reference `archive` plan): a failover restores the target's newest
+//! restorable point into the plan's name there, once, with the home
+//! region down; a lost answer, a resume and a region that lacks what a
+//! restore needs, each tried.
+
+use std::collections::BTreeMap;
+
+use super::restore::{Restore, RestoreOutput};
+use super::{Action, Cx, StepKind, StepOutput};
+use crate::cloud::fake::FakeCloud;
+use crate::cloud::metered::{Effect, Injection, Metered};
+use crate::cloud::{Clouds, ErrorKind, RestorePoint};
+use crate::plan::Plan;
+use crate::plan::kinds::restoring::RESTORED_BY_TAG;
+
+const TARGET: &str = "us-east-1";
+const RUN: &str = "20261130T040000Z-archive-c3";
+
+fn archive() -> Plan {
+    (crate::plan::reference().into_iter())
+        .find(|p| p.name() == "archive")
+        .expect("the reference archive plan")
+}
+
+/// The archive world with its home region down: only us-east-1 answers.
+fn world(plan: &Plan) -> FakeCloud {
+    let f = FakeCloud::new();
+    crate::plan::kinds::seed_plan(&f, plan);
+    f.state().dead_regions.insert("us-west-2".into());
+    f
+}
+
+/// The failover's restore step of `archive-db`.
+fn step(plan: &Plan) -> (Restore, Vec<crate::steps::graph::Step>) {
+    let g = crate::steps::graph::compile(plan, TARGET).unwrap();
+    assert!(
+        !g.steps
+            .iter()
+            .any(|s| matches!(s.kind, StepKind::Promote(_))),
+        "a backup standby is restored, never promoted"
+    );
+    let s = (g.steps.iter())
+        .find_map(|s| match &s.kind {
+            StepKind::Restore(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a restore step");
+    (s, g.steps)
+}
+
+async fn run(clouds: &Clouds, plan: &Plan, s: &Restore) -> Result<RestoreOutput, String> {
+    let outputs = BTreeMap::new();
+    let cx = Cx {
+        run_id: RUN,
+        ..Cx::for_test(clouds, plan, TARGET, &outputs, &[])
+    };
+    let out = s.run(&cx).await.map_err(|e| e.summary())?;
+    Ok(RestoreOutput::read(&out).expect("its outputs"))
+}
+
+fn newest_point(f: &FakeCloud) -> chrono::DateTime<chrono::Utc> {
+    let s = f.state();
+    let all = &s.restorables[&(TARGET.to_string(), "archive-db".to_string())];
+    all.iter().filter_map(|r| r.latest).max().unwrap()
+}
+
+#[tokio::test]
+async fn a_backup_standby_fails_over_by_restoring_its_newest_point_once_with_home_down() {
+    let plan = archive();
+    let f = world(&plan);
+    let (s, _) = step(&plan);
+    assert_eq!(
+        (s.instance.as_str(), s.region.as_str()),
+        ("archive-db", TARGET)
+    );
+    assert_eq!(s.placement.from, ["archive-db"]);
+    let clouds = f.clouds();
+    let point = newest_point(&f);
+    let out = run(&clouds, &plan, &s).await.expect("restored");
+    assert_eq!(
+        (out.instance.as_str(), out.already_existed),
+        ("archive-db", false)
+    );
+    assert_eq!(out.restore_point, Some(point), "{out:?}");
+    assert!(out.restore_point_source.contains("newest restorable point"));
+    assert!(out.endpoint.is_some());
+    {
+        let st = f.state();
+        let (from, asked, place) =
+            &st.restored_from[&(TARGET.to_string(), "archive-db".to_string())];
+        assert!(from.starts_with("arn:aws:rds:us-east-1:"), "{from}");
+        assert_eq!(
+            *asked,
+            Some(RestorePoint::At(point)),
+            "the point read, asked exactly"
+        );
+        assert_eq!(place.subnet_group.as_deref(), Some("archive-private-use1"));
+        assert_eq!(place.instance_class.as_deref(), Some("db.t3.micro"));
+        assert_eq!(
+            place.tags.get(RESTORED_BY_TAG).map(String::as_str),
+            Some(RUN)
+        );
+        assert_eq!(st.writes, ["RestoreDBInstanceToPointInTime archive-db"]);
+    }
+    // A re-run (a resume, from any machine) finds the instance by the
+    // plan's name and sends nothing.
+    let again = run(&clouds, &plan, &s).await.expect("found");
+    assert!(again.already_existed);
+    let writes = f.state().writes.clone();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+}
+
+/// RDS answered, the answer was lost: the step fails, and its re-run
+/// finds the one instance the call made, never a second.
+#[tokio::test]
+async fn regression_a_lost_restore_answer_makes_one_instance_not_two() {
+    let plan = archive();
+    let f = world(&plan);
+    let (s, _) = step(&plan);
+    let lost = Injection {
+        label: "rds:RestoreDBInstanceToPointInTime",
+        nth: 1,
+        effect: Effect::AnswerLost,
+        kind: ErrorKind::Connection,
+    };
+    let (clouds, _) = Metered::wrap_with_faults(f.clouds(), vec![lost]);
+    let e = run(&clouds, &plan, &s).await.unwrap_err();
+    assert!(e.contains("RestoreDBInstanceToPointInTime"), "{e}");
+    let again = run(&clouds, &plan, &s).await.expect("found");
+    assert!(again.already_existed);
+    let made: Vec<_> = (f.state().databases.keys())
+        .filter(|(r, _)| r == TARGET)
+        .cloned()
+        .collect();
+    assert_eq!(made, [(TARGET.to_string(), "archive-db".to_string())]);
+    assert_eq!(f.state().writes.len(), 1);
+}
+
+/// The target without the plan's subnet group: readiness names it, and
+/// the step refuses before it restores anything.
+#[tokio::test]
+async fn a_region_without_its_subnet_group_refuses_before_restoring() {
+    let plan = archive();
+    let f = world(&plan);
+    f.state().subnet_groups.clear();
+    let (s, graph) = step(&plan);
+    let clouds = f.clouds();
+    let outputs = BTreeMap::new();
+    let cx = Cx::for_test(&clouds, &plan, TARGET, &outputs, &graph);
+    let found = s.preflight(&cx).await;
+    let problems: Vec<&str> = found.iter().filter_map(|f| f.problem.as_deref()).collect();
+    assert_eq!(
+        problems,
+        ["DB subnet group archive-private-use1 does not exist in us-east-1"]
+    );
+    let e = run(&clouds, &plan, &s).await.unwrap_err();
+    assert!(e.contains("archive-private-use1"), "{e}");
+    let writes = f.state().writes.clone();
+    assert!(writes.is_empty(), "{writes:?}");
+}
+
+/// With no backups replicated, only its copied snapshots: the newest
+/// snapshot is restored, and the point is when it was taken.
+#[tokio::test]
+async fn with_only_copied_snapshots_the_newest_is_restored_at_its_time() {
+    let plan = archive();
+    let f = world(&plan);
+    let key = (TARGET.to_string(), "archive-db".to_string());
+    f.state()
+        .restorables
+        .get_mut(&key)
+        .unwrap()
+        .retain(|r| !r.id.starts_with("arn:"));
+    let taken = newest_point(&f);
+    let (s, _) = step(&plan);
+    let out = run(&f.clouds(), &plan, &s).await.expect("restored");
+    assert_eq!(out.restore_point, Some(taken));
+    let st = f.state();
+    let (from, asked, _) = &st.restored_from[&key];
+    assert_eq!((from.as_str(), *asked), ("archive-db-nightly", None));
+    assert_eq!(st.writes, ["RestoreDBInstanceFromDBSnapshot archive-db"]);
+}
