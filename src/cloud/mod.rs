@@ -315,6 +315,18 @@ pub trait Database: Send + Sync {
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError>;
 
+    /// Starts replicating the automated backups of instance `source_arn`
+    /// (another region's) into `region`, kept `retention_days`
+    /// (`StartDBInstanceAutomatedBackupsReplication`, asked of the
+    /// destination): what makes a region a backup standby again after a
+    /// failover. Once: a lost answer is settled by reading the backups.
+    async fn replicate_backups(
+        &self,
+        region: &str,
+        source_arn: &str,
+        retention_days: i32,
+    ) -> Result<(), CloudError>;
+
     /// Whether DB subnet group `name` exists in `region`
     /// (`DescribeDBSubnetGroups`): what a restore there is placed in.
     async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError>;

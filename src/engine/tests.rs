@@ -390,6 +390,14 @@ macro_rules! pass_backups {
         ) -> Result<bool, crate::cloud::CloudError> {
             self.0.subnet_group_exists(region, name).await
         }
+        async fn replicate_backups(
+            &self,
+            region: &str,
+            source_arn: &str,
+            days: i32,
+        ) -> Result<(), crate::cloud::CloudError> {
+            self.0.replicate_backups(region, source_arn, days).await
+        }
         }
     };
 }

@@ -187,7 +187,9 @@ fn reference_plans_load_cleanly() {
     let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
     assert_eq!(
         names,
-        ["payments", "catalog", "checkout", "ledger", "orders", "archive"],
+        [
+            "payments", "catalog", "checkout", "ledger", "orders", "archive"
+        ],
         "sorted by tier, then name"
     );
     assert_eq!(loaded.plans[0].tier.rto.as_secs(), 15 * 60);

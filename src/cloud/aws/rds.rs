@@ -600,7 +600,7 @@ impl crate::cloud::Database for RdsDatabase {
                 break;
             }
         }
-        out.sort_by(|a, b| b.latest.cmp(&a.latest));
+        out.sort_by_key(|b| std::cmp::Reverse(b.latest));
         Ok(out)
     }
 
@@ -675,6 +675,44 @@ impl crate::cloud::Database for RdsDatabase {
                     .send()
             },
             || self.exists(region, target_id),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn replicate_backups(
+        &self,
+        region: &str,
+        source_arn: &str,
+        retention_days: i32,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(
+            SERVICE,
+            "StartDBInstanceAutomatedBackupsReplication",
+            source_arn,
+            region,
+        );
+        let (_, source) = parse_source(source_arn, region);
+        // Settled: the source's backups are replicated here (pending or
+        // replicating), as a lost answer leaves them.
+        let settled = || async {
+            let here = self.replicated_backups(region, &source).await?;
+            let from = |b: &Restorable| b.status != "retained";
+            Ok(here.iter().any(from))
+        };
+        act_once(
+            &self.retry,
+            c,
+            Some("InvalidDBInstanceAutomatedBackupState"),
+            || {
+                client
+                    .start_db_instance_automated_backups_replication()
+                    .source_db_instance_arn(source_arn)
+                    .backup_retention_period(retention_days)
+                    .send()
+            },
+            settled,
         )
         .await
         .map(|_| ())

@@ -238,7 +238,7 @@ impl Database for FakeCloud {
             .flatten()
             .filter(|r| !r.id.starts_with("arn:"));
         let mut out: Vec<Restorable> = snapshots.cloned().collect();
-        out.sort_by(|a, b| b.latest.cmp(&a.latest));
+        out.sort_by_key(|b| std::cmp::Reverse(b.latest));
         Ok(out)
     }
 
@@ -266,6 +266,52 @@ impl Database for FakeCloud {
         let call = "rds:RestoreDBInstanceFromDBSnapshot";
         self.restore_from(call, (region, target_id), (snapshot, None), placement)
             .await
+    }
+
+    async fn replicate_backups(
+        &self,
+        region: &str,
+        source_arn: &str,
+        _retention_days: i32,
+    ) -> Result<(), CloudError> {
+        let call = "rds:StartDBInstanceAutomatedBackupsReplication";
+        let mut s = self.enter(call, region, source_arn).await?;
+        let source = (s.databases.values())
+            .find(|d| d.arn == source_arn)
+            .map(|d| (d.region.clone(), d.id.clone()));
+        let Some((from, id)) = source else {
+            return Err(not_found(
+                "rds",
+                "StartDBInstanceAutomatedBackupsReplication",
+                source_arn,
+                region,
+            ));
+        };
+        let key = (region.to_string(), id.clone());
+        let live = |r: &Restorable| {
+            r.id.starts_with("arn:")
+                && r.source_region.as_deref() == Some(&from)
+                && r.status != "retained"
+        };
+        if s.restorables
+            .get(&key)
+            .is_some_and(|all| all.iter().any(live))
+        {
+            let e = CloudError::new(
+                "rds",
+                "StartDBInstanceAutomatedBackupsReplication",
+                source_arn,
+                region,
+                ErrorKind::Client,
+                "its automated backups are replicated here already",
+            );
+            return Err(e.with_code("InvalidDBInstanceAutomatedBackupState"));
+        }
+        s.writes
+            .push(format!("StartDBInstanceAutomatedBackupsReplication {id}"));
+        drop(s);
+        self.add_restorable((region, &id, &from), None, Utc::now());
+        Ok(())
     }
 
     async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {

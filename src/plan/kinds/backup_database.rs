@@ -42,6 +42,8 @@ use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
 
+mod reprotecting;
+
 /// A `[[backup_database]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupDatabaseSpec {
@@ -82,7 +84,7 @@ impl Kind for BackupDatabaseSpec {
         restoring: Some(&BackupRestoring),
         promoting: None,
         drilling: Some(&BackupDrilling),
-        reprotecting: None,
+        reprotecting: Some(&reprotecting::BackupReprotecting),
     });
 }
 

@@ -339,6 +339,13 @@ pub fn role_words(role: &crate::cloud::DbRole, state: &str) -> String {
     }
 }
 
+/// An RDS instance's role and state in words, as read (`absent` when
+/// there is none): what the RDS kinds' [`Reprotecting::read_one`] says.
+pub async fn rds_words(clouds: &Clouds, region: &str, id: &str) -> Result<String, CloudError> {
+    let read = clouds.database.describe_instance(region, id).await?;
+    Ok(read.map_or("absent".into(), |i| role_words(&i.role, &i.status)))
+}
+
 /// The warning a copy renamed out of the way carries: it no longer
 /// replicates and takes writes on its own.
 pub fn parked_warning(id: &str, region: &str, parked: &str) -> String {

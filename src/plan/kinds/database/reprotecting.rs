@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
     Guard, Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
-    parked_warning, parks, payload_of, role_words,
+    parked_warning, parks, payload_of,
 };
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, ReplicaPlacement};
 
@@ -228,8 +228,7 @@ impl Reprotecting for RdsReprotecting {
         region: &str,
         id: &str,
     ) -> Result<String, CloudError> {
-        let read = clouds.database.describe_instance(region, id).await?;
-        Ok(read.map_or("absent".into(), |i| role_words(&i.role, &i.status)))
+        super::super::reprotecting::rds_words(clouds, region, id).await
     }
 
     async fn kept(
