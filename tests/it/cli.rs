@@ -62,6 +62,8 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
         "orders-use1",
         "orders-euw1",
         "catalog-db-use1",
+        "archive-api-usw2",
+        "archive-api-use1",
     ] {
         t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
         t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
@@ -85,7 +87,13 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
         "namespace = \"catalog\"",
         &format!("namespace = \"catalog-{suffix}\""),
     );
-    for db in ["payments-db", "ledger-db", "checkout-db", "catalog-db"] {
+    for db in [
+        "payments-db",
+        "ledger-db",
+        "checkout-db",
+        "catalog-db",
+        "archive-db",
+    ] {
         t = t.replace(&format!("\"{db}\""), &format!("\"{db}-{suffix}\""));
     }
     t = t.replace(

@@ -8,6 +8,7 @@
 mod adapters;
 mod aurora;
 mod aurora_drill;
+mod backups;
 mod buckets;
 mod calls;
 mod chaos;

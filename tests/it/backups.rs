@@ -1,0 +1,421 @@
+//! A plan with no running standby (`plans/archive.toml`, a
+//! `[[backup_database]]`) against the world's moto, whose RDS replicates
+//! automated backups across regions and copies snapshots there
+//! (`localstack/moto_backups.py`): a failover with the home region down
+//! restores the replicated backups' newest point in us-east-1 and repoints
+//! the record, sending nothing to us-west-2; a snapshot older than the RPO
+//! is refused unless the loss is accepted; a region without its subnet
+//! group is refused before any restore; a lost answer makes one instance;
+//! a process killed mid-restore is finished by a resume; a drill restores,
+//! measures and deletes, and a killed one is swept.
+
+use std::process::Stdio;
+
+use crate::fixture::{Fixture, Proxied};
+use crate::proxy::{Fault, Gate, Match};
+use crate::world::{self, HOME, STANDBY};
+
+/// A fixture whose plans hold the archive plan, renamed for its world, once
+/// its backups in us-east-1 can be restored from (moto replicates them
+/// after its backup seconds).
+async fn archive(prefix: &str) -> Fixture {
+    let fx = Fixture::new(prefix).await;
+    crate::cli::add_suffixed_plan(fx.plans.path(), "archive.toml", &fx.suffix);
+    let id = fx.id("archive-db");
+    let rds = world::sdk().await.rds(STANDBY);
+    world::wait_for(
+        "archive's backups replicated into us-east-1",
+        world::PATIENCE,
+        async || {
+            let out = rds
+                .describe_db_instance_automated_backups()
+                .db_instance_identifier(&id)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let statuses: Vec<&str> = (out.db_instance_automated_backups().iter())
+                .filter_map(|b| b.status())
+                .collect();
+            match statuses.contains(&"replicating") {
+                true => Ok(()),
+                false => Err(format!("{statuses:?}")),
+            }
+        },
+    )
+    .await;
+    fx
+}
+
+/// The instance `id` in `region`, as moto reads it.
+async fn instance(region: &str, id: &str) -> Option<drctl::cloud::DbInstance> {
+    let db = world::clouds().await.database;
+    db.describe_instance(region, id).await.expect("describe")
+}
+
+/// The instances of `region` whose name starts with `prefix`.
+async fn named(region: &str, prefix: &str) -> Vec<String> {
+    let db = world::clouds().await.database;
+    let all = db.list_instances(region).await.expect("list");
+    (all.into_iter().map(|i| i.id))
+        .filter(|i| i.starts_with(prefix))
+        .collect()
+}
+
+fn failover(plan: &str) -> Vec<&str> {
+    let base = [
+        "failover", "--plan", plan, "--to", STANDBY, "--output", "json",
+    ];
+    base.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_fails_over_with_its_home_down_by_restoring_its_replicated_backups() {
+    crate::needs_emulators!();
+    let fx = archive("bkfo").await;
+    let id = fx.id("archive-db");
+    let proxied = Proxied::start(false).await;
+    for var in ["AWS_ENDPOINT_URL_ROUTE_53", "AWS_ENDPOINT_URL_RDS"] {
+        (proxied.proxy_for(var)).inject(Match::Region(HOME), Fault::Reset, usize::MAX);
+    }
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    let ran = fx
+        .drctl_with(&failover("archive"), &[], &proxied.endpoints())
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let report = ran.json();
+    assert_eq!(report["outcome"], "succeeded", "{}", ran.all());
+    // Restored in us-east-1 under the plan's name, from the backups there.
+    let restored = instance(STANDBY, &id).await.expect("restored");
+    assert_eq!(
+        (restored.role, restored.status.as_str()),
+        (drctl::cloud::DbRole::Primary, "available")
+    );
+    let from_backups = Match::BodyContains("SourceDBInstanceAutomatedBackupsArn".into());
+    assert_eq!(rds.forwarded(from_backups), 1, "{}", rds.log().join("\n"));
+    assert_eq!(
+        rds.forwarded(Match::Action("RestoreDBInstanceToPointInTime")),
+        1
+    );
+    // The record follows the restored instance.
+    let snap = fx.snapshot().await;
+    let record = &snap.records[&format!("archive-db.{} CNAME", fx.zone.trim_end_matches('.'))];
+    let endpoint = restored.endpoint.expect("an endpoint");
+    assert!(
+        record.starts_with(endpoint.trim_end_matches('.')),
+        "{record} vs {endpoint}"
+    );
+    // The RPO is measured from the restore point.
+    let rpo = report.to_string();
+    assert!(rpo.contains("gap from restore point"), "{rpo}");
+    // Nothing of the run's path went to us-west-2: only the bounded side
+    // read of what it left (its instance).
+    let home: Vec<String> = (proxied.proxies.iter())
+        .flat_map(|p| p.log())
+        .filter(|l| l.contains(&format!("[{HOME}]")))
+        .collect();
+    assert!(
+        home.iter().all(|l| l.contains("DescribeDBInstances")),
+        "{}",
+        home.join("\n")
+    );
+}
+
+/// A plan of its own whose standby is only a snapshot copied into
+/// us-east-1, under a tier whose RPO the snapshot is already older than.
+async fn snapshot_only(fx: &Fixture) -> (std::path::PathBuf, tempfile::TempDir, String) {
+    let id = fx.id("vault-db");
+    world::create_primary(HOME, &id).await;
+    let home = world::sdk().await.rds(HOME);
+    let snap = format!("{id}-nightly");
+    let taken = world::tried("snapshot", || {
+        home.create_db_snapshot()
+            .db_snapshot_identifier(&snap)
+            .db_instance_identifier(&id)
+            .send()
+    })
+    .await;
+    let snap_arn = (taken.db_snapshot().and_then(|s| s.db_snapshot_arn()))
+        .expect("snapshot arn")
+        .to_string();
+    let standby = world::sdk().await.rds(STANDBY);
+    world::tried("copy", || {
+        standby
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(&snap_arn)
+            .target_db_snapshot_identifier(&snap)
+            .send()
+    })
+    .await;
+    world::wait_for(
+        "the copied snapshot available",
+        world::PATIENCE,
+        async || {
+            let out = (standby
+                .describe_db_snapshots()
+                .db_snapshot_identifier(&snap)
+                .send())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+            match out.db_snapshots().first().and_then(|s| s.status()) {
+                Some("available") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("plans");
+    let tiers = r#"
+[tiers.archival]
+rto = "1h"
+rpo = "1s"
+approval = "none"
+drill_interval = "90d"
+evidence_retention = { mode = "governance", days = 365 }
+"#;
+    std::fs::write(dir.path().join("tiers.toml"), tiers).expect("tiers");
+    let plan = format!(
+        r#"
+[plan]
+name = "vault"
+tier = "archival"
+regions = ["us-west-2", "us-east-1"]
+
+[evidence]
+destinations = ["s3://drctl-evidence-use1-{sfx}/vault"]
+
+[[backup_database]]
+id = "vault-db"
+regions = {{ us-west-2 = "{id}", us-east-1 = "{id}" }}
+"#,
+        sfx = fx.suffix
+    );
+    std::fs::write(dir.path().join("vault.toml"), plan).expect("plan");
+    (dir.path().to_path_buf(), dir, snap)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_snapshot_older_than_the_rpo_is_refused_unless_the_loss_is_accepted() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("bksnap").await;
+    let (plans, _keep, snap) = snapshot_only(&fx).await;
+    let id = fx.id("vault-db");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let endpoints = world::endpoints_file();
+    let refused = fx
+        .drctl_in(&plans, &failover("vault"), &[], &endpoints)
+        .await;
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let said = refused.all();
+    assert!(
+        said.contains(&format!(
+            "the newest point {id} can be restored to in {STANDBY} is 20"
+        )) && said.contains("older than the archival tier's RPO of 1s"),
+        "{said}"
+    );
+    assert_eq!(instance(STANDBY, &id).await, None, "nothing restored");
+    let mut accepted = failover("vault");
+    accepted.extend(["--accept-data-loss", "1h"]);
+    let runs = fx.runs();
+    let ran = fx.drctl_in(&plans, &accepted, &[], &endpoints).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let restored = instance(STANDBY, &id).await.expect("restored");
+    assert_eq!(restored.role, drctl::cloud::DbRole::Primary);
+    let said = ran.all();
+    assert!(said.contains("gap from restore point"), "{said}");
+    // Restored from the snapshot: the point journaled is when it was taken.
+    let standby = world::sdk().await.rds(STANDBY);
+    let read = (standby
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&snap)
+        .send())
+    .await
+    .expect("describe snapshot");
+    let taken = (read.db_snapshots().first())
+        .and_then(|s| s.snapshot_create_time())
+        .expect("its time")
+        .secs();
+    let taken = chrono::DateTime::from_timestamp(taken, 0).expect("a time");
+    let journal = fx.journal_text(&fx.new_run(&runs)).await;
+    let at = taken
+        .format("\"restore_point\":\"%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    assert!(journal.contains(&at), "{at} in {journal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_without_its_subnet_group_is_not_ready_and_its_failover_restores_nothing() {
+    crate::needs_emulators!();
+    let fx = archive("bksub").await;
+    let path = fx.plans.path().join("archive.toml");
+    let text = std::fs::read_to_string(&path).expect("plan");
+    let missing = format!("archive-none-{}", fx.suffix);
+    std::fs::write(&path, text.replace("archive-private-use1", &missing)).expect("plan");
+    let status = fx.drctl(&["status", "--plan", "archive"]).await;
+    assert_ne!(status.code, Some(0), "{}", status.all());
+    assert!(
+        status.out.contains(&format!(
+            "DB subnet group {missing} does not exist in {STANDBY}"
+        )),
+        "{}",
+        status.all()
+    );
+    let ran = fx.drctl(&failover("archive")).await;
+    assert_ne!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.all().contains(&missing), "{}", ran.all());
+    assert_eq!(instance(STANDBY, &fx.id("archive-db")).await, None);
+}
+
+/// RDS restored, and its answer never came back: the adapter reads the
+/// instance before it would ask again, and the run ends with one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_lost_restore_answer_made_one_instance_not_two() {
+    crate::needs_emulators!();
+    let fx = archive("bklost").await;
+    let proxied = Proxied::start(false).await;
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    let restore = Match::Action("RestoreDBInstanceToPointInTime");
+    rds.inject(restore.clone(), Fault::DropAfterForward, 1);
+    let ran = fx
+        .drctl_with(&failover("archive"), &[], &proxied.endpoints())
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(rds.forwarded(restore), 1, "{}", rds.log().join("\n"));
+    assert_eq!(
+        named(STANDBY, &fx.id("archive-db")).await,
+        [fx.id("archive-db")]
+    );
+}
+
+/// kill -9 with the restore in flight; the request reaches RDS after the
+/// process is gone; `runs resume`, a new process, finds the instance the
+/// killed one asked for and finishes the run without asking again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_killed_mid_restore_is_finished_by_a_resume_with_one_restore() {
+    crate::needs_emulators!();
+    let fx = archive("bkkill").await;
+    let id = fx.id("archive-db");
+    let proxied = Proxied::start(false).await;
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    let restore = Match::Action("RestoreDBInstanceToPointInTime");
+    let held = Gate::new();
+    rds.inject(restore.clone(), Fault::Hold(held.clone()), 1);
+    let runs = fx.runs();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(proxied.endpoints())
+        .args(fx.state_args())
+        .args(["failover", "--plan", "archive", "--to", STANDBY])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .envs(world::run_key_env())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn drctl");
+    world::wait_for("the restore at the proxy", world::PATIENCE, async || {
+        if rds.requests(restore.clone()) > 0 {
+            return Ok(());
+        }
+        world::running(&mut child, "drctl failover", "its restore").await;
+        Err("not yet".to_string())
+    })
+    .await;
+    child.kill().await.expect("kill -9");
+    held.open();
+    world::wait_for(
+        "the killed run's restore at RDS",
+        world::PATIENCE,
+        async || match instance(STANDBY, &id).await {
+            Some(i) => Ok(i),
+            None => Err("no instance yet".into()),
+        },
+    )
+    .await;
+    let run = fx.new_run(&runs);
+    let resumed = fx
+        .drctl_with(
+            &["runs", "resume", &run, "--output", "json"],
+            &[],
+            &proxied.endpoints(),
+        )
+        .await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
+    assert_eq!(rds.forwarded(restore), 1, "{}", rds.log().join("\n"));
+    let restored = instance(STANDBY, &id).await.expect("restored");
+    assert_eq!(restored.status, "available");
+    assert!(
+        resumed.all().contains("\"already_existed\":true")
+            || fx
+                .journal_text(&run)
+                .await
+                .contains("\"already_existed\":true"),
+        "the resume found the instance: {}",
+        resumed.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_restores_measures_and_deletes_and_a_killed_one_is_swept() {
+    crate::needs_emulators!();
+    let fx = archive("bkdrill").await;
+    let id = fx.id("archive-db");
+    let ran = fx
+        .drctl(&[
+            "drill", "--plan", "archive", "--to", STANDBY, "--output", "json",
+        ])
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let said = ran.all();
+    assert!(
+        said.contains("the gap from the point"),
+        "the RPO says its point: {said}"
+    );
+    assert_eq!(
+        named(STANDBY, "drill-")
+            .await
+            .iter()
+            .filter(|n| n.contains(&id))
+            .count(),
+        0
+    );
+    assert_eq!(
+        instance(STANDBY, &id).await,
+        None,
+        "production's name untouched"
+    );
+    // A drill that crashes once its copy is made leaves it; a sweep from
+    // another machine finds it by its tags and removes it.
+    let crash = format!("after:archive/drill-copy:{id}");
+    let crashed = fx
+        .drctl(&[
+            "drill",
+            "--plan",
+            "archive",
+            "--to",
+            STANDBY,
+            "--inject-crash",
+            &crash,
+        ])
+        .await;
+    assert_eq!(crashed.code, Some(1), "{}", crashed.all());
+    let left: Vec<String> = (named(STANDBY, "drill-").await.into_iter())
+        .filter(|n| n.ends_with(&id))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let swept = fx
+        .sweep_elsewhere("archive", &world::endpoints_file())
+        .await;
+    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    world::wait_for("the drill copy deleted", world::PATIENCE, async || {
+        let now: Vec<String> = (named(STANDBY, "drill-").await.into_iter())
+            .filter(|n| n.ends_with(&id))
+            .collect();
+        match now.is_empty() {
+            true => Ok(()),
+            false => Err(format!("{now:?}")),
+        }
+    })
+    .await;
+}
