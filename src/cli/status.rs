@@ -403,6 +403,22 @@ fn render_region(o: &mut String, r: &RegionStatus) {
             ""
         }
     );
+    if let Some(f) = r.rto_forecast {
+        let show = drctl::forecast::show;
+        let _ = writeln!(
+            o,
+            "    RTO forecast p50 {}, p90 {} against {} ({}, from the model of the providers' times){}",
+            show(f.p50_seconds),
+            show(f.p90_seconds),
+            show(f.target_seconds),
+            f.basis,
+            if f.p90_seconds > f.target_seconds {
+                ": AT RISK at p90"
+            } else {
+                ""
+            }
+        );
+    }
     for db in &r.databases {
         render_db(o, db);
     }

@@ -99,6 +99,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
                 checks: Vec::new(),
                 ready: true,
                 problems: Vec::new(),
+                rto_forecast: None,
             };
             if *region != active {
                 row.checks = checks.get(region).cloned().unwrap_or_default();
@@ -107,7 +108,10 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
                         g.problems = group_problems(plan, region, g);
                     }
                 }
+                row.rto_forecast = rto_forecast(plan, region);
                 row.problems = standby_problems(plan, window, &row);
+                row.problems
+                    .extend(row.rto_forecast.and_then(|f| out_of_reach(plan, region, f)));
                 row.ready = row.problems.is_empty();
             }
             row
@@ -261,6 +265,38 @@ fn active_region(
         })
         .cloned()
         .unwrap_or_else(|| plan.home().to_string())
+}
+
+/// The forecast RTO of `plan` failing over to `region` alone, from the
+/// model of the providers' times (pure; `None` when the model cannot say).
+fn rto_forecast(plan: &Plan, region: &str) -> Option<super::RtoForecast> {
+    let model = crate::cloud::model::Model::aws().ok()?;
+    let plans = std::slice::from_ref(plan);
+    let req = crate::forecast::Request::new(model, plans, region);
+    let f = crate::forecast::forecast(model, &req).ok()?;
+    let p = f.plans.first()?;
+    Some(super::RtoForecast {
+        p50_seconds: p.rto.p50_seconds,
+        p90_seconds: p.rto.p90_seconds,
+        target_seconds: p.target_seconds,
+        basis: "estimated",
+    })
+}
+
+/// Why a standby's forecast says its RTO is out of reach: a failover that
+/// takes longer than the tier's RTO at its median (a restore from backups
+/// of a large database, say), said before an outage does (pure).
+fn out_of_reach(plan: &Plan, region: &str, f: super::RtoForecast) -> Option<String> {
+    let show = crate::forecast::show;
+    (f.p50_seconds > f.target_seconds).then(|| {
+        format!(
+            "a failover to {region} is forecast to take {} at the median ({} at p90; estimated from the model of the providers' times, not measured), over the {} tier's RTO of {}: the RTO is out of reach from this standby",
+            show(f.p50_seconds),
+            show(f.p90_seconds),
+            plan.tier.name,
+            show(f.target_seconds)
+        )
+    })
 }
 
 /// Why a standby region could not take over now: each resource's kind

@@ -152,6 +152,24 @@ pub struct RegionStatus {
     pub ready: bool,
     /// For a standby: why not.
     pub problems: Vec<String>,
+    /// For a standby: the forecast RTO of a failover to it, from the
+    /// model of the providers' times (`drctl plan budget`): estimated,
+    /// never measured. `None`: the model cannot forecast the plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto_forecast: Option<RtoForecast>,
+}
+
+/// A standby's forecast RTO against the tier's ([`RegionStatus::rto_forecast`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RtoForecast {
+    /// The median, seconds.
+    pub p50_seconds: f64,
+    /// The 90th percentile, seconds.
+    pub p90_seconds: f64,
+    /// The tier's RTO, seconds.
+    pub target_seconds: f64,
+    /// Always `estimated`: from the model, not a measurement.
+    pub basis: &'static str,
 }
 
 /// A database instance's state.

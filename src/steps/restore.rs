@@ -197,6 +197,16 @@ impl Restore {
         })
     }
 
+    /// Its placement, with the run that restores: the new copy carries
+    /// it where its kind tags, so a resume takes the copy as its own and
+    /// a later run does not.
+    fn placed(&self, run_id: &str) -> Placement {
+        let mut placement = self.placement.clone();
+        let by = (RESTORED_BY_TAG.to_string(), run_id.to_string());
+        placement.place.tags.extend([by]);
+        placement
+    }
+
     /// What findings and failures call the source.
     fn what(&self, role: &dyn Restoring) -> String {
         format!("{} {}", role.about().noun, self.instance)
@@ -297,13 +307,8 @@ impl RestoreOf<'_> {
         cx.fenced(&format!("{} of {source} into {copy}", a.call), r)
             .await?;
         let at = Utc::now();
-        // The new copy carries the run that asked for it, where its kind
-        // tags: a resume takes it as its own, a later run does not.
-        let mut placement = self.placement.clone();
-        let by = (RESTORED_BY_TAG.to_string(), cx.run_id.to_string());
-        placement.place.tags.extend([by]);
         let names = (source, copy);
-        let op = (self.role.start(cx.clouds, r, names, point, &placement)).await?;
+        let op = (self.role.start(cx.clouds, r, names, point, self.placement)).await?;
         Ok((point, op, at))
     }
 
@@ -352,7 +357,8 @@ impl Action for Restore {
             }
         };
         let (what, region) = (self.what(role), self.region.as_str());
-        let read = role.source(cx.clouds, region, &self.instance, &self.placement);
+        let placed = self.placed(cx.run_id);
+        let read = role.source(cx.clouds, region, &self.instance, &placed);
         match read.await {
             Ok(None) => vec![Finding::missing(&what, region)],
             Ok(Some(s)) if !s.lacks.is_empty() => (s.lacks.iter())
@@ -389,6 +395,7 @@ impl Action for Restore {
         let role = self.role()?;
         let (r, source) = (self.region.as_str(), self.instance.as_str());
         let copy = role.restored(source, cx.run_id);
+        let placed = self.placed(cx.run_id);
         let at = RestoreOf {
             role,
             region: r,
@@ -396,7 +403,7 @@ impl Action for Restore {
             copy: &copy,
             noun: "restored copy",
             no_window_hint: None,
-            placement: &self.placement,
+            placement: &placed,
         };
         let mut out = RestoreOutput {
             instance: copy.clone(),

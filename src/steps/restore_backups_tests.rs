@@ -181,3 +181,42 @@ async fn with_only_copied_snapshots_the_newest_is_restored_at_its_time() {
     assert_eq!((from.as_str(), *asked), ("archive-db-nightly", None));
     assert_eq!(st.writes, ["RestoreDBInstanceFromDBSnapshot archive-db"]);
 }
+
+/// After a failback, the instance an earlier failover restored in
+/// us-east-1 still held the plan's name there: a new failover would have
+/// found it and taken it as restored, serving data as old as that run's
+/// point. Only this run's restore is its own; another's is in the way.
+#[tokio::test]
+async fn regression_a_failover_after_a_failback_took_an_earlier_runs_restore_as_its_own() {
+    let plan = archive();
+    let f = world(&plan);
+    f.add_primary(TARGET, "archive-db");
+    let key = (TARGET.to_string(), "archive-db".to_string());
+    let earlier = (
+        RESTORED_BY_TAG.to_string(),
+        "20261101T000000Z-archive-aa".to_string(),
+    );
+    f.state()
+        .databases
+        .get_mut(&key)
+        .unwrap()
+        .tags
+        .extend([earlier]);
+    let (s, graph) = step(&plan);
+    let clouds = f.clouds();
+    let outputs = BTreeMap::new();
+    let cx = Cx {
+        run_id: RUN,
+        ..Cx::for_test(&clouds, &plan, TARGET, &outputs, &graph)
+    };
+    let found = s.preflight(&cx).await;
+    let problems: Vec<&str> = found.iter().filter_map(|f| f.problem.as_deref()).collect();
+    assert_eq!(
+        problems,
+        [
+            "instance archive-db already exists in us-east-1 (available; restored by run 20261101T000000Z-archive-aa, not this one)"
+        ]
+    );
+    let writes = f.state().writes.clone();
+    assert!(writes.is_empty(), "{writes:?}");
+}

@@ -427,13 +427,20 @@ async fn lacks(
             ),
         ));
     }
-    if let Some(i) = target.filter(|i| !i.tags.contains_key(RESTORED_BY_TAG)) {
+    // Only this run's restore is taken as made: an instance another run
+    // restored (before a failback) holds data as old as that run's point.
+    let ours = place.tags.get(RESTORED_BY_TAG);
+    if let Some(i) = target.filter(|i| ours.is_none() || i.tags.get(RESTORED_BY_TAG) != ours) {
+        let by = match i.tags.get(RESTORED_BY_TAG) {
+            Some(run) => format!("restored by run {run}, not this one"),
+            None => "no restore of drctl's made it".into(),
+        };
         out.push((
             format!(
-                "instance {} already exists in {region} ({}), and no restore of drctl's made it",
+                "instance {} already exists in {region} ({}; {by})",
                 i.id, i.status
             ),
-            "a restore takes the plan's name there: rename or delete that instance, or fix the name in the plan".into(),
+            "a restore takes the plan's name there: run `drctl reprotect` (it renames the instance out of the way, data kept), or rename or delete it".into(),
         ));
     }
     Ok(out)

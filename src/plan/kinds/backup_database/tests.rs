@@ -182,11 +182,12 @@ async fn a_missing_subnet_group_and_a_name_taken_are_each_named() {
         why,
         [
             "DB subnet group archive-private-use1 does not exist in us-east-1",
-            "instance archive-db already exists in us-east-1 (available), and no restore of drctl's made it",
+            "instance archive-db already exists in us-east-1 (available; no restore of drctl's made it)",
         ]
     );
     assert!(f.state().writes.is_empty());
-    // An instance a restore of drctl's made is the restore's (a resume).
+    // An instance this run's restore made is the restore's (a resume);
+    // one another run restored (before a failback) is in the way.
     let key = ("us-east-1".to_string(), "archive-db".to_string());
     let tag = (RESTORED_BY_TAG.to_string(), "run-1".to_string());
     f.state()
@@ -195,14 +196,28 @@ async fn a_missing_subnet_group_and_a_name_taken_are_each_named() {
         .unwrap()
         .tags
         .extend([tag]);
-    f.state()
-        .subnet_groups
-        .insert(("us-east-1".into(), "archive-private-use1".into()));
-    let read = (BackupRestoring.source(&clouds, "us-east-1", "archive-db", &place))
+    let group = ("us-east-1".to_string(), "archive-private-use1".to_string());
+    f.state().subnet_groups.insert(group);
+    let by = |run: &str| {
+        let mut p = place.clone();
+        p.place
+            .tags
+            .extend([(RESTORED_BY_TAG.to_string(), run.to_string())]);
+        p
+    };
+    let read = (BackupRestoring.source(&clouds, "us-east-1", "archive-db", &by("run-1")))
         .await
         .unwrap()
         .unwrap();
     assert!(read.lacks.is_empty(), "{:?}", read.lacks);
+    let read = (BackupRestoring.source(&clouds, "us-east-1", "archive-db", &by("run-2")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        read.lacks[0].0,
+        "instance archive-db already exists in us-east-1 (available; restored by run run-1, not this one)"
+    );
 }
 
 #[test]
