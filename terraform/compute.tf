@@ -16,6 +16,10 @@ locals {
       plan          = "ledger"
       instance_type = var.ledger_workers_instance_type
     }
+    "archive-api" = {
+      plan          = "archive"
+      instance_type = var.ledger_workers_instance_type
+    }
   }
 }
 
@@ -164,6 +168,52 @@ resource "aws_autoscaling_group" "ledger_workers_use1" {
   tag {
     key                 = "drctl:plan"
     value               = "ledger"
+    propagate_at_launch = true
+  }
+
+  lifecycle {
+    ignore_changes = [min_size, max_size, desired_capacity]
+  }
+}
+
+# --- Plan "archive" -----------------------------------------------------------
+
+resource "aws_autoscaling_group" "archive_api_usw2" {
+  name                = "archive-api-usw2"
+  min_size            = 1
+  desired_capacity    = 2
+  max_size            = 4
+  vpc_zone_identifier = var.subnet_ids_usw2
+
+  launch_template {
+    id      = aws_launch_template.usw2["archive-api"].id
+    version = "$Latest"
+  }
+
+  tag {
+    key                 = "drctl:plan"
+    value               = "archive"
+    propagate_at_launch = true
+  }
+}
+
+resource "aws_autoscaling_group" "archive_api_use1" {
+  provider = aws.use1
+
+  name                = "archive-api-use1"
+  min_size            = 0
+  desired_capacity    = 0
+  max_size            = 4
+  vpc_zone_identifier = var.subnet_ids_use1
+
+  launch_template {
+    id      = aws_launch_template.use1["archive-api"].id
+    version = "$Latest"
+  }
+
+  tag {
+    key                 = "drctl:plan"
+    value               = "archive"
     propagate_at_launch = true
   }
 

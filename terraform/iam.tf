@@ -25,7 +25,7 @@ locals {
   # creates (point-in-time restores, re-protect replicas) named after them.
   rds_db_arns = flatten([
     for region in local.db_regions : [
-      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db"] :
+      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db", "archive-db"] :
       "arn:${local.partition}:rds:${region}:${local.account_id}:db:${prefix}*"
     ]
   ])
@@ -37,11 +37,22 @@ locals {
     "arn:${local.partition}:rds:${region}:${local.account_id}:db:drill-*"
   ]
 
+  # What a backup standby's restore is made from: the automated backups
+  # replicated into a region, and the snapshots copied there.
+  rds_backup_arns = flatten([
+    for region in local.db_regions : [
+      "arn:${local.partition}:rds:${region}:${local.account_id}:auto-backup:*",
+      "arn:${local.partition}:rds:${region}:${local.account_id}:snapshot:archive-db*",
+    ]
+  ])
+
   # Other resources RDS authorises when drctl creates an instance.
   rds_create_arns = [
     aws_db_subnet_group.usw2.arn,
     aws_db_subnet_group.use1.arn,
     aws_db_subnet_group.euw1.arn,
+    aws_db_subnet_group.archive_usw2.arn,
+    aws_db_subnet_group.archive_use1.arn,
     "arn:${local.partition}:rds:*:${local.account_id}:og:default:postgres-*",
     "arn:${local.partition}:rds:*:${local.account_id}:pg:default.postgres*",
   ]
@@ -55,6 +66,8 @@ locals {
       aws_autoscaling_group.ledger_workers_use1.arn,
       aws_autoscaling_group.checkout_web_use1.arn,
       aws_autoscaling_group.checkout_web_usw2.arn,
+      aws_autoscaling_group.archive_api_usw2.arn,
+      aws_autoscaling_group.archive_api_use1.arn,
     ],
     [for g in aws_autoscaling_group.euw1 : g.arn],
   )
@@ -166,6 +179,7 @@ data "aws_iam_policy_document" "drctl" {
         "payments-db.example.com",
         "orders-db.example.com",
         "catalog-db.example.com",
+        "archive-db.example.com",
         "ledger.example.com",
         "checkout.example.com",
         "drctl-failover-*.checkout.example.com",
@@ -173,6 +187,7 @@ data "aws_iam_policy_document" "drctl" {
         "drill-*.payments-db.example.com",
         "drill-*.orders-db.example.com",
         "drill-*.catalog-db.example.com",
+        "drill-*.archive-db.example.com",
         "drill-*.ledger.example.com",
         "drill-*.checkout.example.com",
       ]
@@ -246,8 +261,31 @@ data "aws_iam_policy_document" "drctl" {
     actions = [
       "rds:CreateDBInstanceReadReplica",
       "rds:RestoreDBInstanceToPointInTime",
+      "rds:RestoreDBInstanceFromDBSnapshot",
     ]
-    resources = concat(local.rds_db_arns, local.rds_drill_arns, local.rds_create_arns)
+    resources = concat(
+      local.rds_db_arns, local.rds_drill_arns, local.rds_create_arns, local.rds_backup_arns
+    )
+  }
+
+  # A backup standby (`[[backup_database]]`): what a restore in a region
+  # reads first (the snapshots copied there, the plan's subnet group), and
+  # a reprotection replicating the new primary's backups back. The
+  # describes are reads of names the plans give; the replication is
+  # authorised on the source instance.
+  statement {
+    sid = "RdsReadBackups"
+    actions = [
+      "rds:DescribeDBSnapshots",
+      "rds:DescribeDBSubnetGroups",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "RdsReplicateBackups"
+    actions   = ["rds:StartDBInstanceAutomatedBackupsReplication"]
+    resources = local.rds_db_arns
   }
 
   # A drill's cleanup deletes its temporary instances, and nothing else.

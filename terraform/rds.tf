@@ -198,3 +198,58 @@ resource "aws_db_instance" "ledger_use1" {
     ignore_changes = [replicate_source_db]
   }
 }
+
+# archive (plans/archive.toml): backups as the standby. The primary in
+# us-west-2, encrypted with the AWS-managed key; no instance in us-east-1,
+# only its automated backups replicated there (encrypted with a key of
+# us-east-1), which a failover restores into a new instance named
+# archive-db in the subnet group below.
+resource "aws_db_instance" "archive" {
+  identifier     = "archive-db"
+  engine         = "postgres"
+  engine_version = var.postgres_engine_version
+  instance_class = "db.t3.micro"
+
+  allocated_storage = var.db_allocated_storage
+  storage_type      = "gp3"
+  storage_encrypted = true
+
+  db_name                     = "archive"
+  username                    = "archive_owner"
+  manage_master_user_password = true
+
+  db_subnet_group_name   = aws_db_subnet_group.archive_usw2.name
+  vpc_security_group_ids = [aws_security_group.db_usw2.id]
+
+  backup_retention_period   = 7
+  backup_window             = "09:00-09:30"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = true
+  final_snapshot_identifier = "archive-db-final"
+
+  tags = {
+    "drctl:plan" = "archive"
+  }
+}
+
+resource "aws_db_instance_automated_backups_replication" "archive_use1" {
+  provider = aws.use1
+
+  source_db_instance_arn = aws_db_instance.archive.arn
+  kms_key_id             = aws_kms_key.rds_use1.arn
+  retention_period       = 7
+}
+
+# Where a restore of archive-db is placed in each region (the plan's
+# `subnet_groups`).
+resource "aws_db_subnet_group" "archive_usw2" {
+  name       = "archive-private-usw2"
+  subnet_ids = var.subnet_ids_usw2
+}
+
+resource "aws_db_subnet_group" "archive_use1" {
+  provider = aws.use1
+
+  name       = "archive-private-use1"
+  subnet_ids = var.subnet_ids_use1
+}

@@ -74,9 +74,25 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
             "rds:DescribeDBInstances",
         ],
         "rds:ModifyDBInstance" => &["rds:ModifyDBInstance", "rds:DescribeDBInstances"],
+        // Restored with tags (the run that restored it; a drill's), which
+        // is `AddTagsToResource` too; a lost answer is judged by a read.
         "rds:RestoreDBInstanceToPointInTime" => &[
             "rds:RestoreDBInstanceToPointInTime",
+            "rds:AddTagsToResource",
             "rds:DescribeDBInstances",
+        ],
+        "rds:RestoreDBInstanceFromDBSnapshot" => &[
+            "rds:RestoreDBInstanceFromDBSnapshot",
+            "rds:AddTagsToResource",
+            "rds:DescribeDBInstances",
+        ],
+        "rds:DescribeDBInstanceAutomatedBackups" => &["rds:DescribeDBInstanceAutomatedBackups"],
+        "rds:DescribeDBSnapshots" => &["rds:DescribeDBSnapshots"],
+        "rds:DescribeDBSubnetGroups" => &["rds:DescribeDBSubnetGroups"],
+        // A lost answer is judged by a read of the backups replicated.
+        "rds:StartDBInstanceAutomatedBackupsReplication" => &[
+            "rds:StartDBInstanceAutomatedBackupsReplication",
+            "rds:DescribeDBInstanceAutomatedBackups",
         ],
         "rds:DeleteDBInstance" => &["rds:DeleteDBInstance", "rds:DescribeDBInstances"],
         "autoscaling:DescribeAutoScalingGroups" => &["autoscaling:DescribeAutoScalingGroups"],

@@ -192,7 +192,7 @@ fn plan_ids(plans: &[(String, toml::Table)]) -> Vec<PlanId> {
         })
     };
     for (file, plan) in plans {
-        for kind in ["database", "compute", "bucket"] {
+        for kind in ["database", "backup_database", "compute", "bucket"] {
             for entry in entries(plan, kind) {
                 for (region, id) in string_map(entry, "regions") {
                     add(
@@ -383,6 +383,56 @@ fn databases_have_backups_and_replicas() {
         }
     }
     assert!(checked > 0, "the plans name no databases");
+}
+
+/// A backup standby's primary keeps automated backups, and they are
+/// replicated into every other region of its plan: what a failover there
+/// restores from.
+#[test]
+fn backup_standbys_have_their_backups_replicated_into_each_standby_region() {
+    let files = parse_terraform();
+    let mut checked = 0;
+    for (file, plan) in read_plans() {
+        let home = (plan.get("plan").and_then(|p| p.get("regions")))
+            .and_then(toml::Value::as_array)
+            .and_then(|r| r.first())
+            .and_then(toml::Value::as_str)
+            .unwrap_or_else(|| panic!("{file}: no [plan] regions"));
+        for db in entries(&plan, "backup_database") {
+            let regions = string_map(db, "regions");
+            let (_, id) = (regions.iter().find(|(r, _)| *r == home))
+                .unwrap_or_else(|| panic!("{file}: {} has no instance in {home}", entry_id(db)));
+            let instance = resource_named(&files, "aws_db_instance", "identifier", id)
+                .unwrap_or_else(|| panic!("{file}: no aws_db_instance with identifier {id}"));
+            let retention = match attr(instance.body(), "backup_retention_period") {
+                Some(Expression::Number(n)) => n.as_u64().unwrap_or(0),
+                _ => 0,
+            };
+            assert!(
+                retention >= 1,
+                "{id}: a backup standby's primary needs backups"
+            );
+            let source = format!("aws_db_instance.{}.arn", label(instance));
+            let replications = blocks_of(
+                &files,
+                "resource",
+                "aws_db_instance_automated_backups_replication",
+            );
+            let standbys = regions.iter().filter(|(r, _)| *r != home).count();
+            let replicated = (replications.iter())
+                .filter(|b| {
+                    attr(b.body(), "source_db_instance_arn")
+                        .is_some_and(|e| e.to_string().contains(&source))
+                })
+                .count();
+            assert_eq!(
+                replicated, standbys,
+                "{id}: replicated into each standby region"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "the plans name no backup standby");
 }
 
 /// Actions an Allow statement must never grant.
