@@ -148,6 +148,9 @@ class World:
             # (project, name) -> the endpoint's DNS name. Kept apart from
             # the instances' dicts, which the operations' effects rewrite.
             self.write_endpoints = {}
+            # Backups (the v1 `Backup` resource), by (project, uid): an
+            # instance's backups, each kept in a location of its own.
+            self.backups = {}
             self.calls = []
 
     # ------------------------------------------------------------ instances
@@ -523,6 +526,101 @@ class World:
 
         return self.start(project, dest, "CLONE", effect)
 
+    # ------------------------------------------------------------ backups
+    # Modelled on Google's reference of the v1 `Backup` resource
+    # (sql/docs/postgres/admin-api/rest/v1/Backups), `backups.list`
+    # (`filter` on `instance`), `backups.insertBackup` (an on-demand
+    # backup, stored in `location` when given, else in the instance's
+    # region) and `instances.restoreBackup` with `backup` and
+    # `restoreInstanceSettings` ("You can use this field to restore new
+    # instances only"): a new instance in the settings' region, made from
+    # the backup and the settings it kept, its name refused when taken.
+    def backup(self, project, spec, at=None):
+        """A backup of `spec["instance"]`, taken now (or `at`, seconds since
+        the epoch: a backup of the past, for a test); ENQUEUED until its
+        operation is DONE, SUCCESSFUL after. Returns the operation and the
+        backup."""
+        inst = self.instance(project, spec["instance"])
+        if inst.get("masterInstanceName"):
+            raise ApiError(400, "The requested operation is not valid for a replica instance.",
+                           "operationNotSupportedForReplica")
+        uid = str(int((at or time.time()) * 1000))
+        while (project, uid) in self.backups:
+            uid = str(int(uid) + 1)
+        taken = at or time.time()
+        b = {
+            "kind": "sql#backup",
+            "name": f"projects/{project}/backups/{uid}",
+            "selfLink": f"https://sqladmin.googleapis.com/v1/projects/{project}/backups/{uid}",
+            "type": spec.get("type", "ON_DEMAND"),
+            "description": spec.get("description", ""),
+            "instance": inst["name"],
+            "location": spec.get("location") or inst["region"],
+            "backupInterval": {"startTime": rfc3339(taken - 1), "endTime": rfc3339(taken)},
+            "state": "ENQUEUED" if at is None else "SUCCESSFUL",
+            "databaseVersion": inst["databaseVersion"],
+            "backupKind": "SNAPSHOT",
+            "instanceSettings": {"region": inst["region"], "databaseVersion": inst["databaseVersion"],
+                                 "settings": {"tier": inst["settings"]["tier"],
+                                              "edition": inst["settings"]["edition"]}},
+        }
+        self.backups[(project, uid)] = b
+
+        def effect():
+            b["state"] = "SUCCESSFUL"
+
+        op = self.start(project, inst["name"], "BACKUP_VOLUME", effect)
+        if at is not None:
+            op["status"] = "DONE"
+        return op, b
+
+    def list_backups(self, project, flt):
+        """A project's backups, newest first, filtered on `instance="NAME"`
+        (the one filter drctl sends)."""
+        want = None
+        m = re.match(r'^\s*instance\s*=\s*"?([^"\s]+)"?\s*$', flt or "")
+        if flt and not m:
+            raise ApiError(400, f"Invalid filter: {flt}", "invalid", "INVALID_ARGUMENT")
+        if m:
+            want = m.group(1)
+        found = [b for (p, _), b in self.backups.items()
+                 if p == project and (want is None or b["instance"] == want)]
+        return sorted(found, key=lambda b: b["backupInterval"]["endTime"], reverse=True)
+
+    def restore_backup(self, project, target, body):
+        name = (body or {}).get("backup")
+        settings = (body or {}).get("restoreInstanceSettings")
+        if not name or not name.startswith(f"projects/{project}/backups/"):
+            raise ApiError(400, "Invalid request: backup must be projects/{project}/backups/{uid}.",
+                           "invalid", "INVALID_ARGUMENT")
+        b = self.backups.get((project, name.rsplit("/", 1)[1]))
+        if b is None:
+            raise ApiError(404, f"The backup {name} does not exist.", "backupDoesNotExist")
+        if b["state"] != "SUCCESSFUL":
+            raise ApiError(400, f"The backup {name} is {b['state']}, not SUCCESSFUL.",
+                           "invalidBackupState", "FAILED_PRECONDITION")
+        if settings is None:
+            raise ApiError(400, "This emulator restores into new instances only "
+                           "(restoreInstanceSettings).", "invalid", "INVALID_ARGUMENT")
+        if (project, target) in self.instances:
+            raise ApiError(409, f"The Cloud SQL instance {target} already exists.",
+                           "instanceAlreadyExists")
+        kept = b["instanceSettings"]
+        region = settings.get("region") or kept["region"]
+        tier = (settings.get("settings") or {}).get("tier") or kept["settings"]["tier"]
+        # The name is taken at once (a second restore into it is refused).
+        self.instances[(project, target)] = None
+
+        def effect():
+            self.instances.pop((project, target), None)
+            inst = self.seed({"project": project, "name": target, "region": region,
+                              "databaseVersion": kept["databaseVersion"],
+                              "edition": kept["settings"]["edition"], "tier": tier})
+            inst["settings"]["userLabels"] = dict((settings.get("settings") or {}).get("userLabels") or {})
+            inst["restoredFrom"] = name
+
+        return self.start(project, target, "RESTORE_VOLUME", effect)
+
     def delete(self, project, name):
         inst = self.instance(project, name)
         self.busy(project, name)
@@ -599,6 +697,10 @@ ROUTES = [
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/switchover$", "switchover"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/clone$", "clone"),
     ("GET", r"^/v1/projects/([^/]+)/instances/([^/]+)/getLatestRecoveryTime$", "recovery"),
+    ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/restoreBackup$", "restore_backup"),
+    ("GET", r"^/v1/projects/([^/]+)/backups$", "list_backups"),
+    ("POST", r"^/v1/projects/([^/]+)/backups$", "insert_backup"),
+    ("POST", r"^/emu/sql/backups$", "emu_backup"),
     ("GET", r"^/v1/projects/([^/]+)/operations/([^/]+)$", "get_operation"),
     ("GET", r"^/v1/projects/([^/]+)/operations$", "list_operations"),
     ("GET", r"^/v3/projects/([^/]+)/timeSeries$", "time_series"),
@@ -714,6 +816,22 @@ class Handler(BaseHTTPRequestHandler):
 
     def clone(self, project, name, query, body):
         return 200, WORLD.shown(WORLD.clone(project, name, body.get("cloneContext")))
+
+    def restore_backup(self, project, name, query, body):
+        return 200, WORLD.shown(WORLD.restore_backup(project, name, body))
+
+    def list_backups(self, project, query, body):
+        found = WORLD.list_backups(project, query.get("filter", [""])[0])
+        return 200, ({"backups": found} if found else {})
+
+    def insert_backup(self, project, query, body):
+        return 200, WORLD.shown(WORLD.backup(project, body)[0])
+
+    def emu_backup(self, query, body):
+        """A SUCCESSFUL backup taken at `endTime` (RFC 3339): a backup of the
+        past, which the API cannot make."""
+        at = parse_time(body["endTime"]) if body.get("endTime") else time.time()
+        return 200, WORLD.backup(body["project"], body, at=at)[1]
 
     def recovery(self, project, name, query, body):
         earliest, latest = WORLD.recovery_window(project, name)

@@ -442,6 +442,50 @@ class GcpEmuTest(unittest.TestCase):
         s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone", late)
         self.assertEqual((s, err["error"]["status"]), (400, "INVALID_ARGUMENT"))
 
+    def test_a_backup_in_another_location_is_restored_into_a_new_instance_there(self):
+        # An on-demand backup kept in us-east4: ENQUEUED, SUCCESSFUL once
+        # its operation is DONE; listed newest first, filtered by instance.
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/backups",
+                              {"instance": "west", "location": "us-east4"})
+        self.assertEqual((s, op["operationType"], op["targetId"]), (200, "BACKUP_VOLUME", "west"), op)
+        s, listed = self.emu.call("GET", f"/v1/projects/{P}/backups?filter=" +
+                                  urllib.parse.quote('instance="west"'))
+        self.assertEqual((s, listed["backups"][0]["state"]), (200, "ENQUEUED"), listed)
+        name = listed["backups"][0]["name"]
+        # Not restorable before it is SUCCESSFUL.
+        restore = {"backup": name, "restoreInstanceSettings": {"region": "us-east4"}}
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west-r/restoreBackup", restore)
+        self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"), err)
+        self.wait(op)
+        s, listed = self.emu.call("GET", f"/v1/projects/{P}/backups")
+        b = listed["backups"][0]
+        self.assertEqual((b["state"], b["location"], b["instance"]), ("SUCCESSFUL", "us-east4", "west"))
+        self.assertIn("endTime", b["backupInterval"])
+        s, none = self.emu.call("GET", f"/v1/projects/{P}/backups?filter=" +
+                                urllib.parse.quote('instance="nobody"'))
+        self.assertEqual((s, none), (200, {}))
+        # Restored into a new instance in the settings' region, once: the
+        # name is taken at once, and a second restore into it is refused.
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west-r/restoreBackup", restore)
+        self.assertEqual((s, op["operationType"], op["targetId"]), (200, "RESTORE_VOLUME", "west-r"), op)
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west-r/restoreBackup", restore)
+        self.assertEqual((s, err["error"]["status"]), (409, "ALREADY_EXISTS"), err)
+        self.wait(op)
+        s, inst = self.get("west-r")
+        self.assertEqual((s, inst["region"], inst["state"]), (200, "us-east4", "RUNNABLE"), inst)
+        # A backup of the past (a test's), and a name that is no backup.
+        s, old = self.emu.call("POST", "/emu/sql/backups", {"project": P, "instance": "west",
+                                                           "location": "us-east4",
+                                                           "endTime": "2026-01-01T00:00:00Z"})
+        self.assertEqual((s, old["state"], old["backupInterval"]["endTime"][:10]),
+                         (200, "SUCCESSFUL", "2026-01-01"), old)
+        bad = {"backup": f"projects/{P}/backups/1", "restoreInstanceSettings": {"region": "us-east4"}}
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/x/restoreBackup", bad)
+        self.assertEqual((s, err["error"]["status"]), (404, "NOT_FOUND"), err)
+        # A replica keeps no backups.
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/backups", {"instance": "east"})
+        self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"), err)
+
     def test_a_replica_is_not_cloned_and_a_clone_is_deleted_through_an_operation(self):
         s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/east/clone",
                                {"cloneContext": {"destinationInstanceName": "east-c"}})
