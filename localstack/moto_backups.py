@@ -649,6 +649,23 @@ def route(method, path, body):
     return 200, {"seconds": BACKUP_SECONDS}
 
 
+def _save_instance_backup(self):
+    """An instance's first automated snapshot, skipped when one of its name
+    exists: moto takes it at creation, named by instance and minute, so an
+    instance restored under the name of one renamed a moment ago (drctl
+    reprotect parks an old primary; a failback restores the plan's name
+    there) failed with DBSnapshotAlreadyExists. AWS takes the first
+    automated snapshot in the backup window, not at creation (moto_ext.py
+    does the same for clusters)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d-%H-%M")
+    if f"rds:{self.db_instance_identifier}-{stamp}" in self.backend.database_snapshots:
+        return
+    _original_save_instance_backup(self)
+
+
+_original_save_instance_backup = rds_models.DBInstance.save_automated_backup
+
+
 def install():
     """Adds the operations and fixes to moto's RDS (idempotent)."""
     if getattr(RDSResponse, "_drctl_backups", False):
@@ -661,6 +678,7 @@ def install():
     RDSResponse.describe_db_instance_automated_backups = describe_db_instance_automated_backups
     RDSResponse.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
     rds_models.RDSBackend.delete_db_instance = delete_db_instance
+    rds_models.DBInstance.save_automated_backup = _save_instance_backup
     rds_models.RDSBackend.copy_db_snapshot = copy_db_snapshot
     rds_models.RDSBackend.copy_db_cluster_snapshot = copy_db_cluster_snapshot
     rds_models.RDSBackend.restore_db_instance_from_db_snapshot = restore_db_instance_from_db_snapshot

@@ -286,6 +286,18 @@ class PointInTimeRestore(Base):
                                     TargetDBInstanceIdentifier=target, UseLatestRestorableTime=True),
                          ("DBInstanceAlreadyExists", 400))
 
+    def test_an_instance_made_under_the_name_of_one_renamed_this_minute(self):
+        # drctl reprotect parks an old primary (a rename); a failback then
+        # restores the plan's name there, often within the same minute:
+        # moto's first automated snapshot, named by instance and minute,
+        # refused it (DBSnapshotAlreadyExists).
+        ident = name("parked")
+        self.instance(ident)
+        self.west.modify_db_instance(DBInstanceIdentifier=ident, ApplyImmediately=True,
+                                     NewDBInstanceIdentifier=ident + "-pre-0001")
+        again = self.instance(ident)
+        self.assertEqual(again["DBInstanceIdentifier"], ident)
+
     def test_a_time_outside_the_window_is_refused(self):
         src, b = self.replicating()
         arn, window = b["DBInstanceAutomatedBackupsArn"], b["RestoreWindow"]

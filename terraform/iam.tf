@@ -283,8 +283,11 @@ data "aws_iam_policy_document" "drctl" {
   }
 
   statement {
-    sid       = "RdsReplicateBackups"
-    actions   = ["rds:StartDBInstanceAutomatedBackupsReplication"]
+    sid = "RdsReplicateBackups"
+    actions = [
+      "rds:StartDBInstanceAutomatedBackupsReplication",
+      "rds:StopDBInstanceAutomatedBackupsReplication",
+    ]
     resources = local.rds_db_arns
   }
 

@@ -545,6 +545,7 @@ metered! {
     restore_snapshot(&self, region: &str, snapshot: &str, target_id: &str, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBInstanceFromDBSnapshot", region);
     subnet_group_exists(&self, region: &str, name: &str) -> bool = ("rds:DescribeDBSubnetGroups", region);
     replicate_backups(&self, region: &str, source_arn: &str, retention_days: i32) -> () = ("rds:StartDBInstanceAutomatedBackupsReplication", region);
+    stop_replicating_backups(&self, region: &str, source_arn: &str) -> () = ("rds:StopDBInstanceAutomatedBackupsReplication", region);
     list_instances(&self, region: &str) -> Vec<DbInstance> = ("rds:DescribeDBInstances", region);
     pending_maintenance(&self, region: &str, of: MaintenanceOf, id: &str) -> Vec<PendingMaintenance> = ("rds:DescribePendingMaintenanceActions", region);
 }

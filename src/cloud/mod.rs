@@ -327,6 +327,17 @@ pub trait Database: Send + Sync {
         retention_days: i32,
     ) -> Result<(), CloudError>;
 
+    /// Stops replicating the automated backups of instance `source_arn`
+    /// into `region` (`StopDBInstanceAutomatedBackupsReplication`, asked
+    /// of the destination): what was replicated is kept (`retained`), and
+    /// no newer point arrives. An old primary set aside must stop: its
+    /// backups carry the plan's name and would look like the standby's.
+    async fn stop_replicating_backups(
+        &self,
+        region: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError>;
+
     /// Whether DB subnet group `name` exists in `region`
     /// (`DescribeDBSubnetGroups`): what a restore there is placed in.
     async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError>;

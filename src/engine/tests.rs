@@ -398,6 +398,13 @@ macro_rules! pass_backups {
         ) -> Result<(), crate::cloud::CloudError> {
             self.0.replicate_backups(region, source_arn, days).await
         }
+        async fn stop_replicating_backups(
+            &self,
+            region: &str,
+            source_arn: &str,
+        ) -> Result<(), crate::cloud::CloudError> {
+            self.0.stop_replicating_backups(region, source_arn).await
+        }
         }
     };
 }

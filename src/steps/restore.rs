@@ -421,6 +421,17 @@ impl Action for Restore {
             ..RestoreOutput::default()
         };
         let existing = role.read(cx.clouds, r, &copy).await?;
+        if existing.is_some() {
+            // Found under its name: this run's restore (a resume) only. A
+            // kind whose copies carry the run (a backup standby's) says
+            // another's is in the way, and it is never taken as made.
+            let read = role.source(cx.clouds, r, source, &placed).await?;
+            let lacks = read.map(|s| s.lacks).unwrap_or_default();
+            if !lacks.is_empty() {
+                let (why, fix): (Vec<_>, Vec<_>) = lacks.into_iter().unzip();
+                return Err(StepFailure::state(why.join("; "), fix.join("; "), &copy, r));
+            }
+        }
         let under_way = match existing {
             Some(_) => None,
             None => role.under_way(cx.clouds, r, &copy).await?,

@@ -217,6 +217,41 @@ async fn regression_a_failover_after_a_failback_took_an_earlier_runs_restore_as_
             "instance archive-db already exists in us-east-1 (available; restored by run 20261101T000000Z-archive-aa, not this one)"
         ]
     );
+    // Nor does the step itself take it as made (a run whose preflight
+    // passed before the instance came).
+    let e = run(&clouds, &plan, &s).await.unwrap_err();
+    assert!(
+        e.contains("restored by run 20261101T000000Z-archive-aa"),
+        "{e}"
+    );
     let writes = f.state().writes.clone();
     assert!(writes.is_empty(), "{writes:?}");
+}
+
+/// A requested time the replicated backups hold is restorable though a
+/// copied snapshot is newer than their latest point: the window is every
+/// ready copy's together, and the restore is asked of the backups.
+#[tokio::test]
+async fn a_time_inside_the_backups_window_is_restored_though_a_snapshot_is_newer() {
+    let plan = archive();
+    let f = world(&plan);
+    let key = (TARGET.to_string(), "archive-db".to_string());
+    let backups_latest = {
+        let mut st = f.state();
+        let all = st.restorables.get_mut(&key).unwrap();
+        let b = all.iter_mut().find(|r| r.id.starts_with("arn:")).unwrap();
+        b.latest = b.latest.map(|t| t - chrono::Duration::hours(12));
+        b.latest.unwrap()
+    };
+    let fresh = (TARGET, "archive-db", "us-west-2");
+    f.add_restorable(fresh, Some("archive-db-fresh"), chrono::Utc::now());
+    let asked = backups_latest - chrono::Duration::hours(1);
+    let mut s = step(&plan).0;
+    s.to_time = Some(asked);
+    let out = run(&f.clouds(), &plan, &s).await.expect("restored");
+    assert_eq!(out.restore_point, Some(asked));
+    let st = f.state();
+    let (from, point, _) = &st.restored_from[&key];
+    assert!(from.starts_with("arn:"), "{from}");
+    assert_eq!(*point, Some(RestorePoint::At(asked)));
 }

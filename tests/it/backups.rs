@@ -137,6 +137,9 @@ async fn snapshot_only(fx: &Fixture) -> (std::path::PathBuf, tempfile::TempDir, 
     let snap_arn = (taken.db_snapshot().and_then(|s| s.db_snapshot_arn()))
         .expect("snapshot arn")
         .to_string();
+    // Copied seconds later: the copy's own SnapshotCreateTime is then
+    // not the data's time, which the RPO must be measured from.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let standby = world::sdk().await.rds(STANDBY);
     world::tried("copy", || {
         standby
@@ -230,10 +233,16 @@ async fn a_copied_snapshot_older_than_the_rpo_is_refused_unless_the_loss_is_acce
         .send())
     .await
     .expect("describe snapshot");
-    let taken = (read.db_snapshots().first())
-        .and_then(|s| s.snapshot_create_time())
-        .expect("its time")
+    let copy = read.db_snapshots().first().expect("the copy");
+    let taken = (copy.snapshot_database_time())
+        .or(copy.original_snapshot_create_time())
+        .expect("its data's time")
         .secs();
+    let copied = copy.snapshot_create_time().expect("copied").secs();
+    assert!(
+        copied > taken,
+        "the copy's own time is later: {copied} vs {taken}"
+    );
     let taken = chrono::DateTime::from_timestamp(taken, 0).expect("a time");
     let journal = fx.journal_text(&fx.new_run(&runs)).await;
     let at = taken
@@ -418,4 +427,92 @@ async fn a_drill_restores_measures_and_deletes_and_a_killed_one_is_swept() {
         }
     })
     .await;
+}
+
+/// After a failover, reprotect makes the old home a backup standby again:
+/// the old primary stops replicating into us-east-1 (its backups there,
+/// under the plan's name, must not pass for the new primary's), is renamed
+/// out of the way with its data, and the new primary's backups replicate
+/// into us-west-2; a failback then restores those, the new primary's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprotect_replicates_the_new_primarys_backups_home_and_a_failback_restores_them() {
+    crate::needs_emulators!();
+    let fx = archive("bkrep").await;
+    let id = fx.id("archive-db");
+    let old_arn = instance(HOME, &id).await.expect("the old primary").arn;
+    let ran = fx.drctl(&failover("archive")).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let new = instance(STANDBY, &id).await.expect("restored");
+    let reprotected = fx
+        .drctl(&["reprotect", "--plan", "archive", "--output", "json"])
+        .await;
+    assert_eq!(reprotected.code, Some(0), "{}", reprotected.all());
+    // The old primary: renamed, data kept; the name is free for a restore.
+    assert_eq!(instance(HOME, &id).await, None);
+    let parked = named(HOME, &format!("{id}-pre-")).await;
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    let backups = |region: &'static str| {
+        let id = id.clone();
+        async move {
+            let rds = world::sdk().await.rds(region);
+            let out = (rds.describe_db_instance_automated_backups())
+                .db_instance_identifier(&id)
+                .send()
+                .await
+                .expect("describe backups");
+            (out.db_instance_automated_backups().iter())
+                .filter(|b| b.region().is_some_and(|r| r != region))
+                .map(|b| {
+                    let arn = b.db_instance_arn().unwrap_or_default().to_string();
+                    (arn, b.status().unwrap_or_default().to_string())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let into_standby = backups(STANDBY).await;
+    assert!(
+        into_standby
+            .iter()
+            .all(|(arn, status)| arn != &old_arn || status == "retained"),
+        "the old primary no longer replicates into {STANDBY}: {into_standby:?}"
+    );
+    let home = backups(HOME).await;
+    assert!(
+        home.iter()
+            .any(|(arn, s)| arn == &new.arn && s != "retained"),
+        "the new primary's backups replicate home: {home:?}"
+    );
+    world::wait_for(
+        "the new primary's backups restorable at home",
+        world::PATIENCE,
+        async || {
+            let now = backups(HOME).await;
+            match now
+                .iter()
+                .any(|(arn, s)| arn == &new.arn && s == "replicating")
+            {
+                true => Ok(()),
+                false => Err(format!("{now:?}")),
+            }
+        },
+    )
+    .await;
+    let proxied = Proxied::start(false).await;
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    let back = fx
+        .drctl_with(
+            &["failback", "--plan", "archive", "--output", "json"],
+            &[],
+            &proxied.endpoints(),
+        )
+        .await;
+    assert_eq!(back.code, Some(0), "{}", back.all());
+    let restored = instance(HOME, &id).await.expect("restored at home");
+    assert_eq!(restored.role, drctl::cloud::DbRole::Primary);
+    assert_eq!(
+        rds.forwarded(Match::Action("RestoreDBInstanceToPointInTime")),
+        1,
+        "{}",
+        rds.log().join("\n")
+    );
 }

@@ -89,6 +89,10 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "rds:DescribeDBInstanceAutomatedBackups" => &["rds:DescribeDBInstanceAutomatedBackups"],
         "rds:DescribeDBSnapshots" => &["rds:DescribeDBSnapshots"],
         "rds:DescribeDBSubnetGroups" => &["rds:DescribeDBSubnetGroups"],
+        "rds:StopDBInstanceAutomatedBackupsReplication" => &[
+            "rds:StopDBInstanceAutomatedBackupsReplication",
+            "rds:DescribeDBInstanceAutomatedBackups",
+        ],
         // A lost answer is judged by a read of the backups replicated.
         "rds:StartDBInstanceAutomatedBackupsReplication" => &[
             "rds:StartDBInstanceAutomatedBackupsReplication",

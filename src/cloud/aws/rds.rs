@@ -219,6 +219,7 @@ fn backups_of(b: &aws_sdk_rds::types::DbInstanceAutomatedBackup) -> Restorable {
             .unwrap_or_default()
             .to_string(),
         source: b.db_instance_identifier().unwrap_or_default().to_string(),
+        source_arn: b.db_instance_arn().map(str::to_string),
         source_region: b.region().map(str::to_string),
         ready: matches!(status.as_str(), "replicating" | "retained" | "active"),
         status,
@@ -230,14 +231,22 @@ fn backups_of(b: &aws_sdk_rds::types::DbInstanceAutomatedBackup) -> Restorable {
 }
 
 /// A DB snapshot in drctl's terms: restorable to the moment it was taken,
-/// once `available`; a copy under way says how far it is.
+/// once `available`; a copy under way says how far it is. The moment is
+/// its data's (`SnapshotDatabaseTime`), else when it was taken
+/// (`OriginalSnapshotCreateTime`): a copy's `SnapshotCreateTime` is when
+/// it was copied, which would make a nightly snapshot copied hours later
+/// look hours fresher than its data.
 fn snapshot_of(s: &aws_sdk_rds::types::DbSnapshot) -> Restorable {
     let status = s.status().unwrap_or_default().to_string();
-    let taken = s.snapshot_create_time().and_then(to_chrono);
+    let taken = (s.snapshot_database_time())
+        .or(s.original_snapshot_create_time())
+        .or(s.snapshot_create_time())
+        .and_then(to_chrono);
     let from = s.source_region().map(str::to_string);
     Restorable {
         id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
         source: s.db_instance_identifier().unwrap_or_default().to_string(),
+        source_arn: None,
         source_region: from,
         ready: status == "available",
         status,
@@ -595,7 +604,11 @@ impl crate::cloud::Database for RdsDatabase {
                 Err(e) if e.kind == ErrorKind::NotFound => break,
                 other => other?,
             };
-            out.extend(page.db_snapshots().iter().map(snapshot_of));
+            // Copies from another region only: a snapshot taken here (an
+            // old primary's, before it was set aside) is no standby's.
+            let copied = (page.db_snapshots().iter())
+                .filter(|s| s.source_region().is_some_and(|r| r != region));
+            out.extend(copied.map(snapshot_of));
             if !super::advance(&mut marker, page.marker()) {
                 break;
             }
@@ -716,6 +729,47 @@ impl crate::cloud::Database for RdsDatabase {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn stop_replicating_backups(
+        &self,
+        region: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let op = "StopDBInstanceAutomatedBackupsReplication";
+        let c = Call::new(SERVICE, op, source_arn, region);
+        let (_, source) = parse_source(source_arn, region);
+        // Settled: no backups of that instance replicate here any more.
+        let settled = || async {
+            let here = self.replicated_backups(region, &source).await?;
+            let live = |b: &Restorable| {
+                b.source_arn.as_deref() == Some(source_arn) && b.status != "retained"
+            };
+            Ok(!here.iter().any(live))
+        };
+        let sent = act_once(
+            &self.retry,
+            c,
+            None,
+            || {
+                client
+                    .stop_db_instance_automated_backups_replication()
+                    .source_db_instance_arn(source_arn)
+                    .send()
+            },
+            settled,
+        )
+        .await;
+        // Stopped already (a resumed run, an answer lost): RDS refuses as
+        // the instance not replicating here.
+        match sent {
+            Err(e) if settled().await.unwrap_or(false) => {
+                tracing::debug!(source_arn, "replication stopped already ({e})");
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {

@@ -314,6 +314,35 @@ impl Database for FakeCloud {
         Ok(())
     }
 
+    async fn stop_replicating_backups(
+        &self,
+        region: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError> {
+        let call = "rds:StopDBInstanceAutomatedBackupsReplication";
+        let mut s = self.enter(call, region, source_arn).await?;
+        let live = (s.restorables.iter_mut())
+            .filter(|((r, _), _)| r == region)
+            .flat_map(|(_, all)| all.iter_mut())
+            .find(|b| b.source_arn.as_deref() == Some(source_arn) && b.status != "retained");
+        let Some(b) = live else {
+            let e = CloudError::new(
+                "rds",
+                "StopDBInstanceAutomatedBackupsReplication",
+                source_arn,
+                region,
+                ErrorKind::Client,
+                "its automated backups are not replicated here",
+            );
+            return Err(e.with_code("InvalidDBInstanceState"));
+        };
+        b.status = "retained".into();
+        let id = b.source.clone();
+        s.writes
+            .push(format!("StopDBInstanceAutomatedBackupsReplication {id}"));
+        Ok(())
+    }
+
     async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {
         let s = self
             .enter("rds:DescribeDBSubnetGroups", region, name)

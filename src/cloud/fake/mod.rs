@@ -655,6 +655,8 @@ impl FakeCloud {
                 None => format!("arn:aws:rds:{region}:123456789012:auto-backup:ab-{source}"),
             },
             source: source.into(),
+            source_arn: (snapshot.is_none())
+                .then(|| format!("arn:aws:rds:{from}:123456789012:db:{source}")),
             source_region: Some(from.into()),
             status: if snapshot.is_some() {
                 "available"

@@ -437,6 +437,10 @@ pub struct Restorable {
     pub id: String,
     /// The instance it holds the data of (`DBInstanceIdentifier`).
     pub source: String,
+    /// That instance's ARN, when the provider says it (replicated
+    /// backups: `DBInstanceArn`): two instances of one name told apart,
+    /// such as an old primary renamed out of the way and its successor.
+    pub source_arn: Option<String>,
     /// The Region that instance lives in, when the provider says it.
     pub source_region: Option<String>,
     /// Its status in the provider's words (`replicating`, `available`,

@@ -195,11 +195,12 @@ impl BackupDatabaseSpec {
     /// The instances of the other regions, whose backups a restore in
     /// `region` reads (its home's, or after a failover the new primary's).
     fn others(&self, region: &str) -> Vec<String> {
-        let mut out: Vec<String> = (self.regions.iter())
-            .filter(|(r, _)| *r != region)
-            .map(|(_, id)| id.clone())
-            .collect();
-        out.dedup();
+        let mut out: Vec<String> = Vec::new();
+        for (_, id) in self.regions.iter().filter(|(r, _)| *r != region) {
+            if !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
         out
     }
 }
@@ -378,6 +379,29 @@ async fn newest(
     Ok(pick(all))
 }
 
+/// The ready restorable copies in `region` of `placement.from`.
+async fn ready(
+    clouds: &Clouds,
+    region: &str,
+    placement: &Placement,
+) -> Result<Vec<Restorable>, CloudError> {
+    let mut all = Vec::new();
+    for source in &placement.from {
+        all.extend(clouds.database.replicated_backups(region, source).await?);
+        all.extend(clouds.database.snapshots_of(region, source).await?);
+    }
+    Ok(all.into_iter().filter(|r| r.ready).collect())
+}
+
+/// The window of copies taken together (pure): the earliest of their
+/// earliest points to the latest of their latest.
+fn window_of(ready: &[Restorable]) -> Window {
+    Window {
+        earliest: ready.iter().filter_map(|r| r.earliest).min(),
+        latest: ready.iter().filter_map(|r| r.latest).max(),
+    }
+}
+
 /// The newest ready restorable copy, else the newest (pure).
 fn pick(all: Vec<Restorable>) -> Option<Restorable> {
     let best = |rs: Vec<&Restorable>| rs.into_iter().max_by_key(|r| r.latest).cloned();
@@ -440,7 +464,7 @@ async fn lacks(
                 "instance {} already exists in {region} ({}; {by})",
                 i.id, i.status
             ),
-            "a restore takes the plan's name there: run `drctl reprotect` (it renames the instance out of the way, data kept), or rename or delete it".into(),
+            "if the plan serves from it (a failover to this region ran already: `drctl status`), nothing is to be restored; else it is in the way of the restore, which takes the plan's name: `drctl reprotect` from the region that serves renames it out of the way, data kept".into(),
         ));
     }
     Ok(out)
@@ -488,12 +512,12 @@ impl Restoring for BackupRestoring {
                 )),
             ),
             Some(r) if !r.ready => (said(r), Err(format!("{} is {}", what(r), r.status))),
+            // Every ready copy's window together: a time the backups hold
+            // is restorable though a snapshot is newer (`choose` picks the
+            // copy that holds it).
             Some(r) => (
                 said(r),
-                Ok(Window {
-                    earliest: r.earliest,
-                    latest: r.latest,
-                }),
+                Ok(window_of(&ready(clouds, region, placement).await?)),
             ),
         };
         Ok(Some(Source {
@@ -560,11 +584,7 @@ async fn restore(
     point: Point,
     placement: &Placement,
 ) -> Result<(), CloudError> {
-    let mut all = Vec::new();
-    for source in &placement.from {
-        all.extend(clouds.database.replicated_backups(region, source).await?);
-        all.extend(clouds.database.snapshots_of(region, source).await?);
-    }
+    let all = ready(clouds, region, placement).await?;
     let Some(from) = choose(&all, point) else {
         let why = format!(
             "no restorable copy of {} in {region} holds the point asked for",

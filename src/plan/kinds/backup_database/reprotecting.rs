@@ -24,10 +24,11 @@ pub struct BackupReprotecting;
 
 /// What a backup standby's reprotection is, in words and calls.
 pub const BACKUP_REPROTECT: ReprotectAbout = ReprotectAbout {
-    describe: "replicate the automated backups of {primary} in {active} into every other region (an old primary there is renamed, not deleted)",
+    describe: "replicate the automated backups of {primary} in {active} into every other region (an old primary there stops replicating into {active} and is renamed, not deleted)",
     calls: &[
         "rds:DescribeDBInstances",
         "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:StopDBInstanceAutomatedBackupsReplication",
         "rds:ModifyDBInstance",
         "rds:StartDBInstanceAutomatedBackupsReplication",
     ],
@@ -46,15 +47,23 @@ enum BackupMove {
     Rename { from: String, to: String },
     /// Replicate the backups of `source` (the primary's ARN) here.
     Replicate { source: String },
+    /// Stop replicating the backups of `source` (an old primary's ARN)
+    /// here.
+    Stop { source: String },
 }
 
 /// One region as read: its instance under the plan's name and under the
-/// name it is parked as, and the backups replicated into it.
+/// name it is parked as, the backups replicated into it, and what still
+/// replicates from it into the active region.
 pub struct Region {
     /// The instance, now and parked.
     pub copy: Parked<DbInstance>,
     /// The backups replicated into the region of the primary's name.
     pub backups: Vec<Restorable>,
+    /// The backups the region's old primary still replicates into the
+    /// active region (under the plan's name there: they would pass for
+    /// the next standby's, older data looking fresh).
+    pub stale: Vec<Restorable>,
 }
 
 /// What one region needs, or `None` when it is a backup standby of the
@@ -62,6 +71,16 @@ pub struct Region {
 fn region_next(primary: &DbInstance, active: &str, r: &Region) -> Option<Standing> {
     let c = &r.copy;
     let (id, region, parked) = (&c.id, &c.region, &c.parked_id);
+    let live = |b: &&Restorable| b.status != "retained";
+    if let Some(source) = r.stale.iter().find(live).and_then(|b| b.source_arn.clone()) {
+        let says = format!(
+            "no more backups of {source} replicated into {active} (those there kept): the old primary's backups must not pass for the new one's"
+        );
+        let stop = BackupMove::Stop { source };
+        let call = "rds:StopDBInstanceAutomatedBackupsReplication";
+        let m = Move::new((id, active), call, ("replicating", says), &stop);
+        return Some(Standing::Act(m));
+    }
     match (&c.now, &c.parked) {
         (Some(_), Some(_)) => {
             return Some(Standing::Wait(format!(
@@ -90,8 +109,14 @@ fn region_next(primary: &DbInstance, active: &str, r: &Region) -> Option<Standin
         }
         (None, _) => {}
     }
+    // The primary's own: by its ARN where RDS says it, else its name and
+    // region.
+    let ours = |b: &&Restorable| match &b.source_arn {
+        Some(arn) => *arn == primary.arn,
+        None => b.source == primary.id && b.source_region.as_deref() == Some(active),
+    };
     let live = (r.backups.iter())
-        .filter(|b| b.source == primary.id && b.source_region.as_deref() == Some(active))
+        .filter(ours)
         .find(|b| b.status != "retained");
     match live {
         Some(b) if b.ready => None,
@@ -190,7 +215,16 @@ impl Reprotecting for BackupReprotecting {
             let read = |name: String| async move { db.describe_instance(region, &name).await };
             let copy = Parked::read((region, id), run_id, read).await?;
             let backups = db.replicated_backups(region, &g.primary.1).await?;
-            regions.push(Region { copy, backups });
+            let from_here = |b: &Restorable| b.source_region.as_deref() == Some(region);
+            let stale = (db.replicated_backups(&g.primary.0, id).await?)
+                .into_iter()
+                .filter(from_here)
+                .collect();
+            regions.push(Region {
+                copy,
+                backups,
+                stale,
+            });
         }
         Ok(backup_standing(g, primary.as_ref(), &regions, made))
     }
@@ -206,6 +240,9 @@ impl Reprotecting for BackupReprotecting {
             BackupMove::Rename { from, to } => db.rename_instance(&m.region, &from, &to).await?,
             BackupMove::Replicate { source } => {
                 (db.replicate_backups(&m.region, &source, RETENTION_DAYS)).await?
+            }
+            BackupMove::Stop { source } => {
+                (db.stop_replicating_backups(&m.region, &source)).await?
             }
         }
         Ok(None)
@@ -247,6 +284,7 @@ mod tests {
         Restorable {
             id: "arn:aws:rds:us-west-2:1:auto-backup:ab-x".into(),
             source: "archive-db".into(),
+            source_arn: None,
             source_region: Some("us-east-1".into()),
             status: status.into(),
             ready: status != "pending",
@@ -275,6 +313,7 @@ mod tests {
                 parked,
             },
             backups: b.iter().map(|s| backups(s)).collect(),
+            stale: Vec::new(),
         }]
     }
 
@@ -311,6 +350,38 @@ mod tests {
             panic!("protected")
         };
         assert_eq!(parked.len(), 1, "the rename is said");
+    }
+
+    /// The old primary's backups still replicating into the active region
+    /// carry the plan's name there: they are stopped first (asked of the
+    /// active region), or the next failover back could restore them,
+    /// older data under a fresh point.
+    #[test]
+    fn the_old_primarys_replication_into_the_active_region_is_stopped_first() {
+        let p = inst("archive-db", DbRole::Primary, "available");
+        let old = inst("archive-db", DbRole::Primary, "available");
+        let mut r = region(Some(old), None, &[]);
+        let stale = Restorable {
+            source_arn: Some("arn:aws:rds:us-west-2:1:db:archive-db".into()),
+            source_region: Some("us-west-2".into()),
+            ..backups("replicating")
+        };
+        r[0].stale = vec![stale.clone()];
+        let Standing::Act(m) = next(&p, &r) else {
+            panic!("a stop first")
+        };
+        assert_eq!(
+            (m.call.as_str(), m.region.as_str()),
+            ("rds:StopDBInstanceAutomatedBackupsReplication", "us-east-1")
+        );
+        r[0].stale = vec![Restorable {
+            status: "retained".into(),
+            ..stale
+        }];
+        let Standing::Act(m) = next(&p, &r) else {
+            panic!("then the rename")
+        };
+        assert_eq!(m.call, "rds:ModifyDBInstance");
     }
 
     /// An encrypted primary's backups need a key of the region they go

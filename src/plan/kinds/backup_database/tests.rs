@@ -9,6 +9,7 @@ fn restorable(id: &str, (earliest, latest): (&str, &str), ready: bool) -> Restor
     Restorable {
         id: id.into(),
         source: "archive-db".into(),
+        source_arn: None,
         source_region: Some("us-west-2".into()),
         status: if ready { "available" } else { "pending" }.into(),
         ready,
