@@ -338,6 +338,36 @@ def ensure_cloud_sql(gcp_url, primary, replica, lag):
             "replica": {"name": replica, "region": GCP_STANDBY, "lag": lag}}
 
 
+def ensure_sql_backups(gcp_url, primary, standby, reset):
+    """archive-gcp (plans/gcp/archive-gcp.toml): a Cloud SQL primary in
+    us-central1 whose standby in us-east4 is a backup kept there (made with
+    the API's `location`), no instance. `reset` deletes what a failover
+    restored there (`standby`), so that a failover can restore again."""
+    status, _ = gcp_call(gcp_url, "GET", f"/v1/projects/{GCP_PROJECT}/instances/{primary}")
+    if status != 200:
+        status, body = gcp_call(gcp_url, "POST", "/emu/instances",
+                                {"project": GCP_PROJECT, "name": primary, "region": GCP_HOME})
+        if status != 200:
+            sys.exit(f"seed: cannot seed Cloud SQL {primary}: {body}")
+        say("cloud-sql", primary, "created")
+    if reset:
+        status, _ = gcp_call(gcp_url, "DELETE", f"/v1/projects/{GCP_PROJECT}/instances/{standby}")
+        if status == 200:
+            say("cloud-sql", standby, "deleted (reset)")
+    flt = urllib.parse.quote(f'instance="{primary}"')
+    _, listed = gcp_call(gcp_url, "GET", f"/v1/projects/{GCP_PROJECT}/backups?filter={flt}")
+    if any(b.get("location") == GCP_STANDBY for b in (listed or {}).get("backups", [])):
+        say("cloud-sql", f"backup of {primary} in {GCP_STANDBY}", "already present")
+    else:
+        status, body = gcp_call(gcp_url, "POST", f"/v1/projects/{GCP_PROJECT}/backups",
+                                {"instance": primary, "location": GCP_STANDBY})
+        if status != 200:
+            sys.exit(f"seed: cannot back up Cloud SQL {primary}: {body}")
+        say("cloud-sql", f"backup of {primary} in {GCP_STANDBY}", "started")
+    return {"project": GCP_PROJECT, "primary": {"name": primary, "region": GCP_HOME},
+            "backups_in": GCP_STANDBY, "restores_into": standby}
+
+
 def ensure_instance_groups(gcp_url, home, standby):
     """The orders workers' regional managed instance groups in gcp_emu.py
     (plans/gcp/orders-gcp.toml): three instances in us-central1 behind an
@@ -1015,6 +1045,8 @@ def seed(args):
         cloud_sql = {"orders": cloud_sql,
                      "storefront": ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("catalogue-sql"),
                                                     n("catalogue-sql-use4"), 1.5)}
+        cloud_sql["archive"] = ensure_sql_backups(os.environ["DRCTL_GCP_ENDPOINT"], n("archive-sql"),
+                                                  n("archive-sql-use4"), args.reset_databases)
         cloud_run = {"orders": cloud_run,
                      "storefront": ensure_cloud_run(os.environ["DRCTL_GCP_ENDPOINT"], n("storefront-api"), 2, 0)}
     else:

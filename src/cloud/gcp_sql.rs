@@ -29,7 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use google_cloud_monitoring_v3::client::MetricService;
-use google_cloud_sql_v1::client::{SqlInstancesService, SqlOperationsService};
+use google_cloud_sql_v1::client::{SqlBackupsService, SqlInstancesService, SqlOperationsService};
 use google_cloud_sql_v1::model;
 use tokio::sync::OnceCell;
 
@@ -37,7 +37,7 @@ use super::gcp::gcp_clients;
 use super::retry::RetryPolicy;
 use super::{
     CloudError, CloudSettings, CloudSql, DbRole, ErrorKind, LagReading, RecoveryWindow,
-    SqlInstance, SqlList, SqlOpStatus, SqlOperation,
+    ReplicaPlacement, Restorable, SqlInstance, SqlList, SqlOpStatus, SqlOperation,
 };
 
 /// The pages of an instance's operations a resumed run reads, newest first,
@@ -66,6 +66,7 @@ pub struct GcpSql {
 struct Inner {
     instances: SqlInstancesService,
     operations: SqlOperationsService,
+    backups: SqlBackupsService,
     metrics: MetricService,
 }
 
@@ -146,6 +147,32 @@ pub fn instance_of(i: &model::DatabaseInstance) -> SqlInstance {
             .map(str::to_string),
         endpoint: dns.map(|d| d.trim_end_matches('.').to_string()).or(ip),
         write_endpoint: write,
+        labels: (i.settings.as_ref())
+            .map(|s| s.user_labels.clone().into_iter().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A backup in drctl's terms: restorable to the end of its interval once
+/// `SUCCESSFUL`.
+pub fn backup_of(b: &model::Backup) -> Restorable {
+    let state = b.state.name().unwrap_or("UNKNOWN").to_string();
+    let end = (b.backup_interval.as_ref())
+        .and_then(|i| i.end_time.as_ref())
+        .and_then(to_time);
+    Restorable {
+        id: b.name.clone(),
+        source: b.instance.clone(),
+        source_arn: None,
+        source_region: (b.instance_settings.as_ref())
+            .map(|i| i.region.clone())
+            .filter(|r| !r.is_empty()),
+        ready: state == "SUCCESSFUL",
+        status: state,
+        earliest: end,
+        latest: end,
+        kms_key_id: Some(b.kms_key.clone()).filter(|k| !k.is_empty()),
+        progress: None,
     }
 }
 
@@ -241,6 +268,7 @@ impl GcpSql {
                     gcp_clients!(self.endpoint.as_deref(), &self.retry, fail => Inner {
                         instances: SqlInstancesService,
                         operations: SqlOperationsService,
+                        backups: SqlBackupsService,
                         metrics: MetricService,
                     }),
                 )
@@ -392,6 +420,69 @@ impl CloudSql for GcpSql {
                 .set_project(project)
                 .set_instance(source)
                 .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
+                .send(),
+            operation_of,
+        )
+        .await
+    }
+
+    async fn sql_backups(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        const OP: &str = "backups.list";
+        let inner = self.inner(OP, name, region).await?;
+        let mut out = Vec::new();
+        let mut token = String::new();
+        for _ in 0..LIST_PAGES {
+            let r = (inner.backups.list_backups())
+                .set_parent(format!("projects/{project}"))
+                .set_filter(format!("instance=\"{name}\""))
+                .set_page_token(token)
+                .send()
+                .await
+                .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))?;
+            // Kept in `region`: a backup elsewhere is no standby's here.
+            let here = r.backups.iter().filter(|b| b.location == region);
+            out.extend(here.filter(|b| b.instance == name).map(backup_of));
+            if r.next_page_token.is_empty() {
+                break;
+            }
+            token = r.next_page_token;
+        }
+        out.sort_by_key(|b| std::cmp::Reverse(b.latest));
+        Ok(out)
+    }
+
+    async fn restore_sql_backup(
+        &self,
+        region: &str,
+        project: &str,
+        target: &str,
+        backup: &str,
+        settings: &ReplicaPlacement,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.restoreBackup";
+        let inner = self.inner(OP, target, region).await?;
+        let mut s = model::Settings::new().set_user_labels(settings.tags.clone());
+        if let Some(tier) = &settings.instance_class {
+            s = s.set_tier(tier);
+        }
+        let new = model::DatabaseInstance::new()
+            .set_region(region)
+            .set_settings(s);
+        let body = model::InstancesRestoreBackupRequest::new()
+            .set_backup(backup)
+            .set_restore_instance_settings(new);
+        super::gcp::gax_write(
+            (SERVICE, OP),
+            (target, region),
+            (inner.instances.restore_backup())
+                .set_project(project)
+                .set_instance(target)
+                .set_body(body)
                 .send(),
             operation_of,
         )

@@ -574,6 +574,8 @@ metered! {
     operations(&self, region: &str, project: &str, name: &str) -> Vec<SqlOperation> = ("sqladmin:operations.list", region);
     sql_replica_lag(&self, region: &str, project: &str, name: &str, window: Duration) -> LagReading = ("monitoring:timeSeries.list", region);
     designate_dr_sql(&self, region: &str, project: &str, primary: &str, replica: &str) -> SqlOperation = ("sqladmin:instances.patch", region);
+    sql_backups(&self, region: &str, project: &str, name: &str) -> Vec<Restorable> = ("sqladmin:backups.list", region);
+    restore_sql_backup(&self, region: &str, project: &str, target: &str, backup: &str, settings: &ReplicaPlacement) -> SqlOperation = ("sqladmin:instances.restoreBackup", region);
 }
 
 metered! {

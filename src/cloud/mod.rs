@@ -558,6 +558,30 @@ pub trait CloudSql: Send + Sync {
         replica: &str,
     ) -> Result<SqlOperation, CloudError>;
 
+    /// The backups of instance `name` kept in `region` (`backups.list`
+    /// filtered on the instance, those whose `location` is `region`
+    /// kept), newest first: what a backup standby there restores from.
+    async fn sql_backups(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<Restorable>, CloudError>;
+
+    /// Restores backup `backup` (`projects/P/backups/UID`) into the new
+    /// instance `target` in `region`, of tier `tier` when given (else the
+    /// backup's), labelled `labels` (`instances.restoreBackup` with
+    /// `restoreInstanceSettings`). Not retried: a run that lost its
+    /// answer finds the operation again with `operations.list`.
+    async fn restore_sql_backup(
+        &self,
+        region: &str,
+        project: &str,
+        target: &str,
+        backup: &str,
+        settings: &ReplicaPlacement,
+    ) -> Result<SqlOperation, CloudError>;
+
     /// Clones instance `source` into the new instance `target`
     /// (`instances.clone`), at `point_in_time` when given (else now).
     async fn clone_sql(

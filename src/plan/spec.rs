@@ -63,6 +63,9 @@ pub struct PlanSpec {
     /// RDS instances whose standby is their backups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backup_database: Vec<BackupDatabaseSpec>,
+    /// Cloud SQL instances whose standby is their backups (GCP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cloud_sql_backup: Vec<CloudSqlBackupSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -195,9 +198,9 @@ impl DrillSpec {
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
     BackupDatabaseSpec, BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec,
-    CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, EcsServiceSpec,
-    GlobalDatabaseSpec, InstanceGroupSpec, KubernetesSpec, NodeGroupSpec, ResourceKind,
-    ResourceRef, SwitchMode,
+    CloudSqlBackupSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec,
+    EcsServiceSpec, GlobalDatabaseSpec, InstanceGroupSpec, KubernetesSpec, NodeGroupSpec,
+    ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

@@ -1,8 +1,8 @@
 //! The generic `restore` step on a backup standby (`[[backup_database]]`,
-//! the reference `archive` plan): a failover restores the target's newest
-//! restorable point into the plan's name there, once, with the home
-//! region down; a lost answer, a resume and a region that lacks what a
-//! restore needs, each tried.
+//! the reference `archive` plan; `[[cloud_sql_backup]]`, `archive-gcp`): a
+//! failover restores the target's newest restorable point into the plan's
+//! name there, once, with the home region down; a lost answer, a resume
+//! and a region that lacks what a restore needs, each tried.
 
 use std::collections::BTreeMap;
 
@@ -254,4 +254,116 @@ async fn a_time_inside_the_backups_window_is_restored_though_a_snapshot_is_newer
     let (from, point, _) = &st.restored_from[&key];
     assert!(from.starts_with("arn:"), "{from}");
     assert_eq!(*point, Some(RestorePoint::At(asked)));
+}
+
+// ---- Cloud SQL (`plans/gcp/archive-gcp.toml`)
+
+const GCP_TARGET: &str = "us-east4";
+const GCP_RUN: &str = "20261130T050000Z-archive-gcp-d4";
+
+fn archive_gcp() -> Plan {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/archive-gcp.toml");
+    let loaded = crate::plan::load(&[path]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded.plans.into_iter().next().expect("archive-gcp")
+}
+
+fn gcp_world(plan: &Plan) -> FakeCloud {
+    let f = FakeCloud::new();
+    crate::plan::kinds::seed_plan(&f, plan);
+    f.state().dead_regions.insert("us-central1".into());
+    f
+}
+
+fn gcp_step(plan: &Plan) -> Restore {
+    let g = crate::steps::graph::compile(plan, GCP_TARGET).unwrap();
+    (g.steps.iter())
+        .find_map(|s| match &s.kind {
+            StepKind::Restore(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a restore step")
+}
+
+async fn gcp_run(f: &FakeCloud, plan: &Plan, s: &Restore) -> Result<RestoreOutput, String> {
+    let (clouds, outputs) = (f.clouds(), BTreeMap::new());
+    let cx = Cx {
+        run_id: GCP_RUN,
+        ..Cx::for_test(&clouds, plan, GCP_TARGET, &outputs, &[])
+    };
+    let out = s.run(&cx).await.map_err(|e| e.summary())?;
+    Ok(RestoreOutput::read(&out).expect("its outputs"))
+}
+
+#[tokio::test]
+async fn a_failover_restores_the_newest_backup_kept_in_the_target_once() {
+    let plan = archive_gcp();
+    let f = gcp_world(&plan);
+    let older = chrono::Utc::now() - chrono::Duration::days(1);
+    f.add_sql_backup(
+        ("drctl-emu", "archive-sql", "us-central1"),
+        GCP_TARGET,
+        older,
+    );
+    let key = (GCP_TARGET.to_string(), "archive-sql".to_string());
+    let newest = (f.state().sql_backups[&key].iter())
+        .filter_map(|b| b.latest)
+        .max();
+    let s = gcp_step(&plan);
+    assert_eq!(s.instance, "drctl-emu/archive-sql-use4");
+    let out = gcp_run(&f, &plan, &s).await.expect("restored");
+    assert_eq!(out.restore_point, newest, "{out:?}");
+    assert!(out.operation.is_some(), "the restore's operation followed");
+    let made = f.state().sql[&("drctl-emu".to_string(), "archive-sql-use4".to_string())].clone();
+    assert_eq!(made.region, GCP_TARGET);
+    // The run's mark, as Cloud SQL takes a label (lowercase, no `:`).
+    let label = made.labels.get("drctl-restored-by").cloned();
+    assert_eq!(label.as_deref(), Some("20261130t050000z-archive-gcp-d4"));
+    // A resume finds it and sends nothing.
+    let again = gcp_run(&f, &plan, &s).await.expect("found");
+    assert!(again.already_existed);
+    let writes = f.state().writes.clone();
+    assert_eq!(writes, ["instances.restoreBackup archive-sql-use4"]);
+}
+
+#[tokio::test]
+async fn another_runs_instance_under_the_name_is_refused_and_no_backup_is_said() {
+    let plan = archive_gcp();
+    let f = gcp_world(&plan);
+    f.add_sql("drctl-emu", GCP_TARGET, "archive-sql-use4", None, false);
+    let s = gcp_step(&plan);
+    let e = gcp_run(&f, &plan, &s).await.unwrap_err();
+    assert!(e.contains("no restore of drctl's made it"), "{e}");
+    let writes = f.state().writes.clone();
+    assert!(writes.is_empty(), "{writes:?}");
+    // No backup kept in the target: readiness says so, and the lag is
+    // unknown, never zero.
+    let bare = FakeCloud::new();
+    bare.add_sql("drctl-emu", "us-central1", "archive-sql", None, false);
+    let clouds = bare.clouds();
+    let db = &plan.spec.cloud_sql_backup[0];
+    let e = (crate::plan::kinds::RpoSource::lag(
+        db,
+        &clouds,
+        GCP_TARGET,
+        std::time::Duration::from_secs(900),
+    )
+    .await)
+        .unwrap_err();
+    assert!(
+        e.message
+            .contains("no backups of archive-sql kept in us-east4"),
+        "{e}"
+    );
+    let outputs = BTreeMap::new();
+    let cx = Cx::for_test(&clouds, &plan, GCP_TARGET, &outputs, &[]);
+    let found = s.preflight(&cx).await;
+    assert!(
+        found.iter().any(|f| f
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("no backups"))),
+        "{found:?}"
+    );
 }

@@ -99,6 +99,9 @@ pub struct FakeState {
     pub probes: BTreeMap<String, Option<u16>>,
     /// Every mutating call, in order, as `Operation resource`.
     pub writes: Vec<String>,
+    /// Cloud SQL backups, by (location, instance): what a Cloud SQL
+    /// backup standby restores from.
+    pub sql_backups: BTreeMap<(String, String), Vec<Restorable>>,
     /// What a backup standby restores from: replicated automated backups
     /// and copied snapshots, by (region, source instance).
     pub restorables: BTreeMap<(String, String), Vec<Restorable>>,
@@ -180,6 +183,16 @@ pub enum SqlEffect {
     Switchover,
     /// A new instance, cloned from the named source.
     Clone(String),
+    /// A new instance restored from a backup of `source`, in `region`,
+    /// labelled `labels`.
+    Restore {
+        /// The instance the backup is of.
+        source: String,
+        /// Where the new instance is.
+        region: String,
+        /// Its user labels.
+        labels: BTreeMap<String, String>,
+    },
     /// The instance is deleted.
     Delete,
     /// The named replica becomes the instance's DR replica.
@@ -795,8 +808,36 @@ impl FakeCloud {
                 edition: Some("ENTERPRISE_PLUS".into()),
                 endpoint: Some(format!("{name}.{region}.fake.sql.goog")),
                 write_endpoint: None,
+                labels: Default::default(),
             },
         );
+    }
+
+    /// Adds a SUCCESSFUL backup of Cloud SQL instance `instance` (of
+    /// `from`, its region) kept in `location`, taken at `taken`; returns
+    /// its name.
+    pub fn add_sql_backup(
+        &self,
+        (project, instance, from): (&str, &str, &str),
+        location: &str,
+        taken: chrono::DateTime<Utc>,
+    ) -> String {
+        let name = format!("projects/{project}/backups/{}", taken.timestamp_millis());
+        let b = Restorable {
+            id: name.clone(),
+            source: instance.into(),
+            source_arn: None,
+            source_region: Some(from.into()),
+            status: "SUCCESSFUL".into(),
+            ready: true,
+            earliest: Some(taken),
+            latest: Some(taken),
+            kms_key_id: None,
+            progress: None,
+        };
+        let key = (location.to_string(), instance.to_string());
+        self.state().sql_backups.entry(key).or_default().push(b);
+        name
     }
 
     /// Gives Cloud SQL instances `names` of `project` (a primary and its DR

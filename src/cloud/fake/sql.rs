@@ -96,6 +96,28 @@ impl FakeState {
                     self.sql.insert(key(target), c);
                 }
             }
+            SqlEffect::Restore {
+                source,
+                region,
+                labels,
+            } => {
+                if !self.sql.contains_key(&key(target)) {
+                    let from = self.sql.get(&key(source)).cloned();
+                    let made = SqlInstance {
+                        name: target.to_string(),
+                        region: region.clone(),
+                        state: "RUNNABLE".into(),
+                        role: DbRole::Primary,
+                        replicas: Vec::new(),
+                        dr_replica: false,
+                        edition: from.and_then(|f| f.edition),
+                        endpoint: Some(format!("{target}.{region}.fake.sql.goog")),
+                        write_endpoint: None,
+                        labels: labels.clone(),
+                    };
+                    self.sql.insert(key(target), made);
+                }
+            }
             SqlEffect::Promote { .. } | SqlEffect::Switchover => return false,
         }
         true
@@ -444,6 +466,56 @@ impl CloudSql for FakeCloud {
             "CLONE",
             SqlEffect::Clone(source.to_string()),
         ))
+    }
+
+    async fn sql_backups(
+        &self,
+        region: &str,
+        _project: &str,
+        name: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let s = self.enter("sqladmin:backups.list", region, name).await?;
+        let key = (region.to_string(), name.to_string());
+        let mut out = s.sql_backups.get(&key).cloned().unwrap_or_default();
+        out.sort_by_key(|b| std::cmp::Reverse(b.latest));
+        Ok(out)
+    }
+
+    async fn restore_sql_backup(
+        &self,
+        region: &str,
+        project: &str,
+        target: &str,
+        backup: &str,
+        settings: &ReplicaPlacement,
+    ) -> Result<SqlOperation, CloudError> {
+        let source = {
+            let s = (self.enter("sqladmin:instances.restoreBackup", region, target)).await?;
+            let refuse = |kind, why: &str| {
+                let op = "instances.restoreBackup";
+                CloudError::new("sqladmin", op, target, region, kind, why.to_string())
+            };
+            if s.sql
+                .contains_key(&(project.to_string(), target.to_string()))
+            {
+                return Err(refuse(
+                    ErrorKind::Client,
+                    "The Cloud SQL instance already exists.",
+                ));
+            }
+            let found = (s.sql_backups.values().flatten()).find(|b| b.id == backup && b.ready);
+            let Some(b) = found else {
+                return Err(refuse(ErrorKind::NotFound, "The backup does not exist."));
+            };
+            b.source.clone()
+        };
+        let effect = SqlEffect::Restore {
+            source,
+            region: region.to_string(),
+            labels: settings.tags.clone(),
+        };
+        let call = "instances.restoreBackup";
+        Ok(self.sql_start(region, project, target, call, "RESTORE_VOLUME", effect))
     }
 
     async fn delete_sql(

@@ -39,6 +39,10 @@ pub struct SqlInstance {
     /// its DR replica.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_endpoint: Option<String>,
+    /// Its user labels (`settings.userLabels`): a restore's mark of the
+    /// run that made it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl SqlInstance {

@@ -395,7 +395,7 @@ pub const SQL_RESTORE: RestoreAbout = RestoreAbout {
 /// `example.com:proj`, taken too: split at the last `/`), or an error
 /// naming `call`: what a journal handed the role is checked before any
 /// call.
-fn sql_names<'a>(
+pub(super) fn sql_names<'a>(
     address: &'a str,
     (call, region): (&'static str, &str),
 ) -> Result<(&'a str, &'a str), CloudError> {
@@ -767,6 +767,7 @@ mod tests {
             edition: None,
             endpoint: None,
             write_endpoint: None,
+            labels: Default::default(),
         };
         let at = ("drctl-emu", "orders-sql");
         let primary = inst(DbRole::Primary, "RUNNABLE");

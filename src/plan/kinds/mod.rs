@@ -51,6 +51,7 @@ mod check;
 mod cloud_dns;
 mod cloud_run;
 mod cloud_sql;
+mod cloud_sql_backup;
 mod compute;
 mod database;
 mod dns;
@@ -89,6 +90,7 @@ pub use cloud_sql::{
     CloudSqlSpec, SQL_DRILL, SQL_PROMOTE, SQL_RESTORE, SqlDrilling, SqlPromoting, SqlRestoring,
     sql_address,
 };
+pub use cloud_sql_backup::CloudSqlBackupSpec;
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy, RDS_DRILL, RdsDrilling};
 pub use dns::setup as route53_setup;
@@ -785,6 +787,8 @@ kinds! {
     Kubernetes => kubernetes: KubernetesSpec;
     /// `[[backup_database]]`: an RDS instance whose standby is its backups.
     BackupDatabase => backup_database: BackupDatabaseSpec;
+    /// `[[cloud_sql_backup]]`: a Cloud SQL instance whose standby is its backups.
+    CloudSqlBackup => cloud_sql_backup: CloudSqlBackupSpec;
 }
 
 impl ResourceKind {
@@ -1044,7 +1048,8 @@ mod tests {
                 ResourceKind::Database
                 | ResourceKind::GlobalDatabase
                 | ResourceKind::CloudSql
-                | ResourceKind::BackupDatabase => "data",
+                | ResourceKind::BackupDatabase
+                | ResourceKind::CloudSqlBackup => "data",
                 ResourceKind::Compute
                 | ResourceKind::NodeGroup
                 | ResourceKind::InstanceGroup

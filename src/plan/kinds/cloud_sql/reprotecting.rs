@@ -344,6 +344,7 @@ mod tests {
             edition: None,
             endpoint: None,
             write_endpoint: None,
+            labels: Default::default(),
         }
     }
 
