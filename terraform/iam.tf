@@ -801,6 +801,8 @@ resource "google_project_iam_custom_role" "drctl_recovery" {
   permissions = [
     "cloudsql.instances.get",
     "cloudsql.instances.list",
+    "cloudsql.backupRuns.list",
+    "cloudsql.backupRuns.get",
     "monitoring.timeSeries.list",
     "compute.instanceGroupManagers.get",
     "compute.autoscalers.get",
@@ -823,12 +825,14 @@ resource "google_project_iam_custom_role" "drctl_recovery_sql" {
   project     = var.gcp_project
   role_id     = "drctlRecoverySql"
   title       = "drctl recovery: Cloud SQL"
-  description = "Promote, switch over, patch and clone the plans' Cloud SQL instances"
+  description = "Promote, switch over, patch, clone and restore the plans' Cloud SQL instances"
   permissions = [
     "cloudsql.instances.promoteReplica",
     "cloudsql.instances.failover",
     "cloudsql.instances.update",
     "cloudsql.instances.clone",
+    "cloudsql.instances.restoreBackup",
+    "cloudsql.instances.create",
   ]
 }
 

@@ -516,3 +516,162 @@ async fn reprotect_replicates_the_new_primarys_backups_home_and_a_failback_resto
         rds.log().join("\n")
     );
 }
+
+/// The Cloud SQL backup standby (`plans/gcp/archive-gcp.toml`) on the GCP
+/// emulator: a primary in us-central1 and a backup of it kept in
+/// us-east4, made through the API; the plan renamed for it.
+async fn archive_gcp(fx: &Fixture) -> (String, String) {
+    let (primary, standby) = (fx.id("archive-sql"), fx.id("archive-sql-use4"));
+    let seeded =
+        serde_json::json!({"project": "drctl-emu", "name": primary, "region": "us-central1"});
+    world::gcp_admin("/emu/instances", seeded).await;
+    let backup = serde_json::json!({"instance": primary, "location": "us-east4"});
+    world::gcp_admin("/v1/projects/drctl-emu/backups", backup).await;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/archive-gcp.toml");
+    let t = std::fs::read_to_string(src).expect("the plan");
+    let t = t
+        .replace(
+            "us-central1 = \"archive-sql\"",
+            &format!("us-central1 = \"{primary}\""),
+        )
+        .replace(
+            "us-east4 = \"archive-sql-use4\"",
+            &format!("us-east4 = \"{standby}\""),
+        )
+        .replace(
+            "gs://drctl-evidence/",
+            &format!("gs://{}/", fx.id("drctl-evidence")),
+        );
+    std::fs::write(fx.plans.path().join("archive-gcp.toml"), t).expect("write plan");
+    world::wait_for("the backup kept in us-east4", world::PATIENCE, async || {
+        let listed = reqwest::get(format!(
+            "{}/v1/projects/drctl-emu/backups?filter=instance%3D%22{primary}%22",
+            world::gcp_endpoint()
+        ))
+        .await
+        .map_err(|e| e.to_string())?
+        .json::<serde_json::Value>()
+        .await
+        .map_err(|e| e.to_string())?;
+        match listed["backups"][0]["state"].as_str() {
+            Some("SUCCESSFUL") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    (primary, standby)
+}
+
+/// The calls the emulator saw on instance `name` itself (its path ends
+/// with it, or with it and a method).
+async fn calls_on(name: &str) -> Vec<String> {
+    let calls = world::gcp_calls().await;
+    let on = |p: &str| {
+        p.ends_with(&format!("/instances/{name}")) || p.contains(&format!("/instances/{name}/"))
+    };
+    (calls.iter())
+        .filter_map(|c| Some((c["method"].as_str()?, c["path"].as_str()?)))
+        .filter(|(_, p)| on(p))
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_gcp_fails_over_by_restoring_its_backup_kept_in_us_east4() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("bkgcp").await;
+    let (primary, standby) = archive_gcp(&fx).await;
+    let before = calls_on(&primary).await.len();
+    let args = [
+        "failover",
+        "--plan",
+        "archive-gcp",
+        "--to",
+        "us-east4",
+        "--output",
+        "json",
+    ];
+    let ran = fx.drctl(&args).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        ran.all().contains("gap from restore point"),
+        "{}",
+        ran.all()
+    );
+    // Restored into the plan's name in us-east4, through restoreBackup.
+    let sql = world::clouds().await.cloud_sql;
+    let made = (sql.describe_sql("us-east4", "drctl-emu", &standby).await)
+        .expect("describe")
+        .expect("restored");
+    assert_eq!(
+        (made.region.as_str(), made.state.as_str()),
+        ("us-east4", "RUNNABLE")
+    );
+    assert!(made.labels.contains_key("drctl-restored-by"), "{made:?}");
+    assert_eq!(
+        calls_on(&standby)
+            .await
+            .iter()
+            .filter(|p| p.ends_with("/restoreBackup"))
+            .count(),
+        1
+    );
+    // Nothing was asked of the home primary but the bounded reads beside
+    // the run of what it leaves (its state, for the evidence).
+    let home = calls_on(&primary).await.split_off(before);
+    assert!(
+        home.len() <= 2 && home.iter().all(|c| c.starts_with("GET ")),
+        "{home:?}"
+    );
+    // Run again: the instance is the plan's now, and nothing is restored twice.
+    let again = fx.drctl(&args).await;
+    assert_eq!(
+        calls_on(&standby)
+            .await
+            .iter()
+            .filter(|p| p.ends_with("/restoreBackup"))
+            .count(),
+        1,
+        "{}",
+        again.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_gcp_drills_by_restoring_its_backup_into_a_copy_it_deletes() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("bkgdr").await;
+    let (_, standby) = archive_gcp(&fx).await;
+    let args = [
+        "drill",
+        "--plan",
+        "archive-gcp",
+        "--to",
+        "us-east4",
+        "--output",
+        "json",
+    ];
+    let ran = fx.drctl(&args).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        ran.all().contains("\"PASS\"") || ran.all().contains("PASS"),
+        "{}",
+        ran.all()
+    );
+    let sql = world::clouds().await.cloud_sql;
+    let left = (sql
+        .list_sql("drctl-emu")
+        .await
+        .expect("list")
+        .instances
+        .into_iter())
+    .filter(|i| i.name.starts_with("drill-") && i.name.ends_with(&standby))
+    .count();
+    assert_eq!(left, 0, "the drill copy was deleted");
+    assert_eq!(
+        sql.describe_sql("us-east4", "drctl-emu", &standby)
+            .await
+            .expect("read"),
+        None
+    );
+}

@@ -214,6 +214,14 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
             "cloudsql.instances.promoteReplica",
         ],
         "sqladmin:instances.clone" => &["cloudsql.instances.clone"],
+        // A backup standby: its backups listed, one restored into a new
+        // instance (which creating needs too).
+        "sqladmin:backups.list" => &["cloudsql.backupRuns.list"],
+        "sqladmin:instances.restoreBackup" => &[
+            "cloudsql.instances.restoreBackup",
+            "cloudsql.instances.create",
+            "cloudsql.backupRuns.get",
+        ],
         "sqladmin:instances.patch" => &["cloudsql.instances.update"],
         "sqladmin:instances.delete" => &["cloudsql.instances.delete"],
         "monitoring:timeSeries.list" => &["monitoring.timeSeries.list"],
