@@ -29,7 +29,8 @@ use super::{
     wait_for,
 };
 use crate::plan::kinds::restoring::{
-    Placement, Point, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring, decide_point,
+    Placement, Point, RESTORE_POINT_TAG, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring,
+    decide_point,
 };
 use crate::plan::kinds::{ResourceKind, Shown};
 use crate::steps::graph::{Builder, RunMode};
@@ -306,9 +307,16 @@ impl RestoreOf<'_> {
         })?;
         cx.fenced(&format!("{} of {source} into {copy}", a.call), r)
             .await?;
+        // The point, marked on the copy where its kind marks copies: a
+        // resume that did not ask for the restore reads it back.
+        let mut placement = self.placement.clone();
+        if let Some(t) = point.known {
+            let mark = (RESTORE_POINT_TAG.to_string(), t.timestamp().to_string());
+            placement.place.tags.extend([mark]);
+        }
         let at = Utc::now();
         let names = (source, copy);
-        let op = (self.role.start(cx.clouds, r, names, point, self.placement)).await?;
+        let op = (self.role.start(cx.clouds, r, names, point, &placement)).await?;
         Ok((point, op, at))
     }
 
@@ -453,6 +461,12 @@ impl Action for Restore {
             at.follow(cx, op, hint).await?;
         }
         let done = at.until_ready(cx).await?;
+        // A resume that found the copy: the point its restore marked on it.
+        if let (None, Some(marked)) = (out.restore_point, done.point) {
+            out.restore_point = Some(marked);
+            out.restore_point_source =
+                "the point the restore marked on the copy (tag drctl:restore-point)".into();
+        }
         out.endpoint = done.endpoint;
         out.port = done.port;
         out.to_output()

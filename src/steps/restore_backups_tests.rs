@@ -104,9 +104,17 @@ async fn a_backup_standby_fails_over_by_restoring_its_newest_point_once_with_hom
         assert_eq!(st.writes, ["RestoreDBInstanceToPointInTime archive-db"]);
     }
     // A re-run (a resume, from any machine) finds the instance by the
-    // plan's name and sends nothing.
+    // plan's name and sends nothing; it knows the point from the mark the
+    // restore left on the instance, not from a later read of the backups.
     let again = run(&clouds, &plan, &s).await.expect("found");
     assert!(again.already_existed);
+    let whole = |t: chrono::DateTime<chrono::Utc>| t.timestamp();
+    assert_eq!(
+        again.restore_point.map(whole),
+        Some(whole(point)),
+        "{again:?}"
+    );
+    assert!(again.restore_point_source.contains("drctl:restore-point"));
     let writes = f.state().writes.clone();
     assert_eq!(writes.len(), 1, "{writes:?}");
 }
@@ -320,9 +328,11 @@ async fn a_failover_restores_the_newest_backup_kept_in_the_target_once() {
     // The run's mark, as Cloud SQL takes a label (lowercase, no `:`).
     let label = made.labels.get("drctl-restored-by").cloned();
     assert_eq!(label.as_deref(), Some("20261130t050000z-archive-gcp-d4"));
-    // A resume finds it and sends nothing.
+    // A resume finds it and sends nothing; the point is the one marked.
     let again = gcp_run(&f, &plan, &s).await.expect("found");
     assert!(again.already_existed);
+    let whole = |t: chrono::DateTime<chrono::Utc>| t.timestamp();
+    assert_eq!(again.restore_point.map(whole), newest.map(whole));
     let writes = f.state().writes.clone();
     assert_eq!(writes, ["instances.restoreBackup archive-sql-use4"]);
 }

@@ -31,7 +31,8 @@ use super::drilling::{
     CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
 };
 use super::restoring::{
-    Placement, Point, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring, Source, Window,
+    Placement, Point, RESTORE_POINT_TAG, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring,
+    Source, Window,
 };
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{
@@ -536,6 +537,7 @@ impl Restoring for BackupRestoring {
         let found = clouds.database.describe_instance(region, copy).await?;
         Ok(found.map(|i| Restored {
             ready: i.is_available(),
+            point: super::restoring::marked_point(&i.tags, RESTORE_POINT_TAG),
             state: i.status,
             endpoint: i.endpoint,
             port: i.port,

@@ -474,6 +474,7 @@ impl Restoring for SqlRestoring {
             state: i.state,
             endpoint: i.endpoint,
             port: None,
+            point: None,
         }))
     }
 

@@ -28,7 +28,8 @@ use super::drilling::{
     CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
 };
 use super::restoring::{
-    Placement, Point, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring, Source, Window,
+    Placement, Point, RESTORE_POINT_TAG, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring,
+    Source, Window,
 };
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown, sql_address};
 use crate::cloud::{
@@ -79,6 +80,9 @@ impl Kind for CloudSqlBackupSpec {
 /// Cloud SQL's label for the run that restored an instance: a label key
 /// takes no `:`, and a value only lowercase letters, digits, `_` and `-`.
 const RESTORED_BY_LABEL: &str = "drctl-restored-by";
+
+/// Cloud SQL's label for the point an instance was restored to.
+const RESTORE_POINT_LABEL: &str = "drctl-restore-point";
 
 /// A run id as a label value (lowercase; what a label takes).
 fn label_value(run: &str) -> String {
@@ -452,6 +456,7 @@ impl Restoring for SqlBackupRestoring {
         let found = clouds.cloud_sql.describe_sql(region, p, name).await?;
         Ok(found.map(|i| Restored {
             ready: i.is_runnable(),
+            point: super::restoring::marked_point(&i.labels, RESTORE_POINT_LABEL),
             state: i.state,
             endpoint: i.endpoint,
             port: None,
@@ -517,6 +522,7 @@ async fn restore(
     settings.tags = (placement.place.tags.iter())
         .map(|(k, v)| match k.as_str() {
             RESTORED_BY_TAG => (RESTORED_BY_LABEL.to_string(), label_value(v)),
+            RESTORE_POINT_TAG => (RESTORE_POINT_LABEL.to_string(), label_value(v)),
             _ => (label_value(k), label_value(v)),
         })
         .collect();

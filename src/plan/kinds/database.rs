@@ -288,6 +288,7 @@ impl Restoring for RdsRestoring {
             state: i.status,
             endpoint: i.endpoint,
             port: i.port,
+            point: None,
         }))
     }
 

@@ -83,6 +83,21 @@ impl Placement {
 /// it carries this tag (a resumed run), never someone else's instance.
 pub const RESTORED_BY_TAG: &str = "drctl:restored-by";
 
+/// The tag a restore's new copy carries where its kind places copies
+/// with marks: the point it restores to, in seconds since the epoch (a
+/// form Cloud SQL's labels take too).
+pub const RESTORE_POINT_TAG: &str = "drctl:restore-point";
+
+/// The point a copy's marks say it was restored to ([`RESTORE_POINT_TAG`]
+/// under `key`, the kind's spelling of it).
+pub fn marked_point(
+    marks: &std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Option<DateTime<Utc>> {
+    let secs = marks.get(key)?.parse::<i64>().ok()?;
+    DateTime::from_timestamp(secs, 0)
+}
+
 /// The times a copy can be restored to, as its provider reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Window {
@@ -118,6 +133,10 @@ pub struct Restored {
     pub endpoint: Option<String>,
     /// Its port, when the provider says it.
     pub port: Option<i32>,
+    /// The point it was restored to, as the restore marked it on the copy
+    /// ([`RESTORE_POINT_TAG`], where the kind's copies carry marks): what
+    /// a resume that did not ask for the restore measures the RPO from.
+    pub point: Option<DateTime<Utc>>,
 }
 
 /// What a restore asks for: the point to send, the point known (the RPO is
