@@ -556,7 +556,9 @@ class World:
             "description": spec.get("description", ""),
             "instance": inst["name"],
             "location": spec.get("location") or inst["region"],
-            "backupInterval": {"startTime": rfc3339(taken - 1), "endTime": rfc3339(taken)},
+            # A backup takes its time: every write before startTime is in
+            # it, none after endTime (Google's reference of the field).
+            "backupInterval": {"startTime": rfc3339(taken - 60), "endTime": rfc3339(taken)},
             "state": "ENQUEUED" if at is None else "SUCCESSFUL",
             "databaseVersion": inst["databaseVersion"],
             "backupKind": "SNAPSHOT",
@@ -578,7 +580,8 @@ class World:
         """A project's backups, newest first, filtered on `instance="NAME"`
         (the one filter drctl sends)."""
         want = None
-        m = re.match(r'^\s*instance\s*=\s*"?([^"\s]+)"?\s*$', flt or "")
+        # `instance="NAME"` or `instance:NAME` (the forms of the reference).
+        m = re.match(r'^\s*instance\s*[=:]\s*"?([^"\s]+)"?\s*$', flt or "")
         if flt and not m:
             raise ApiError(400, f"Invalid filter: {flt}", "invalid", "INVALID_ARGUMENT")
         if m:
@@ -605,6 +608,11 @@ class World:
         if (project, target) in self.instances:
             raise ApiError(409, f"The Cloud SQL instance {target} already exists.",
                            "instanceAlreadyExists")
+        labels = (settings.get("settings") or {}).get("userLabels") or {}
+        for k, v in labels.items():
+            if not re.match(r"^[a-z][a-z0-9_-]{0,62}$", k) or not re.match(r"^[a-z0-9_-]{0,63}$", str(v)):
+                raise ApiError(400, f"Invalid request: the label {k}={v} is not a valid label.",
+                               "invalid", "INVALID_ARGUMENT")
         kept = b["instanceSettings"]
         region = settings.get("region") or kept["region"]
         tier = (settings.get("settings") or {}).get("tier") or kept["settings"]["tier"]

@@ -482,6 +482,14 @@ class GcpEmuTest(unittest.TestCase):
         bad = {"backup": f"projects/{P}/backups/1", "restoreInstanceSettings": {"region": "us-east4"}}
         s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/x/restoreBackup", bad)
         self.assertEqual((s, err["error"]["status"]), (404, "NOT_FOUND"), err)
+        # The reference's other filter form; a label Cloud SQL refuses.
+        s, listed = self.emu.call("GET", f"/v1/projects/{P}/backups?filter=" +
+                                  urllib.parse.quote("instance:west"))
+        self.assertEqual((s, len(listed["backups"])), (200, 2), listed)
+        bad = {"backup": name, "restoreInstanceSettings": {"region": "us-east4", "settings": {
+            "userLabels": {"drctl:restored-by": "x"}}}}
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west-l/restoreBackup", bad)
+        self.assertEqual((s, err["error"]["status"]), (400, "INVALID_ARGUMENT"), err)
         # A replica keeps no backups.
         s, err = self.emu.call("POST", f"/v1/projects/{P}/backups", {"instance": "east"})
         self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"), err)

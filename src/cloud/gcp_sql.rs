@@ -153,12 +153,15 @@ pub fn instance_of(i: &model::DatabaseInstance) -> SqlInstance {
     }
 }
 
-/// A backup in drctl's terms: restorable to the end of its interval once
-/// `SUCCESSFUL`.
+/// A backup in drctl's terms, once `SUCCESSFUL`. Its point is the start
+/// of its interval: Google says every write before `startTime` is in the
+/// backup and none after `endTime`, so the start is the point no write
+/// is lost before (the end would understate the RPO by the backup's
+/// length).
 pub fn backup_of(b: &model::Backup) -> Restorable {
     let state = b.state.name().unwrap_or("UNKNOWN").to_string();
     let end = (b.backup_interval.as_ref())
-        .and_then(|i| i.end_time.as_ref())
+        .and_then(|i| i.start_time.as_ref())
         .and_then(to_time);
     Restorable {
         id: b.name.clone(),
@@ -174,6 +177,18 @@ pub fn backup_of(b: &model::Backup) -> Restorable {
         kms_key_id: Some(b.kms_key.clone()).filter(|k| !k.is_empty()),
         progress: None,
     }
+}
+
+/// Whether a backup kept in `location` (a region, or one of Cloud SQL's
+/// multi-regions `us`, `eu`, `asia`) is kept in `region` (pure).
+pub fn kept_in(location: &str, region: &str) -> bool {
+    let multi = match region.split('-').next() {
+        Some("us") => "us",
+        Some("europe") => "eu",
+        Some("asia") => "asia",
+        _ => "",
+    };
+    location == region || (!multi.is_empty() && location == multi)
 }
 
 /// The domain's view of an operation the API answered.
@@ -444,8 +459,9 @@ impl CloudSql for GcpSql {
                 .send()
                 .await
                 .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))?;
-            // Kept in `region`: a backup elsewhere is no standby's here.
-            let here = r.backups.iter().filter(|b| b.location == region);
+            // Kept in `region`, or in the multi-region that holds it (Google's
+            // default backup location): a backup elsewhere is no standby's here.
+            let here = (r.backups.iter()).filter(|b| kept_in(&b.location, region));
             out.extend(here.filter(|b| b.instance == name).map(backup_of));
             if r.next_page_token.is_empty() {
                 break;
@@ -649,6 +665,18 @@ impl GcpSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backup kept in the region, or in the multi-region holding it, is
+    /// the region's; one elsewhere is not.
+    #[test]
+    fn a_backup_is_kept_in_its_region_or_the_multi_region_holding_it() {
+        assert!(kept_in("us-east4", "us-east4"));
+        assert!(kept_in("us", "us-east4"));
+        assert!(kept_in("eu", "europe-west1"));
+        assert!(!kept_in("us-central1", "us-east4"));
+        assert!(!kept_in("eu", "us-east4"));
+        assert!(!kept_in("us", "northamerica-northeast1"));
+    }
 
     /// A list's `REGION_UNREACHABLE` warnings name the regions its
     /// instances may be missing from, once each; other warnings are not

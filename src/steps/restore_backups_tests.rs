@@ -114,7 +114,7 @@ async fn a_backup_standby_fails_over_by_restoring_its_newest_point_once_with_hom
         Some(whole(point)),
         "{again:?}"
     );
-    assert!(again.restore_point_source.contains("drctl:restore-point"));
+    assert!(again.restore_point_source.contains("restore-point"));
     let writes = f.state().writes.clone();
     assert_eq!(writes.len(), 1, "{writes:?}");
 }
@@ -376,4 +376,28 @@ async fn another_runs_instance_under_the_name_is_refused_and_no_backup_is_said()
             .is_some_and(|p| p.contains("no backups"))),
         "{found:?}"
     );
+}
+
+/// Backups kept elsewhere than the target (a newer one in the home
+/// region) are no standby's there; and a time between backups is no
+/// point a restore could make: refused before any call.
+#[tokio::test]
+async fn only_a_backup_kept_in_the_target_is_restored_and_only_to_its_own_point() {
+    let plan = archive_gcp();
+    let f = gcp_world(&plan);
+    let home = ("drctl-emu", "archive-sql", "us-central1");
+    f.add_sql_backup(home, "us-central1", chrono::Utc::now());
+    let key = (GCP_TARGET.to_string(), "archive-sql".to_string());
+    let kept = (f.state().sql_backups[&key].iter())
+        .filter_map(|b| b.latest)
+        .max();
+    let s = gcp_step(&plan);
+    let mut between = s.clone();
+    between.to_time = kept.map(|t| t - chrono::Duration::minutes(1));
+    let e = gcp_run(&f, &plan, &between).await.unwrap_err();
+    assert!(e.contains("before the earliest restorable time"), "{e}");
+    let writes = f.state().writes.clone();
+    assert!(writes.is_empty(), "{writes:?}");
+    let out = gcp_run(&f, &plan, &s).await.expect("restored");
+    assert_eq!(out.restore_point, kept, "the one kept in {GCP_TARGET}");
 }

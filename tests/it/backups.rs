@@ -520,7 +520,7 @@ async fn reprotect_replicates_the_new_primarys_backups_home_and_a_failback_resto
 /// The Cloud SQL backup standby (`plans/gcp/archive-gcp.toml`) on the GCP
 /// emulator: a primary in us-central1 and a backup of it kept in
 /// us-east4, made through the API; the plan renamed for it.
-async fn archive_gcp(fx: &Fixture) -> (String, String) {
+pub(crate) async fn archive_gcp(fx: &Fixture) -> (String, String) {
     let (primary, standby) = (fx.id("archive-sql"), fx.id("archive-sql-use4"));
     let seeded =
         serde_json::json!({"project": "drctl-emu", "name": primary, "region": "us-central1"});
@@ -623,8 +623,26 @@ async fn archive_gcp_fails_over_by_restoring_its_backup_kept_in_us_east4() {
         home.len() <= 2 && home.iter().all(|c| c.starts_with("GET ")),
         "{home:?}"
     );
+    // The point the restore marked on it: the backup's, in seconds.
+    let mark = made.labels.get("drctl-restore-point").expect("marked");
+    let secs: i64 = mark.parse().expect("seconds");
+    assert!(
+        ran.all().contains(
+            &chrono::DateTime::from_timestamp(secs, 0)
+                .expect("a time")
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        ),
+        "{mark}: {}",
+        ran.all()
+    );
     // Run again: the instance is the plan's now, and nothing is restored twice.
+    // A new run finds the instance an earlier run restored: refused at
+    // preflight, naming that run, nothing changed (it cannot tell a
+    // restore that serves from one left behind by a failback).
     let again = fx.drctl(&args).await;
+    assert_eq!(again.code, Some(1), "{}", again.all());
+    assert!(again.all().contains("restored by run"), "{}", again.all());
     assert_eq!(
         calls_on(&standby)
             .await

@@ -803,6 +803,10 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     // resources by the fixture's seed.
     crate::gcp_sql::seed(&fx, 1.0).await;
     crate::mixed::write_plan_to(&fx, fx.plans.path());
+    // The backup standbys: archive (RDS, its backups replicated by the
+    // fixture's seed) and archive-gcp (Cloud SQL, a backup kept in us-east4).
+    crate::cli::add_suffixed_plan(fx.plans.path(), "archive.toml", &fx.suffix);
+    crate::backups::archive_gcp(&fx).await;
     append(
         fx.plans.path(),
         "ledger.toml",
@@ -905,6 +909,20 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
                 "--approve",
                 "iam test",
             ],
+            0,
+        ),
+        // The backup standbys: restored by a drill and by a failover; the
+        // RDS one reprotected (the old primary's replication stopped, it
+        // parked, the new primary's backups replicated home).
+        (vec!["drill", "--plan", "archive", "--to", STANDBY], 0),
+        (vec!["failover", "--plan", "archive", "--to", STANDBY], 0),
+        (vec!["reprotect", "--plan", "archive"], 0),
+        (
+            vec!["drill", "--plan", "archive-gcp", "--to", "us-east4"],
+            0,
+        ),
+        (
+            vec!["failover", "--plan", "archive-gcp", "--to", "us-east4"],
             0,
         ),
         (vec!["notify", "test", "--region", STANDBY], 0),

@@ -378,7 +378,7 @@ fn in_the_way(i: &SqlInstance, region: &str, run: Option<&String>) -> Option<(St
     };
     Some((
         format!("instance {} already exists in {region} ({}; {whose})", i.name, i.state),
-        "if the plan serves from it (a failover to this region ran already: `drctl status`), nothing is to be restored; else rename or delete it: the restore takes the plan's name".into(),
+        "if the plan serves from it (a failover to this region ran already: `drctl status`), nothing is to be restored; else delete it (Cloud SQL renames no instance, and keeps a deleted one's name from reuse for up to a week: give the plan another name for this region meanwhile)".into(),
     ))
 }
 
@@ -430,14 +430,17 @@ impl Restoring for SqlBackupRestoring {
                 Err(format!("no backups of {from} kept in {region}")),
             ),
             (Some(b), true) => (said(b), Err(format!("backup {} is {}", b.id, b.status))),
-            // A backup restores its end only: the window is their ends.
-            (Some(b), false) => (
-                said(b),
-                Ok(Window {
-                    earliest: ready.iter().filter_map(|b| b.latest).min(),
-                    latest: ready.iter().filter_map(|b| b.latest).max(),
-                }),
-            ),
+            // A backup restores its own point only, and the newest is
+            // the one restored: a time between backups is no point a
+            // restore could make, so the window is that one point.
+            (Some(b), false) => {
+                let newest = ready.iter().filter_map(|b| b.latest).max();
+                let window = Window {
+                    earliest: newest,
+                    latest: newest,
+                };
+                (said(b), Ok(window))
+            }
         };
         Ok(Some(Source {
             said,
@@ -470,8 +473,11 @@ impl Restoring for SqlBackupRestoring {
         copy: &str,
     ) -> Result<Option<String>, CloudError> {
         let (p, name) = sql_names(copy, ("sqladmin:operations.list", region))?;
+        // Only one still under way: the name is the plan's, so an ended
+        // restore into it may be another run's (failed, or its instance
+        // deleted since), never this one's to follow.
         let ops = clouds.cloud_sql.operations(region, p, name).await?;
-        let restore = ops.into_iter().find(|o| o.kind == "RESTORE_VOLUME");
+        let restore = (ops.into_iter()).find(|o| o.kind == "RESTORE_VOLUME" && !o.is_done());
         Ok(restore.map(|o| o.name))
     }
 
