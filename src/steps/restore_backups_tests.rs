@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::restore::{Restore, RestoreOutput};
 use super::{Action, Cx, StepKind, StepOutput};
-use crate::cloud::fake::FakeCloud;
+use crate::cloud::fake::{BackupAt, FakeCloud};
 use crate::cloud::metered::{Effect, Injection, Metered};
 use crate::cloud::{Clouds, ErrorKind, RestorePoint};
 use crate::plan::Plan;
@@ -251,7 +251,11 @@ async fn a_time_inside_the_backups_window_is_restored_though_a_snapshot_is_newer
         b.latest = b.latest.map(|t| t - chrono::Duration::hours(12));
         b.latest.unwrap()
     };
-    let fresh = (TARGET, "archive-db", "us-west-2");
+    let fresh = BackupAt {
+        region: TARGET,
+        source: "archive-db",
+        from: "us-west-2",
+    };
     f.add_restorable(fresh, Some("archive-db-fresh"), chrono::Utc::now());
     let asked = backups_latest - chrono::Duration::hours(1);
     let mut s = step(&plan).0;
@@ -309,11 +313,12 @@ async fn a_failover_restores_the_newest_backup_kept_in_the_target_once() {
     let plan = archive_gcp();
     let f = gcp_world(&plan);
     let older = chrono::Utc::now() - chrono::Duration::days(1);
-    f.add_sql_backup(
-        ("drctl-emu", "archive-sql", "us-central1"),
-        GCP_TARGET,
-        older,
-    );
+    let kept = BackupAt {
+        region: GCP_TARGET,
+        source: "archive-sql",
+        from: "us-central1",
+    };
+    f.add_sql_backup("drctl-emu", kept, older);
     let key = (GCP_TARGET.to_string(), "archive-sql".to_string());
     let newest = (f.state().sql_backups[&key].iter())
         .filter_map(|b| b.latest)
@@ -385,8 +390,12 @@ async fn another_runs_instance_under_the_name_is_refused_and_no_backup_is_said()
 async fn only_a_backup_kept_in_the_target_is_restored_and_only_to_its_own_point() {
     let plan = archive_gcp();
     let f = gcp_world(&plan);
-    let home = ("drctl-emu", "archive-sql", "us-central1");
-    f.add_sql_backup(home, "us-central1", chrono::Utc::now());
+    let home = BackupAt {
+        region: "us-central1",
+        source: "archive-sql",
+        from: "us-central1",
+    };
+    f.add_sql_backup("drctl-emu", home, chrono::Utc::now());
     let key = (GCP_TARGET.to_string(), "archive-sql".to_string());
     let kept = (f.state().sql_backups[&key].iter())
         .filter_map(|b| b.latest)

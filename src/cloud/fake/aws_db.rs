@@ -251,8 +251,8 @@ impl Database for FakeCloud {
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
         let call = "rds:RestoreDBInstanceToPointInTime";
-        let from = (backups_arn, Some(point));
-        self.restore_from(call, (region, target_id), from, placement)
+        let at = Some(point);
+        self.restore_from(call, region, target_id, backups_arn, at, placement)
             .await
     }
 
@@ -264,7 +264,7 @@ impl Database for FakeCloud {
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
         let call = "rds:RestoreDBInstanceFromDBSnapshot";
-        self.restore_from(call, (region, target_id), (snapshot, None), placement)
+        self.restore_from(call, region, target_id, snapshot, None, placement)
             .await
     }
 
@@ -310,7 +310,12 @@ impl Database for FakeCloud {
         s.writes
             .push(format!("StartDBInstanceAutomatedBackupsReplication {id}"));
         drop(s);
-        self.add_restorable((region, &id, &from), None, Utc::now());
+        let at = super::BackupAt {
+            region,
+            source: &id,
+            from: &from,
+        };
+        self.add_restorable(at, None, Utc::now());
         Ok(())
     }
 
@@ -371,8 +376,10 @@ impl FakeCloud {
     async fn restore_from(
         &self,
         call: &'static str,
-        (region, target): (&str, &str),
-        (from, point): (&str, Option<RestorePoint>),
+        region: &str,
+        target: &str,
+        from: &str,
+        point: Option<RestorePoint>,
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
         self.tick(call, region, target).await?;

@@ -33,6 +33,18 @@ use aws_db::{fake_cluster, settle_move};
 #[cfg(test)]
 pub(crate) use world::reference_world;
 
+/// Where the fake keeps a backup: the region it is kept in, the
+/// instance it holds the data of, and that instance's region.
+#[derive(Debug, Clone, Copy)]
+pub struct BackupAt<'a> {
+    /// The region the backup is kept in.
+    pub region: &'a str,
+    /// The instance whose data it holds.
+    pub source: &'a str,
+    /// That instance's region.
+    pub from: &'a str,
+}
+
 /// Mutable state of the fake world; tests seed and inspect it directly.
 #[derive(Debug, Default, Clone)]
 pub struct FakeState {
@@ -653,15 +665,20 @@ impl FakeCloud {
             .insert((region.into(), id.into()), inst);
     }
 
-    /// Adds `source`'s automated backups, replicated into `region` from
-    /// `from` and restorable up to `latest` (seven days back), or a copied
-    /// snapshot `snapshot` taken at `latest` (`Some(name)`).
+    /// Adds `at.source`'s automated backups, replicated into `at.region`
+    /// from `at.from` and restorable up to `latest` (seven days back), or a
+    /// copied snapshot `snapshot` taken at `latest` (`Some(name)`).
     pub fn add_restorable(
         &self,
-        (region, source, from): (&str, &str, &str),
+        at: BackupAt<'_>,
         snapshot: Option<&str>,
         latest: chrono::DateTime<Utc>,
     ) {
+        let BackupAt {
+            region,
+            source,
+            from,
+        } = at;
         let r = Restorable {
             id: match snapshot {
                 Some(name) => name.to_string(),
@@ -813,15 +830,20 @@ impl FakeCloud {
         );
     }
 
-    /// Adds a SUCCESSFUL backup of Cloud SQL instance `instance` (of
-    /// `from`, its region) kept in `location`, taken at `taken`; returns
-    /// its name.
+    /// Adds a SUCCESSFUL backup of Cloud SQL instance `at.source` (of
+    /// `at.from`, its region) kept in `at.region`, taken at `taken`;
+    /// returns its name.
     pub fn add_sql_backup(
         &self,
-        (project, instance, from): (&str, &str, &str),
-        location: &str,
+        project: &str,
+        at: BackupAt<'_>,
         taken: chrono::DateTime<Utc>,
     ) -> String {
+        let BackupAt {
+            region: location,
+            source: instance,
+            from,
+        } = at;
         let name = format!("projects/{project}/backups/{}", taken.timestamp_millis());
         let b = Restorable {
             id: name.clone(),

@@ -162,7 +162,11 @@ impl Resource for BackupDatabaseSpec {
         w.fake.add_primary(home, home_id);
         let now = Utc::now();
         for region in self.regions.keys().filter(|r| *r != home) {
-            let at = (region.as_str(), home_id.as_str(), home);
+            let at = crate::cloud::fake::BackupAt {
+                region,
+                source: home_id,
+                from: home,
+            };
             w.fake
                 .add_restorable(at, None, now - chrono::Duration::minutes(5));
             let nightly = format!("{home_id}-nightly");
@@ -558,7 +562,7 @@ impl Restoring for BackupRestoring {
         point: Point,
         placement: &Placement,
     ) -> Result<Option<String>, CloudError> {
-        restore(clouds, (region, copy), point, placement).await?;
+        restore(clouds, region, copy, point, placement).await?;
         Ok(None)
     }
 
@@ -582,7 +586,8 @@ fn what(r: &Restorable) -> String {
 /// a snapshot is newest).
 async fn restore(
     clouds: &Clouds,
-    (region, copy): (&str, &str),
+    region: &str,
+    copy: &str,
     point: Point,
     placement: &Placement,
 ) -> Result<(), CloudError> {
@@ -753,7 +758,7 @@ impl Drilling for BackupDrilling {
             basis: BACKUP_RESTORE.latest_from,
         };
         let asked = Utc::now();
-        restore(clouds, (region, address), at, &placement).await?;
+        restore(clouds, region, address, at, &placement).await?;
         Ok(Made {
             asked,
             point: Some(point),
@@ -776,28 +781,24 @@ impl Drilling for BackupDrilling {
         super::Answers::AtOnce
     }
 
+    // Its copies are RDS instances in the target, listed and deleted as
+    // the RDS drill copy's are.
     fn listing(&self, s: &Shadow<'_>) -> String {
-        format!("rds instances {}", s.region)
+        super::RdsDrilling.listing(s)
     }
 
     async fn list(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Listing, CloudError> {
-        let listed = clouds.database.list_instances(s.region).await?;
-        let each = listed.into_iter().map(|i| (i.id, i.tags));
-        Ok(Listing::tagged(s.region, each))
+        super::RdsDrilling.list(clouds, s).await
     }
 
     async fn delete(
         &self,
         clouds: &Clouds,
-        (region, address): (&str, &str),
-        _poll: (Duration, Duration),
-        _deadline: std::time::Instant,
+        at: (&str, &str),
+        poll: (Duration, Duration),
+        deadline: std::time::Instant,
     ) -> Result<Deleted, CloudError> {
-        super::gone_or_asked(
-            clouds.database.delete_instance(region, address).await,
-            address,
-            "RDS",
-        )
+        super::RdsDrilling.delete(clouds, at, poll, deadline).await
     }
 }
 

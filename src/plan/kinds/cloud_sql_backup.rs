@@ -142,8 +142,12 @@ impl Resource for CloudSqlBackupSpec {
         w.fake.add_sql(&self.project, home, primary, None, false);
         let taken = Utc::now() - chrono::Duration::minutes(10);
         for region in self.regions.keys().filter(|r| *r != home) {
-            let of = (self.project.as_str(), primary.as_str(), home);
-            w.fake.add_sql_backup(of, region, taken);
+            let at = crate::cloud::fake::BackupAt {
+                region,
+                source: primary,
+                from: home,
+            };
+            w.fake.add_sql_backup(&self.project, at, taken);
         }
     }
 
@@ -182,10 +186,11 @@ impl CloudSqlBackupSpec {
 /// `SUCCESSFUL` one, else (none is) the newest, to say why not.
 async fn newest(
     clouds: &Clouds,
-    (region, project): (&str, &str),
+    region: &str,
+    project: &str,
     sources: &[String],
 ) -> Result<Option<Restorable>, CloudError> {
-    let all = kept(clouds, (region, project), sources).await?;
+    let all = kept(clouds, region, project, sources).await?;
     let best = |rs: Vec<&Restorable>| rs.into_iter().max_by_key(|r| r.latest).cloned();
     let ready = best(all.iter().filter(|r| r.ready).collect());
     Ok(ready.or_else(|| best(all.iter().collect())))
@@ -194,7 +199,8 @@ async fn newest(
 /// Every backup kept in `region` of `sources`.
 async fn kept(
     clouds: &Clouds,
-    (region, project): (&str, &str),
+    region: &str,
+    project: &str,
     sources: &[String],
 ) -> Result<Vec<Restorable>, CloudError> {
     let mut all = Vec::new();
@@ -286,7 +292,7 @@ impl Copies for CloudSqlBackupSpec {
             }));
         }
         let others = self.others(gcp);
-        let found = newest(clouds, (gcp, &self.project), &others).await?;
+        let found = newest(clouds, gcp, &self.project, &others).await?;
         let (role, status, notes) = match &found {
             None => (
                 DbRole::Replica(others.join(", ")),
@@ -324,7 +330,7 @@ impl RpoSource for CloudSqlBackupSpec {
     ) -> Result<LagReading, CloudError> {
         let gcp = self.sites.gcp(region);
         let others = self.others(gcp);
-        let found = newest(clouds, (gcp, &self.project), &others).await?;
+        let found = newest(clouds, gcp, &self.project, &others).await?;
         let Some(point) = found.filter(|b| b.ready).and_then(|b| b.latest) else {
             let why = format!("no backups of {} kept in {gcp}", others.join(", "));
             return Err(super::no_copy(
@@ -420,7 +426,7 @@ impl Restoring for SqlBackupRestoring {
                 lacks,
             }));
         }
-        let found = kept(clouds, (region, p), &placement.from).await?;
+        let found = kept(clouds, region, p, &placement.from).await?;
         let ready: Vec<&Restorable> = found.iter().filter(|b| b.ready).collect();
         let from = placement.from.join(", ");
         let newest = found.iter().max_by_key(|b| b.latest);
@@ -490,9 +496,12 @@ impl Restoring for SqlBackupRestoring {
         placement: &Placement,
     ) -> Result<Option<String>, CloudError> {
         let (p, name) = sql_names(copy, ("sqladmin:instances.restoreBackup", region))?;
-        restore(clouds, (region, p, name), point, placement)
-            .await
-            .map(Some)
+        let at = SqlAddress {
+            region,
+            project: p,
+            name,
+        };
+        restore(clouds, at, point, placement).await.map(Some)
     }
 
     fn answers(&self) -> super::Answers<'_> {
@@ -500,16 +509,30 @@ impl Restoring for SqlBackupRestoring {
     }
 }
 
+/// A Cloud SQL instance as a restore makes it: its region, project and
+/// name.
+#[derive(Clone, Copy)]
+struct SqlAddress<'a> {
+    region: &'a str,
+    project: &'a str,
+    name: &'a str,
+}
+
 /// Restores the backup whose end is `point` (the newest when none is
 /// known) into instance `name`, labelled with the run as Cloud SQL takes
 /// labels; answers the operation.
 async fn restore(
     clouds: &Clouds,
-    (region, project, name): (&str, &str, &str),
+    at: SqlAddress<'_>,
     point: Point,
     placement: &Placement,
 ) -> Result<String, CloudError> {
-    let all = kept(clouds, (region, project), &placement.from).await?;
+    let SqlAddress {
+        region,
+        project,
+        name,
+    } = at;
+    let all = kept(clouds, region, project, &placement.from).await?;
     let ready = all.iter().filter(|b| b.ready);
     let chosen = match point.known {
         Some(t) => ready
@@ -583,7 +606,7 @@ impl Drilling for SqlBackupDrilling {
 
     async fn source(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
         let project = s.home.rsplit_once('/').map_or("", |(p, _)| p);
-        let found = newest(clouds, (s.region, project), &s.placement.from).await?;
+        let found = newest(clouds, s.region, project, &s.placement.from).await?;
         Ok(match found {
             None => Err((
                 format!(
@@ -647,7 +670,7 @@ impl Drilling for SqlBackupDrilling {
         _tags: &BTreeMap<String, String>,
     ) -> Result<Made, CloudError> {
         let (p, name) = sql_names(address, (SQL_BACKUP_DRILL.make_call, region))?;
-        let found = newest(clouds, (region, p), &s.placement.from).await?;
+        let found = newest(clouds, region, p, &s.placement.from).await?;
         let Some(point) = found.filter(|b| b.ready).and_then(|b| b.latest) else {
             let why = format!("no backups of {} kept in {region}", s.home);
             return Err(super::no_copy(
@@ -663,7 +686,12 @@ impl Drilling for SqlBackupDrilling {
             basis: SQL_BACKUP_RESTORE.latest_from,
         };
         let asked = Utc::now();
-        let op = restore(clouds, (region, p, name), at, s.placement).await?;
+        let copy = SqlAddress {
+            region,
+            project: p,
+            name,
+        };
+        let op = restore(clouds, copy, at, s.placement).await?;
         Ok(Made {
             asked,
             point: Some(point),
