@@ -632,11 +632,79 @@ def restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):
     return _restore_from_cluster_snapshot(self, from_snapshot_id, overrides)
 
 
+# ------------------------------------------------ orderable instance options
+# DescribeOrderableDBInstanceOptions: moto 5.2 answers aurora-postgresql and
+# Neptune only (an empty list for postgres or mysql: every class "not
+# offered"). AWS answers, per Region, one OrderableDBInstanceOption per
+# engine version, class, license model and storage type offered; Engine is
+# required and EngineVersion, DBInstanceClass, LicenseModel and Vpc filter
+# (API reference, DescribeOrderableDBInstanceOptions). The world offers the
+# classes below for every version of the engines below in every Region,
+# less what POST /_drctl/rds/backups/orderable withdrew (a class a Region
+# does not offer, as newer classes reach Regions one by one).
+_ORDERABLE_ENGINES = {"postgres": "postgresql-license", "mysql": "general-public-license",
+                      "mariadb": "general-public-license"}
+_ORDERABLE_CLASSES = ["db.t3.micro", "db.t3.small", "db.t3.medium", "db.t4g.micro", "db.t4g.small",
+                      "db.t4g.medium", "db.m5.large", "db.m6g.large", "db.m7g.large", "db.r5.large",
+                      "db.r6g.large", "db.r7g.large"]
+_WITHDRAWN = set()  # (region, engine, class)
+_moto_orderable = RDSResponse.describe_orderable_db_instance_options
+
+
+def describe_orderable_db_instance_options(self):
+    p = self.params
+    engine = p.get("Engine")
+    if engine not in _ORDERABLE_ENGINES:
+        return _moto_orderable(self)
+    region = self.region
+    version = p.get("EngineVersion")
+    wanted = p.get("DBInstanceClass")
+    license_model = p.get("LicenseModel")
+    if license_model not in (None, _ORDERABLE_ENGINES[engine]):
+        return ActionResult({"OrderableDBInstanceOptions": []})
+    if p.get("Vpc") is False or str(p.get("Vpc")).lower() == "false":
+        # Every Region offers VPC instances only (EC2-Classic is retired).
+        return ActionResult({"OrderableDBInstanceOptions": []})
+    zones = [{"Name": f"{region}{z}"} for z in "abc"]
+    out = []
+    for cls in _ORDERABLE_CLASSES:
+        if (wanted and cls != wanted) or (region, engine, cls) in _WITHDRAWN:
+            continue
+        out.append({
+            "Engine": engine, "EngineVersion": version or "16.3", "DBInstanceClass": cls,
+            "LicenseModel": _ORDERABLE_ENGINES[engine], "AvailabilityZones": zones,
+            "MultiAZCapable": True, "ReadReplicaCapable": True, "Vpc": True,
+            "SupportsStorageEncryption": True, "StorageType": "gp3",
+        })
+    return ActionResult({"OrderableDBInstanceOptions": out})
+
+
+def _orderable_route(method, body):
+    """POST /_drctl/rds/backups/orderable {"region", "engine", "class",
+    "offered": false|true}: withdraw (or offer again) a class; GET lists
+    what is withdrawn."""
+    if method == "POST":
+        try:
+            key = (body["region"], body["engine"], body["class"])
+        except KeyError as e:
+            return 400, {"error": f"missing {e.args[0]!r}"}
+        if body.get("offered", False):
+            _WITHDRAWN.discard(key)
+        else:
+            _WITHDRAWN.add(key)
+    elif method != "GET":
+        return 405, {"error": f"{method} is not allowed"}
+    return 200, {"withdrawn": sorted(list(k) for k in _WITHDRAWN)}
+
+
 # ------------------------------------------------ /_drctl/rds/backups/config
 def route(method, path, body):
     """GET or POST /_drctl/rds/backups/config ({"seconds": 0.5}):
-    DRCTL_MOTO_BACKUP_SECONDS for what starts from then on. (status, JSON-able body)."""
+    DRCTL_MOTO_BACKUP_SECONDS for what starts from then on; and
+    /_drctl/rds/backups/orderable. (status, JSON-able body)."""
     global BACKUP_SECONDS
+    if path == "/_drctl/rds/backups/orderable":
+        return _orderable_route(method, body)
     if path != "/_drctl/rds/backups/config":
         return 404, {"error": f"no route {path}"}
     if method == "POST":
@@ -677,6 +745,7 @@ def install():
         stop_db_instance_automated_backups_replication)
     RDSResponse.describe_db_instance_automated_backups = describe_db_instance_automated_backups
     RDSResponse.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time
+    RDSResponse.describe_orderable_db_instance_options = describe_orderable_db_instance_options
     rds_models.RDSBackend.delete_db_instance = delete_db_instance
     rds_models.DBInstance.save_automated_backup = _save_instance_backup
     rds_models.RDSBackend.copy_db_snapshot = copy_db_snapshot

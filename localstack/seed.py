@@ -468,6 +468,22 @@ def ensure_subnet_group(rds, ec2, name):
     say("rds", f"subnet group {name} ({region})", "created")
 
 
+def ensure_parameter_group(rds, name, family):
+    """A DB parameter group (the plan's `parameter_groups`): what a restore
+    there is given. Shared by every world."""
+    region = rds.meta.region_name
+    try:
+        rds.describe_db_parameter_groups(DBParameterGroupName=name)
+        say("rds", f"parameter group {name} ({region})", "already present")
+        return
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+    rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily=family,
+                                  Description="drctl reference: archive-db's tuning")
+    say("rds", f"parameter group {name} ({region})", "created")
+
+
 def ensure_backups_standby(rds_home, rds_standby, primary, snapshot):
     """archive's standby (plans/archive.toml): the primary's automated
     backups replicated into the standby region, and one snapshot of it
@@ -946,6 +962,7 @@ def seed(args):
     archive = ensure_primary(rds[HOME], n("archive-db"))
     for region in (HOME, STANDBY):
         ensure_subnet_group(rds[region], ec2[region], f"archive-private-{TAGS[region]}")
+        ensure_parameter_group(rds[region], "archive-pg16", "postgres16")
     ensure_backups_standby(rds[HOME], rds[STANDBY], archive, n("archive-db-nightly"))
     dbs["archive"] = {
         "primary": {"id": archive["DBInstanceIdentifier"], "region": HOME, "arn": archive["DBInstanceArn"],

@@ -499,5 +499,33 @@ class SecondsKnob(Base):
         self.assertEqual(drctl("GET", "/_drctl/rds/pending-maintenance")[0], 200)
 
 
+class Orderable(Base):
+    def test_a_class_is_offered_for_an_engine_until_withdrawn_in_one_region(self):
+        def offered(rds, **kw):
+            return rds.describe_orderable_db_instance_options(Engine="postgres", **kw)[
+                "OrderableDBInstanceOptions"]
+        (one,) = offered(self.east, DBInstanceClass="db.t3.micro", EngineVersion="16.3")
+        self.assertEqual((one["Engine"], one["EngineVersion"], one["DBInstanceClass"]),
+                         ("postgres", "16.3", "db.t3.micro"))
+        self.assertTrue(one["Vpc"])
+        self.assertEqual({z["Name"] for z in one["AvailabilityZones"]},
+                         {"us-east-1a", "us-east-1b", "us-east-1c"})
+        self.assertGreater(len(offered(self.east)), 1)
+        self.assertEqual(offered(self.east, DBInstanceClass="db.x9.huge"), [])
+        self.assertEqual(offered(self.east, LicenseModel="bring-your-own-license"), [])
+        body = {"region": DEST, "engine": "postgres", "class": "db.t3.micro"}
+        self.assertEqual(drctl("POST", "/_drctl/rds/backups/orderable", body)[0], 200)
+        try:
+            self.assertEqual(offered(self.east, DBInstanceClass="db.t3.micro"), [])
+            self.assertEqual(len(offered(self.west, DBInstanceClass="db.t3.micro")), 1)
+        finally:
+            drctl("POST", "/_drctl/rds/backups/orderable", dict(body, offered=True))
+        self.assertEqual(len(offered(self.east, DBInstanceClass="db.t3.micro")), 1)
+        self.assertEqual(drctl("POST", "/_drctl/rds/backups/orderable", {"region": DEST})[0], 400)
+        # Engines moto knows are moto's own.
+        aurora = self.east.describe_orderable_db_instance_options(Engine="aurora-postgresql")
+        self.assertIn("OrderableDBInstanceOptions", aurora)
+
+
 if __name__ == "__main__":
     _wait.main(verbosity=2)

@@ -53,6 +53,8 @@ locals {
     aws_db_subnet_group.euw1.arn,
     aws_db_subnet_group.archive_usw2.arn,
     aws_db_subnet_group.archive_use1.arn,
+    aws_db_parameter_group.archive_usw2.arn,
+    aws_db_parameter_group.archive_use1.arn,
     "arn:${local.partition}:rds:*:${local.account_id}:og:default:postgres-*",
     "arn:${local.partition}:rds:*:${local.account_id}:pg:default.postgres*",
   ]
@@ -269,8 +271,9 @@ data "aws_iam_policy_document" "drctl" {
   }
 
   # A backup standby (`[[backup_database]]`): what a restore in a region
-  # reads first (the snapshots copied there, the plan's subnet group), and
-  # a reprotection replicating the new primary's backups back. The
+  # reads first (the snapshots copied there; the plan's subnet and
+  # parameter groups; whether its class is offered there for the engine),
+  # and a reprotection replicating the new primary's backups back. The
   # describes are reads of names the plans give; the replication is
   # authorised on the source instance.
   statement {
@@ -278,8 +281,22 @@ data "aws_iam_policy_document" "drctl" {
     actions = [
       "rds:DescribeDBSnapshots",
       "rds:DescribeDBSubnetGroups",
+      "rds:DescribeDBParameterGroups",
+      "rds:DescribeOptionGroups",
+      "rds:DescribeOrderableDBInstanceOptions",
     ]
     resources = ["*"]
+  }
+
+  # Encrypted backups restore only with their key usable in the target:
+  # readiness reads its state (never its material), in the regions a
+  # database recovers into.
+  statement {
+    sid     = "KmsReadRestoreKeys"
+    actions = ["kms:DescribeKey"]
+    resources = [
+      for region in local.db_regions : "arn:${local.partition}:kms:${region}:${local.account_id}:key/*"
+    ]
   }
 
   statement {

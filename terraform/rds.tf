@@ -24,6 +24,19 @@ resource "aws_kms_alias" "rds_use1" {
   target_key_id = aws_kms_key.rds_use1.key_id
 }
 
+# What archive-db's backups are replicated home under after a failover
+# (`drctl reprotect`; the plan's `kms_keys`): a key of us-west-2.
+resource "aws_kms_key" "rds_usw2" {
+  description             = "Encrypts archive-db's backups replicated into us-west-2"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+}
+
+resource "aws_kms_alias" "rds_usw2" {
+  name          = "alias/drctl-rds-usw2"
+  target_key_id = aws_kms_key.rds_usw2.key_id
+}
+
 # --- Plan "payments" ----------------------------------------------------------
 
 resource "aws_db_instance" "payments" {
@@ -219,6 +232,7 @@ resource "aws_db_instance" "archive" {
   manage_master_user_password = true
 
   db_subnet_group_name   = aws_db_subnet_group.archive_usw2.name
+  parameter_group_name   = aws_db_parameter_group.archive_usw2.name
   vpc_security_group_ids = [aws_security_group.db_usw2.id]
 
   backup_retention_period   = 7
@@ -252,4 +266,18 @@ resource "aws_db_subnet_group" "archive_use1" {
 
   name       = "archive-private-use1"
   subnet_ids = var.subnet_ids_use1
+}
+
+# The primary's tuning in each region (the plan's `parameter_groups`): a
+# restore is given it, not the engine's default.
+resource "aws_db_parameter_group" "archive_usw2" {
+  name   = "archive-pg16"
+  family = "postgres16"
+}
+
+resource "aws_db_parameter_group" "archive_use1" {
+  provider = aws.use1
+
+  name   = "archive-pg16"
+  family = "postgres16"
 }

@@ -260,6 +260,8 @@ impl CloudError {
             || code.ends_with("NotFoundFault")
             || code.starts_with("NoSuch")
             || code == "NotFound"
+            // KMS's (DescribeKey of a key that does not exist).
+            || code == "NotFoundException"
         {
             return ErrorKind::NotFound;
         }

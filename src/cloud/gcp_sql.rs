@@ -176,6 +176,8 @@ pub fn backup_of(b: &model::Backup) -> Restorable {
         latest: end,
         kms_key_id: Some(b.kms_key.clone()).filter(|k| !k.is_empty()),
         progress: None,
+        engine: Some(b.database_version.name().unwrap_or("UNKNOWN").to_string()),
+        engine_version: None,
     }
 }
 

@@ -543,8 +543,8 @@ metered! {
     snapshots_of(&self, region: &str, source: &str) -> Vec<Restorable> = ("rds:DescribeDBSnapshots", region);
     restore_backups(&self, region: &str, backups_arn: &str, target_id: &str, point: RestorePoint, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBInstanceToPointInTime", region);
     restore_snapshot(&self, region: &str, snapshot: &str, target_id: &str, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBInstanceFromDBSnapshot", region);
-    subnet_group_exists(&self, region: &str, name: &str) -> bool = ("rds:DescribeDBSubnetGroups", region);
-    replicate_backups(&self, region: &str, source_arn: &str, retention_days: i32) -> () = ("rds:StartDBInstanceAutomatedBackupsReplication", region);
+    lacking(&self, region: &str, need: &RestoreNeed) -> Option<String> = (need.call(), region);
+    replicate_backups(&self, region: &str, source_arn: &str, retention_days: i32, kms_key_id: Option<&str>) -> () = ("rds:StartDBInstanceAutomatedBackupsReplication", region);
     stop_replicating_backups(&self, region: &str, source_arn: &str) -> () = ("rds:StopDBInstanceAutomatedBackupsReplication", region);
     list_instances(&self, region: &str) -> Vec<DbInstance> = ("rds:DescribeDBInstances", region);
     pending_maintenance(&self, region: &str, of: MaintenanceOf, id: &str) -> Vec<PendingMaintenance> = ("rds:DescribePendingMaintenanceActions", region);

@@ -319,12 +319,14 @@ pub trait Database: Send + Sync {
     /// (another region's) into `region`, kept `retention_days`
     /// (`StartDBInstanceAutomatedBackupsReplication`, asked of the
     /// destination): what makes a region a backup standby again after a
-    /// failover. Once: a lost answer is settled by reading the backups.
+    /// failover. An encrypted source's backups need `kms_key_id`, a key
+    /// of `region`. Once: a lost answer is settled by reading the backups.
     async fn replicate_backups(
         &self,
         region: &str,
         source_arn: &str,
         retention_days: i32,
+        kms_key_id: Option<&str>,
     ) -> Result<(), CloudError>;
 
     /// Stops replicating the automated backups of instance `source_arn`
@@ -338,9 +340,12 @@ pub trait Database: Send + Sync {
         source_arn: &str,
     ) -> Result<(), CloudError>;
 
-    /// Whether DB subnet group `name` exists in `region`
-    /// (`DescribeDBSubnetGroups`): what a restore there is placed in.
-    async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError>;
+    /// What `region` says of `need`, which a restore there asks for:
+    /// `None` when it is there and usable; else why not, as a phrase that
+    /// follows its name (`does not exist`, `is PendingDeletion`, `is not
+    /// offered`). One read, named by [`RestoreNeed::call`].
+    async fn lacking(&self, region: &str, need: &RestoreNeed)
+    -> Result<Option<String>, CloudError>;
 
     /// Deletes an instance without a final snapshot (a drill's temporary
     /// instance). Deleting one that does not exist is not an error: the call

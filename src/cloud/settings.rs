@@ -38,6 +38,8 @@ pub struct CloudSettings {
     pub cloudwatch_endpoint: Option<String>,
     /// Endpoint override for STS.
     pub sts_endpoint: Option<String>,
+    /// Endpoint override for KMS (a restore's key is read there).
+    pub kms_endpoint: Option<String>,
     /// Endpoint override for SNS.
     pub sns_endpoint: Option<String>,
     /// Endpoint override for EventBridge.
@@ -103,6 +105,7 @@ impl CloudSettings {
             cloudwatch_endpoint: get("AWS_ENDPOINT_URL_CLOUDWATCH")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
+            kms_endpoint: get("AWS_ENDPOINT_URL_KMS").or_else(|| get("AWS_ENDPOINT_URL")),
             sns_endpoint: get("AWS_ENDPOINT_URL_SNS").or_else(|| get("AWS_ENDPOINT_URL")),
             events_endpoint: get("AWS_ENDPOINT_URL_EVENTBRIDGE")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
@@ -157,6 +160,7 @@ impl CloudSettings {
             elbv2_endpoint,
             cloudwatch_endpoint,
             sts_endpoint,
+            kms_endpoint,
             sns_endpoint,
             events_endpoint,
             gcs_endpoint,
@@ -189,6 +193,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("elbv2_endpoint", &self.elbv2_endpoint)
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
+            .field("kms_endpoint", &self.kms_endpoint)
             .field("sns_endpoint", &self.sns_endpoint)
             .field("events_endpoint", &self.events_endpoint)
             .field("gcs_endpoint", &self.gcs_endpoint)

@@ -383,20 +383,21 @@ macro_rules! pass_backups {
         ) -> Result<(), crate::cloud::CloudError> {
             self.0.restore_snapshot(region, snapshot, target, place).await
         }
-        async fn subnet_group_exists(
+        async fn lacking(
             &self,
             region: &str,
-            name: &str,
-        ) -> Result<bool, crate::cloud::CloudError> {
-            self.0.subnet_group_exists(region, name).await
+            need: &crate::cloud::RestoreNeed,
+        ) -> Result<Option<String>, crate::cloud::CloudError> {
+            self.0.lacking(region, need).await
         }
         async fn replicate_backups(
             &self,
             region: &str,
             source_arn: &str,
             days: i32,
+            key: Option<&str>,
         ) -> Result<(), crate::cloud::CloudError> {
-            self.0.replicate_backups(region, source_arn, days).await
+            self.0.replicate_backups(region, source_arn, days, key).await
         }
         async fn stop_replicating_backups(
             &self,

@@ -447,6 +447,9 @@ fn plan(o: &mut String, p: &PlanSection, anchored: &mut std::collections::BTreeS
         ),
     );
     fact(o, "Verified", x(&super::render::verified_text(&p.verified)));
+    if let Some(t) = super::render::restore_test_text(p) {
+        fact(o, "Last restore test", x(&t));
+    }
     let _ = writeln!(o, "</dl>");
     if p.runs.is_empty() {
         let _ = writeln!(o, "<p>No run in the window.</p>\n</section>");

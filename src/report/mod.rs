@@ -192,6 +192,15 @@ pub struct PlanSection {
     /// journals and the plan tell (its definition, the drill's age); the
     /// world is compared by `drctl status` ([`crate::runs::verified`]).
     pub verified: crate::runs::verified::Verified,
+    /// Whether its data is recovered from backups (a data resource whose
+    /// standby is its backups): its drills are restore tests, and a plan
+    /// with none on record says so.
+    pub restores_from_backups: bool,
+    /// Its last restore test: the newest drill on record (every journal
+    /// that verifies, not only the window's) that restored its data from
+    /// backups, with what, to which point, and the RTO and RPO achieved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_restore_test: Option<DrillRun>,
     /// Runs of the plan in the window, oldest first.
     pub runs: Vec<RunRow>,
 }
@@ -589,7 +598,17 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
             let placement = placement(p, &switches, req.window);
             let verified = crate::runs::verified::by_definition(p, &cadence, req.now);
             let runs = rows.remove(p.name()).unwrap_or_default();
-            section(p, (cadence, placement, verified), runs)
+            let last_restore_test = (drills.iter())
+                .filter(|d| d.plan == p.name() && d.restore_test.is_some())
+                .max_by_key(|d| d.started)
+                .cloned();
+            let judged = Judged {
+                cadence,
+                placement,
+                verified,
+                last_restore_test,
+            };
+            section(p, judged, runs)
         })
         .collect();
     let findings = findings::derive(&sections, &unreadable, req.now);
@@ -760,11 +779,23 @@ fn unreadable(
         .collect()
 }
 
-/// A plan's cadence, placement and verified state, as its section shows.
-type Judged = (Cadence, Placement, crate::runs::verified::Verified);
+/// What a plan's section says of it beyond its runs, judged from every
+/// journal (not only the window's).
+struct Judged {
+    cadence: Cadence,
+    placement: Placement,
+    verified: crate::runs::verified::Verified,
+    last_restore_test: Option<DrillRun>,
+}
 
 /// Plan `p`'s section with its `runs` (sorted here, oldest first).
-fn section(p: &Plan, (cadence, placement, verified): Judged, mut runs: Vec<RunRow>) -> PlanSection {
+fn section(p: &Plan, judged: Judged, mut runs: Vec<RunRow>) -> PlanSection {
+    let Judged {
+        cadence,
+        placement,
+        verified,
+        last_restore_test,
+    } = judged;
     runs.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
     PlanSection {
         plan: p.name().to_string(),
@@ -778,8 +809,19 @@ fn section(p: &Plan, (cadence, placement, verified): Judged, mut runs: Vec<RunRo
         cadence,
         placement,
         verified,
+        restores_from_backups: restores_from_backups(p),
+        last_restore_test,
         runs,
     }
+}
+
+/// Whether a data resource of `p` has its backups for a standby (its
+/// failover restores): its drills are restore tests.
+fn restores_from_backups(p: &Plan) -> bool {
+    (crate::plan::kinds::each(&p.spec).into_iter()).any(|r| match r.shown() {
+        crate::plan::kinds::Shown::Data(copies) => copies.restores(),
+        _ => false,
+    })
 }
 
 impl Summary {

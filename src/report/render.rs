@@ -225,6 +225,35 @@ pub(crate) fn verified_text(v: &crate::runs::verified::Verified) -> String {
     }
 }
 
+/// A plan's last restore test in a sentence (plain text, for any format
+/// to escape): when, which run and region, its verdict, what it restored
+/// to which point, its RTO and RPO; for a plan recovered from backups with
+/// none on record, that; `None` for a plan with neither.
+pub(crate) fn restore_test_text(p: &super::PlanSection) -> Option<String> {
+    let Some(d) = &p.last_restore_test else {
+        return p.restores_from_backups.then(|| {
+            "none on record: no drill has restored this plan's backups (`drctl drill` restores them into a drill copy and measures it)".to_string()
+        });
+    };
+    let t = d.restore_test.as_ref()?;
+    let restored: Vec<String> = (t.restored.iter())
+        .map(|r| match r.point {
+            Some(at) => format!("{} to {}", r.from, minute(at)),
+            None => format!("{} to an unknown point", r.from),
+        })
+        .collect();
+    Some(format!(
+        "{} ({}, in {}): {}; restored {}; RTO {}; RPO {}",
+        minute(d.started),
+        d.run_id,
+        d.target,
+        verdict_word(&d.verdict),
+        restored.join(", "),
+        measure_text(&t.rto),
+        measure_text(&t.rpo)
+    ))
+}
+
 /// One plan: its facts, the table of its runs, then each run.
 fn md_plan(o: &mut String, p: &super::PlanSection) {
     let _ = writeln!(o, "\n### {} ({})\n", md(&p.plan), md(&p.tier));
@@ -256,6 +285,9 @@ fn md_plan(o: &mut String, p: &super::PlanSection) {
             .unwrap_or_default(),
         md(&verified_text(&p.verified))
     );
+    if let Some(t) = restore_test_text(p) {
+        let _ = writeln!(o, "- Last restore test: {}", md(&t));
+    }
     if p.runs.is_empty() {
         let _ = writeln!(o, "\nNo run in the window.");
         return;

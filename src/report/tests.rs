@@ -1735,6 +1735,7 @@ fn the_report_says_whether_each_plan_is_verified_from_its_definition() {
         target: "us-east-1".into(),
         depth: "shadow".into(),
         authenticated: true,
+        restore_test: None,
     };
     let cadence = crate::runs::schedule::cadence(std::slice::from_ref(plan), &[drill], now);
     let v = crate::runs::verified::by_definition(plan, &cadence[0], now);
@@ -1792,6 +1793,7 @@ fn passing_drill(
         target: "us-east-1".into(),
         depth: "shadow".into(),
         authenticated: true,
+        restore_test: None,
     }
 }
 

@@ -545,6 +545,7 @@ mod tests {
                 basis: "measured".into(),
             },
             rpo: measure("not applicable: this run promoted or restored no database"),
+            restored: Vec::new(),
         };
         let ok = crate::journal::Outcome::Succeeded;
         let plain = [started(serde_json::json!({}))];

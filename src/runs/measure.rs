@@ -38,6 +38,9 @@ pub struct PlanMeasure {
     pub rto: Measure,
     /// Recovery point achieved (data loss window).
     pub rpo: Measure,
+    /// What its steps restored from backups (a drill's: a restore test).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<crate::steps::Restored>,
 }
 
 /// Timing of one step.
@@ -156,6 +159,17 @@ impl<'r> RunFacts<'r> {
             .iter()
             .filter(|(_, id)| id.plan == plan)
             .map(|(raw, id)| (raw.as_str(), id))
+            .collect()
+    }
+
+    /// What the succeeded steps of `mine` restored from backups, each as
+    /// its kind reads its outputs.
+    fn restored(&self, mine: &[(&str, &StepId)]) -> Vec<crate::steps::Restored> {
+        (mine.iter())
+            .filter_map(|(raw, id)| {
+                let read = id.kind.traits().restored?;
+                read(self.outputs.get(raw)?.0)
+            })
             .collect()
     }
 
@@ -311,12 +325,14 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
                     plan: p.name.clone(),
                     rto: unknown(rto_t),
                     rpo: unknown(rpo_t),
+                    restored: Vec::new(),
                 };
             }
             PlanMeasure {
                 plan: p.name.clone(),
                 rto: facts.rto_of(&mine, rto_t),
                 rpo: facts.rpo_of(&p.name, &mine, rpo_t),
+                restored: facts.restored(&mine),
             }
         })
         .collect()

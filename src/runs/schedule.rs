@@ -48,6 +48,24 @@ pub struct DrillRun {
     /// written it (so a "verified" it makes says so).
     #[serde(default)]
     pub authenticated: bool,
+    /// Set when it restored the plan's data from backups: a restore test,
+    /// what it restored and the RTO and RPO it achieved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreTest>,
+}
+
+/// A drill that restored a plan's data from backups, as the auditors'
+/// "restore last night's backup in the other region" asks: from what, to
+/// which point, in how long, losing how much.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestoreTest {
+    /// What each of its data resources was restored from, and to which
+    /// point (`point` unknown: `None`).
+    pub restored: Vec<crate::steps::Restored>,
+    /// The RTO the drill achieved.
+    pub rto: crate::runs::measure::Measure,
+    /// The RPO it achieved (the gap from the point restored).
+    pub rpo: crate::runs::measure::Measure,
 }
 
 /// The cadence of one plan.
@@ -143,6 +161,11 @@ pub fn drill_runs(
                 target: target.clone(),
                 depth: depth.clone(),
                 authenticated,
+                restore_test: m.filter(|m| !m.restored.is_empty()).map(|m| RestoreTest {
+                    restored: m.restored.clone(),
+                    rto: m.rto.clone(),
+                    rpo: m.rpo.clone(),
+                }),
             }
         })
         .collect()
@@ -356,6 +379,7 @@ mod tests {
             target: "us-east-1".into(),
             depth: "shadow".into(),
             authenticated: true,
+            restore_test: None,
         }
     }
 

@@ -119,6 +119,10 @@ pub struct DrillCopyOutput {
     /// The point in time the copy holds, when made at one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_point: Option<DateTime<Utc>>,
+    /// What the copy was restored from, when restored from backups (a
+    /// backup standby's: the drill is a restore test).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
     /// When the copy was asked for (a retired `drill-global`'s
     /// `cloned_at`).
     #[serde(alias = "cloned_at", skip_serializing_if = "Option::is_none")]
@@ -152,6 +156,13 @@ impl StepOutput for DrillCopyOutput {
 pub const TRAITS: Traits = Traits {
     endpoint: Some(|v| DrillCopyOutput::read(v)?.endpoint),
     rpo: Some(|r, out, _, _, _| rpo_of(r, out.map(read_output), None)),
+    restored: Some(|v| {
+        let out = DrillCopyOutput::read(v)?;
+        Some(crate::steps::Restored {
+            from: out.restored_from?,
+            point: out.restore_point,
+        })
+    }),
     time: Cost {
         calls: &[],
         waits: &[],
@@ -460,6 +471,7 @@ impl DrillCopy {
         out.requested_at = Some(made.asked);
         out.restore_point = made.point;
         out.operation = made.operation;
+        out.restored_from = made.from;
         Ok(())
     }
 

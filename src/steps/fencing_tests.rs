@@ -362,6 +362,7 @@ fn reprotections(fake: &FakeCloud) -> Vec<(super::reprotect::Reprotect, &'static
             primary: (primary.0.into(), primary.1.into()),
             others: vec![(other.0.into(), other.1.into())],
             dr,
+            keys: Default::default(),
         },
     };
     vec![

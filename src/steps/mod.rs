@@ -121,8 +121,8 @@ pub use restore::{
     standby_problems as restore_standby_problems,
 };
 pub use traits::{
-    Cost, DRILL_IN_EFFECT, EndpointReader, IN_EFFECT, INSYNC, RESOLVED, RpoReader, Traits,
-    UNCONFIRMED,
+    Cost, DRILL_IN_EFFECT, EndpointReader, IN_EFFECT, INSYNC, RESOLVED, Restored, RpoReader,
+    Traits, UNCONFIRMED,
 };
 pub use verify_dns::VerifyDnsOutput;
 

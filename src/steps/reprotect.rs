@@ -205,10 +205,17 @@ pub fn compile(b: &mut Builder<'_>) {
         let description = (role.about().describe)
             .replace("{primary}", &primary.1)
             .replace("{active}", &primary.0);
+        let keys = (others.iter())
+            .filter_map(|(region, _)| {
+                let key = copies.placement(region).place.kms_key_id?;
+                Some((region.clone(), key))
+            })
+            .collect();
         let guarded = Guarded {
             primary,
             others,
             dr: copies.dr_replica(),
+            keys,
         };
         let step = Reprotect {
             resource: r.id().to_string(),

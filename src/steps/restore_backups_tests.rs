@@ -10,7 +10,7 @@ use super::restore::{Restore, RestoreOutput};
 use super::{Action, Cx, StepKind, StepOutput};
 use crate::cloud::fake::{BackupAt, FakeCloud};
 use crate::cloud::metered::{Effect, Injection, Metered};
-use crate::cloud::{Clouds, ErrorKind, RestorePoint};
+use crate::cloud::{Clouds, ErrorKind, RestoreNeed, RestorePoint};
 use crate::plan::Plan;
 use crate::plan::kinds::restoring::RESTORED_BY_TAG;
 
@@ -151,7 +151,13 @@ async fn regression_a_lost_restore_answer_makes_one_instance_not_two() {
 async fn a_region_without_its_subnet_group_refuses_before_restoring() {
     let plan = archive();
     let f = world(&plan);
-    f.state().subnet_groups.clear();
+    f.state().lacking.insert(
+        (
+            "us-east-1".into(),
+            RestoreNeed::SubnetGroup("archive-private-use1".into()),
+        ),
+        "does not exist".into(),
+    );
     let (s, graph) = step(&plan);
     let clouds = f.clouds();
     let outputs = BTreeMap::new();

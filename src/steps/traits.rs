@@ -59,6 +59,18 @@ pub struct Traits {
     /// [`Traits::rto_end`] says (a change in effect that could not be
     /// seen): the words an RTO's basis adds.
     pub rto_caveat: Option<fn(&Value) -> Option<&'static str>>,
+    /// Where its journaled outputs say it restored data from backups: a
+    /// drill that did is a restore test, which the report shows.
+    pub restored: Option<fn(&Value) -> Option<Restored>>,
+}
+
+/// What a step restored data from, as its outputs journal it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Restored {
+    /// What, in words (`copied snapshot archive-db-nightly`).
+    pub from: String,
+    /// The point restored to, when known.
+    pub point: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The end of an RTO clock a resolution check stops: the names answered
@@ -105,6 +117,7 @@ impl Traits {
         rpo: None,
         time: Cost::NONE,
         rto_caveat: None,
+        restored: None,
     };
 
     /// The same, off the recovery's path (evidence, bookkeeping).

@@ -394,6 +394,30 @@ async fn a_drill_restores_measures_and_deletes_and_a_killed_one_is_swept() {
         None,
         "production's name untouched"
     );
+    // The report shows it as the plan's last restore test: what it
+    // restored, to which point, and the RTO and RPO it achieved.
+    let report = fx
+        .drctl(&["report", "--plan", "archive", "--format", "json"])
+        .await;
+    assert_eq!(report.code, Some(0), "{}", report.all());
+    let doc = report.json();
+    let plan = &doc["plans"][0];
+    assert_eq!(plan["restores_from_backups"], true, "{plan:#}");
+    let last = &plan["last_restore_test"];
+    assert_eq!(last["verdict"]["verdict"], "PASS", "{last:#}");
+    let test = &last["restore_test"];
+    let from = test["restored"][0]["from"].as_str().unwrap_or_default();
+    assert!(
+        from.starts_with("replicated automated backups arn:aws:rds:us-east-1:"),
+        "{test:#}"
+    );
+    assert!(test["restored"][0]["point"].is_string(), "{test:#}");
+    assert!(test["rpo"]["seconds"].is_number(), "{test:#}");
+    assert!(test["rto"]["seconds"].is_number(), "{test:#}");
+    let md = fx
+        .drctl(&["report", "--plan", "archive", "--format", "md"])
+        .await;
+    assert!(md.all().contains("- Last restore test: "), "{}", md.all());
     // A drill that crashes once its copy is made leaves it; a sweep from
     // another machine finds it by its tags and removes it.
     let crash = format!("after:archive/drill-copy:{id}");

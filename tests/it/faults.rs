@@ -454,7 +454,7 @@ async fn replica_placement_is_sent_with_the_create() {
         subnet_group: None,
         security_groups: vec!["sg-0abc".into(), "sg-0def".into()],
         multi_az: Some(true),
-        tags: Default::default(),
+        ..Default::default()
     };
     clouds
         .database

@@ -89,6 +89,10 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "rds:DescribeDBInstanceAutomatedBackups" => &["rds:DescribeDBInstanceAutomatedBackups"],
         "rds:DescribeDBSnapshots" => &["rds:DescribeDBSnapshots"],
         "rds:DescribeDBSubnetGroups" => &["rds:DescribeDBSubnetGroups"],
+        "rds:DescribeDBParameterGroups" => &["rds:DescribeDBParameterGroups"],
+        "rds:DescribeOptionGroups" => &["rds:DescribeOptionGroups"],
+        "rds:DescribeOrderableDBInstanceOptions" => &["rds:DescribeOrderableDBInstanceOptions"],
+        "kms:DescribeKey" => &["kms:DescribeKey"],
         "rds:StopDBInstanceAutomatedBackupsReplication" => &[
             "rds:StopDBInstanceAutomatedBackupsReplication",
             "rds:DescribeDBInstanceAutomatedBackups",

@@ -221,6 +221,8 @@ impl Sdk {
         /// An STS client for `region` (its regional endpoint, not the
         /// global one in us-east-1, nor the default region's).
         sts: aws_sdk_sts, sts_endpoint;
+        /// A KMS client for `region` (a key is of one Region).
+        kms: aws_sdk_kms, kms_endpoint;
     }
 
     /// A Route 53 client (global).

@@ -50,10 +50,13 @@ use super::{Call, Regional, Sdk, act_once, call, describe_db_instance, from_chro
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     CloudError, DbInstance, DbRole, ErrorKind, MaintenanceOf, PendingMaintenance, ReplicaPlacement,
-    Restorable, RestorePoint,
+    Restorable, RestoreNeed, RestorePoint,
 };
 
 const SERVICE: &str = "rds";
+
+/// What [`crate::cloud::Database::lacking`] says of a thing not there.
+const GONE: &str = "does not exist";
 
 /// Instances one DescribeDBInstances page asks for (RDS allows 20 to 100).
 const LIST_PAGE: i32 = 100;
@@ -77,6 +80,9 @@ pub const PROMOTED_TAG: &str = "drctl:promoted-from";
 /// [`crate::cloud::Database`] over RDS.
 pub struct RdsDatabase {
     clients: Regional<aws_sdk_rds::Client>,
+    /// KMS, for what a restore needs: the key its data is encrypted with
+    /// ([`crate::cloud::Database::lacking`]).
+    kms: Regional<aws_sdk_kms::Client>,
     retry: RetryPolicy,
 }
 
@@ -84,7 +90,8 @@ impl RdsDatabase {
     /// Builds the adapter; clients are created per region on first use.
     pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
         Self {
-            clients: Regional::new(sdk, Sdk::rds),
+            clients: Regional::new(sdk.clone(), Sdk::rds),
+            kms: Regional::new(sdk, Sdk::kms),
             retry,
         }
     }
@@ -227,6 +234,8 @@ fn backups_of(b: &aws_sdk_rds::types::DbInstanceAutomatedBackup) -> Restorable {
         latest: window.and_then(|w| w.latest_time()).and_then(to_chrono),
         kms_key_id: b.kms_key_id().map(str::to_string),
         progress: None,
+        engine: b.engine().map(str::to_string),
+        engine_version: b.engine_version().map(str::to_string),
     }
 }
 
@@ -254,6 +263,8 @@ fn snapshot_of(s: &aws_sdk_rds::types::DbSnapshot) -> Restorable {
         latest: taken,
         kms_key_id: s.kms_key_id().map(str::to_string),
         progress: s.percent_progress(),
+        engine: s.engine().map(str::to_string),
+        engine_version: s.engine_version().map(str::to_string),
     }
 }
 
@@ -457,6 +468,8 @@ impl crate::cloud::Database for RdsDatabase {
                     .set_db_instance_class(placement.instance_class.clone())
                     .set_kms_key_id(placement.kms_key_id.clone())
                     .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_db_parameter_group_name(placement.parameter_group.clone())
+                    .set_option_group_name(placement.option_group.clone())
                     .set_vpc_security_group_ids(security_groups(placement))
                     .set_multi_az(placement.multi_az)
                     .set_tags(tags_of(placement))
@@ -640,6 +653,8 @@ impl crate::cloud::Database for RdsDatabase {
                     .target_db_instance_identifier(target_id)
                     .set_db_instance_class(placement.instance_class.clone())
                     .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_db_parameter_group_name(placement.parameter_group.clone())
+                    .set_option_group_name(placement.option_group.clone())
                     .set_vpc_security_group_ids(security_groups(placement))
                     .set_multi_az(placement.multi_az)
                     .set_tags(tags_of(placement));
@@ -682,6 +697,8 @@ impl crate::cloud::Database for RdsDatabase {
                     .db_instance_identifier(target_id)
                     .set_db_instance_class(placement.instance_class.clone())
                     .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_db_parameter_group_name(placement.parameter_group.clone())
+                    .set_option_group_name(placement.option_group.clone())
                     .set_vpc_security_group_ids(security_groups(placement))
                     .set_multi_az(placement.multi_az)
                     .set_tags(tags_of(placement))
@@ -698,6 +715,7 @@ impl crate::cloud::Database for RdsDatabase {
         region: &str,
         source_arn: &str,
         retention_days: i32,
+        kms_key_id: Option<&str>,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
         let c = Call::new(
@@ -723,6 +741,7 @@ impl crate::cloud::Database for RdsDatabase {
                     .start_db_instance_automated_backups_replication()
                     .source_db_instance_arn(source_arn)
                     .backup_retention_period(retention_days)
+                    .set_kms_key_id(kms_key_id.map(str::to_string))
                     .send()
             },
             settled,
@@ -772,19 +791,76 @@ impl crate::cloud::Database for RdsDatabase {
         }
     }
 
-    async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {
-        let client = self.clients.get(region);
-        let c = Call::new(SERVICE, "DescribeDBSubnetGroups", name, region);
-        let out = call(&self.retry, c, || {
-            client
-                .describe_db_subnet_groups()
-                .db_subnet_group_name(name)
-                .send()
-        })
-        .await;
-        match out {
-            Ok(o) => Ok(!o.db_subnet_groups().is_empty()),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+    async fn lacking(
+        &self,
+        region: &str,
+        need: &RestoreNeed,
+    ) -> Result<Option<String>, CloudError> {
+        let rds = self.clients.get(region);
+        let (service, op) = need.call().split_once(':').unwrap_or(("rds", need.call()));
+        let what = need.to_string();
+        let c = Call::new(service, op, &what, region);
+        // Each read answers "not found" (an error code ending NotFound or
+        // NotFoundFault) or an empty list for what is not there.
+        let found = match need {
+            RestoreNeed::SubnetGroup(name) => call(&self.retry, c, || {
+                rds.describe_db_subnet_groups()
+                    .db_subnet_group_name(name)
+                    .send()
+            })
+            .await
+            .map(|o| (!o.db_subnet_groups().is_empty()).then_some(())),
+            RestoreNeed::ParameterGroup(name) => call(&self.retry, c, || {
+                rds.describe_db_parameter_groups()
+                    .db_parameter_group_name(name)
+                    .send()
+            })
+            .await
+            .map(|o| (!o.db_parameter_groups().is_empty()).then_some(())),
+            RestoreNeed::OptionGroup(name) => call(&self.retry, c, || {
+                rds.describe_option_groups().option_group_name(name).send()
+            })
+            .await
+            .map(|o| (!o.option_groups_list().is_empty()).then_some(())),
+            RestoreNeed::InstanceClass {
+                class,
+                engine,
+                version,
+            } => {
+                // Offered when one orderable option of the engine (at the
+                // backup's version) has the class: one page answers it.
+                let out = call(&self.retry, c, || {
+                    rds.describe_orderable_db_instance_options()
+                        .engine(engine)
+                        .set_engine_version(version.clone())
+                        .db_instance_class(class)
+                        .max_records(LIST_PAGE)
+                        .send()
+                })
+                .await?;
+                let offered = (out.orderable_db_instance_options().iter())
+                    .any(|o| o.db_instance_class() == Some(class.as_str()));
+                return Ok((!offered).then(|| "is not offered".to_string()));
+            }
+            RestoreNeed::KmsKey(key) => {
+                let kms = self.kms.get(region);
+                let out = call(&self.retry, c, || kms.describe_key().key_id(key).send()).await;
+                return match out {
+                    Ok(o) => {
+                        let state = (o.key_metadata())
+                            .and_then(|m| m.key_state())
+                            .map(|s| s.as_str().to_string());
+                        Ok(state.filter(|s| s != "Enabled").map(|s| format!("is {s}")))
+                    }
+                    Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(GONE.into())),
+                    Err(e) => Err(e),
+                };
+            }
+        };
+        match found {
+            Ok(Some(())) => Ok(None),
+            Ok(None) => Ok(Some(GONE.into())),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(Some(GONE.into())),
             Err(e) => Err(e),
         }
     }

@@ -273,13 +273,14 @@ impl Database for FakeCloud {
         region: &str,
         source_arn: &str,
         _retention_days: i32,
+        kms_key_id: Option<&str>,
     ) -> Result<(), CloudError> {
         let call = "rds:StartDBInstanceAutomatedBackupsReplication";
         let mut s = self.enter(call, region, source_arn).await?;
         let source = (s.databases.values())
             .find(|d| d.arn == source_arn)
-            .map(|d| (d.region.clone(), d.id.clone()));
-        let Some((from, id)) = source else {
+            .map(|d| (d.region.clone(), d.id.clone(), d.storage_encrypted));
+        let Some((from, id, encrypted)) = source else {
             return Err(not_found(
                 "rds",
                 "StartDBInstanceAutomatedBackupsReplication",
@@ -307,8 +308,22 @@ impl Database for FakeCloud {
             );
             return Err(e.with_code("InvalidDBInstanceAutomatedBackupState"));
         }
-        s.writes
-            .push(format!("StartDBInstanceAutomatedBackupsReplication {id}"));
+        // AWS: an encrypted source's backups need a key of the destination.
+        if encrypted && kms_key_id.is_none() {
+            let e = CloudError::new(
+                "rds",
+                "StartDBInstanceAutomatedBackupsReplication",
+                source_arn,
+                region,
+                ErrorKind::Client,
+                "an encrypted instance's backups need a KMS key of the destination Region",
+            );
+            return Err(e.with_code("KMSKeyNotAccessibleFault"));
+        }
+        let under = kms_key_id.map(|k| format!(" {k}")).unwrap_or_default();
+        s.writes.push(format!(
+            "StartDBInstanceAutomatedBackupsReplication {id}{under}"
+        ));
         drop(s);
         let at = super::BackupAt {
             region,
@@ -316,6 +331,12 @@ impl Database for FakeCloud {
             from: &from,
         };
         self.add_restorable(at, None, Utc::now());
+        let key = kms_key_id.filter(|_| encrypted).map(str::to_string);
+        if let Some(b) = (self.state().restorables.get_mut(&(region.to_string(), id)))
+            .and_then(|all| all.iter_mut().rev().find(|b| b.id.starts_with("arn:")))
+        {
+            b.kms_key_id = key;
+        }
         Ok(())
     }
 
@@ -348,11 +369,13 @@ impl Database for FakeCloud {
         Ok(())
     }
 
-    async fn subnet_group_exists(&self, region: &str, name: &str) -> Result<bool, CloudError> {
-        let s = self
-            .enter("rds:DescribeDBSubnetGroups", region, name)
-            .await?;
-        Ok(s.subnet_groups.contains(&(region.into(), name.into())))
+    async fn lacking(
+        &self,
+        region: &str,
+        need: &crate::cloud::RestoreNeed,
+    ) -> Result<Option<String>, CloudError> {
+        let s = self.enter(need.call(), region, &need.to_string()).await?;
+        Ok(s.lacking.get(&(region.into(), need.clone())).cloned())
     }
 
     async fn pending_maintenance(

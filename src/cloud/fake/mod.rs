@@ -117,8 +117,10 @@ pub struct FakeState {
     /// What a backup standby restores from: replicated automated backups
     /// and copied snapshots, by (region, source instance).
     pub restorables: BTreeMap<(String, String), Vec<Restorable>>,
-    /// DB subnet groups, by (region, name).
-    pub subnet_groups: std::collections::BTreeSet<(String, String)>,
+    /// What a region lacks for a restore, by (region, need), with what
+    /// the provider says of it (`does not exist`, `is PendingDeletion`):
+    /// every other need is taken as there.
+    pub lacking: BTreeMap<(String, crate::cloud::RestoreNeed), String>,
     /// What each instance restored from backups was restored from and
     /// how: (backups ARN or snapshot, point asked, placement), by
     /// (region, new instance).
@@ -703,6 +705,8 @@ impl FakeCloud {
             latest: Some(latest),
             kms_key_id: None,
             progress: None,
+            engine: Some("postgres".into()),
+            engine_version: Some("16.3".into()),
         };
         let mut s = self.state();
         let all = (s.restorables)
@@ -856,6 +860,8 @@ impl FakeCloud {
             latest: Some(taken),
             kms_key_id: None,
             progress: None,
+            engine: Some("POSTGRES_16".into()),
+            engine_version: None,
         };
         let key = (location.to_string(), instance.to_string());
         self.state().sql_backups.entry(key).or_default().push(b);

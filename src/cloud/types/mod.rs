@@ -377,6 +377,13 @@ pub struct ReplicaPlacement {
     pub kms_key_id: Option<String>,
     /// DB subnet group in the replica's region.
     pub subnet_group: Option<String>,
+    /// DB parameter group in the new instance's region (a restore's; a
+    /// replica takes its source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group: Option<String>,
+    /// Option group in the new instance's region (a restore's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_group: Option<String>,
     /// VPC security group ids in the replica's region.
     pub security_groups: Vec<String>,
     /// Deploy across availability zones.
@@ -410,7 +417,7 @@ impl ReplicaPlacement {
             subnet_group: prev.subnet_group.clone(),
             security_groups: prev.security_groups.clone(),
             multi_az: Some(prev.multi_az),
-            tags: Default::default(),
+            ..Self::default()
         }
     }
 }
@@ -456,6 +463,71 @@ pub struct Restorable {
     pub kms_key_id: Option<String>,
     /// How far a copy still under way is, in percent, when said.
     pub progress: Option<i32>,
+    /// The engine its data is of (`postgres`), when said: a restore
+    /// keeps it, so the instance class asked for must be offered for it.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// That engine's version, when said.
+    #[serde(default)]
+    pub engine_version: Option<String>,
+}
+
+/// Something a restore into a Region needs to find there, which the
+/// Region may lack: the things a restore names (its network, its
+/// parameter and option groups, its class) and the key the data is
+/// encrypted with. A kind asks [`crate::cloud::Database::lacking`] for
+/// each before it restores, and `status` names what is missing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RestoreNeed {
+    /// A DB subnet group, by name.
+    SubnetGroup(String),
+    /// A DB parameter group, by name.
+    ParameterGroup(String),
+    /// An option group, by name.
+    OptionGroup(String),
+    /// An instance class offered for an engine (and version).
+    InstanceClass {
+        /// The class (`db.r6g.large`).
+        class: String,
+        /// The engine (`postgres`).
+        engine: String,
+        /// Its version, when known.
+        version: Option<String>,
+    },
+    /// A KMS key, by ARN or id: it must exist and be enabled.
+    KmsKey(String),
+}
+
+impl RestoreNeed {
+    /// The API operation that reads it (what the meter records).
+    pub fn call(&self) -> &'static str {
+        match self {
+            Self::SubnetGroup(_) => "rds:DescribeDBSubnetGroups",
+            Self::ParameterGroup(_) => "rds:DescribeDBParameterGroups",
+            Self::OptionGroup(_) => "rds:DescribeOptionGroups",
+            Self::InstanceClass { .. } => "rds:DescribeOrderableDBInstanceOptions",
+            Self::KmsKey(_) => "kms:DescribeKey",
+        }
+    }
+}
+
+impl std::fmt::Display for RestoreNeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SubnetGroup(n) => write!(f, "DB subnet group {n}"),
+            Self::ParameterGroup(n) => write!(f, "DB parameter group {n}"),
+            Self::OptionGroup(n) => write!(f, "option group {n}"),
+            Self::InstanceClass {
+                class,
+                engine,
+                version,
+            } => match version {
+                Some(v) => write!(f, "instance class {class} for {engine} {v}"),
+                None => write!(f, "instance class {class} for {engine}"),
+            },
+            Self::KmsKey(k) => write!(f, "KMS key {k}"),
+        }
+    }
 }
 
 /// Where a point-in-time restore should land.

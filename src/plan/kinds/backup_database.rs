@@ -36,7 +36,8 @@ use super::restoring::{
 };
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{
-    CloudError, Clouds, DbInstance, DbRole, LagReading, ReplicaPlacement, Restorable, RestorePoint,
+    CloudError, Clouds, DbInstance, DbRole, LagReading, ReplicaPlacement, Restorable, RestoreNeed,
+    RestorePoint,
 };
 use crate::path;
 use crate::plan::Plan;
@@ -60,9 +61,22 @@ pub struct BackupDatabaseSpec {
     /// region's default VPC, which production rarely uses).
     #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
     pub subnet_groups: PerRegion,
+    /// The DB parameter group a restore is given, per region (none: the
+    /// engine's default group, which drops any tuning of the primary's).
+    #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
+    pub parameter_groups: PerRegion,
+    /// The option group a restore is given, per region (none: the
+    /// engine's default).
+    #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
+    pub option_groups: PerRegion,
     /// The instance class a restore asks for (none: the backup's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
+    /// A KMS key per region (ARN, id or alias of that region): what the
+    /// backups of an encrypted primary are encrypted with when reprotect
+    /// replicates them there (a key cannot leave its region).
+    #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
+    pub kms_keys: PerRegion,
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
@@ -74,7 +88,10 @@ impl Kind for BackupDatabaseSpec {
         "engine",
         "regions",
         "subnet_groups",
+        "parameter_groups",
+        "option_groups",
         "instance_class",
+        "kms_keys",
         "after",
     ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
@@ -97,6 +114,41 @@ fn rds_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !s.ends_with('-')
         && !s.contains("--")
+}
+
+/// A plan key naming something per region, and what a valid value is.
+struct Named<'a> {
+    key: &'static str,
+    values: &'a PerRegion,
+    noun: &'static str,
+    valid: fn(&str) -> bool,
+    hint: &'static str,
+}
+
+impl<'a> Named<'a> {
+    /// An RDS group's names, per region.
+    fn group(key: &'static str, values: &'a PerRegion, noun: &'static str) -> Self {
+        Self {
+            key,
+            values,
+            noun,
+            valid: group_name,
+            hint: "1 to 255 letters, digits, spaces, periods, underscores or hyphens",
+        }
+    }
+}
+
+/// Whether `s` may name an RDS group (subnet, parameter or option): 1 to
+/// 255 letters, digits, spaces, periods, underscores or hyphens.
+fn group_name(s: &str) -> bool {
+    (1..=255).contains(&s.len())
+        && (s.chars()).all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c))
+}
+
+/// Whether `s` may name a KMS key of `region` (pure): an ARN, an alias
+/// (`alias/...`) or a key id, without spaces, at most 2048.
+fn kms_key(s: &str) -> bool {
+    (1..=2048).contains(&s.len()) && !s.contains(char::is_whitespace)
 }
 
 impl Resource for BackupDatabaseSpec {
@@ -125,22 +177,48 @@ impl Resource for BackupDatabaseSpec {
                 "a letter, then letters, digits and single hyphens, at most 63",
             ),
         );
-        for (region, group) in &self.subnet_groups {
-            if !self.regions.contains_key(region) {
-                s.key_error(
-                    path!["subnet_groups", region.as_str()],
-                    format!(
-                        "backup_database `{}` places a restore in {region}, where it has no instance",
-                        self.id
-                    ),
-                    "name the instance in `regions` too, or remove the subnet group",
-                );
-            } else if group.is_empty() || group.len() > 255 {
-                s.error(
-                    path!["subnet_groups", region.as_str()],
-                    format!("`{group}` is not a DB subnet group name"),
-                    "1 to 255 letters, digits, spaces, periods, underscores or hyphens",
-                );
+        const KEY: &str = "a key ARN, key id or alias (alias/...) of that region";
+        let named = [
+            Named::group("subnet_groups", &self.subnet_groups, "a DB subnet group"),
+            Named::group(
+                "parameter_groups",
+                &self.parameter_groups,
+                "a DB parameter group",
+            ),
+            Named::group("option_groups", &self.option_groups, "an option group"),
+            Named {
+                key: "kms_keys",
+                values: &self.kms_keys,
+                noun: "a KMS key",
+                valid: kms_key,
+                hint: KEY,
+            },
+        ];
+        for Named {
+            key,
+            values,
+            noun,
+            valid,
+            hint,
+        } in named
+        {
+            for (region, value) in values {
+                if !self.regions.contains_key(region) {
+                    s.key_error(
+                        path![key, region.as_str()],
+                        format!(
+                            "backup_database `{}` places a restore in {region}, where it has no instance",
+                            self.id
+                        ),
+                        format!("name the instance in `regions` too, or remove it from `{key}`"),
+                    );
+                } else if !valid(value) {
+                    s.error(
+                        path![key, region.as_str()],
+                        format!("`{value}` is not {noun} name"),
+                        hint,
+                    );
+                }
             }
         }
     }
@@ -172,10 +250,6 @@ impl Resource for BackupDatabaseSpec {
             let nightly = format!("{home_id}-nightly");
             let taken = now - chrono::Duration::hours(6);
             w.fake.add_restorable(at, Some(&nightly), taken);
-            if let Some(group) = self.subnet_groups.get(region) {
-                let g = (region.clone(), group.clone());
-                w.fake.state().subnet_groups.insert(g);
-            }
         }
     }
 
@@ -249,6 +323,9 @@ impl Copies for BackupDatabaseSpec {
             place: ReplicaPlacement {
                 instance_class: self.instance_class.clone(),
                 subnet_group: self.subnet_groups.get(region).cloned(),
+                parameter_group: self.parameter_groups.get(region).cloned(),
+                option_group: self.option_groups.get(region).cloned(),
+                kms_key_id: self.kms_keys.get(region).cloned(),
                 ..ReplicaPlacement::default()
             },
         }
@@ -437,24 +514,21 @@ const BACKUP_RESTORE: RestoreAbout = RestoreAbout {
     polls: "rds:DescribeDBInstances",
 };
 
-/// What region `region` lacks for a restore of `sources`' backups into
-/// `target`, placed as `place` says: each thing with its fix.
+/// What region `region` lacks for a restore into `target`, placed as
+/// `place` says, of `data` (the copy it would restore, whose engine and
+/// key the restore keeps): each thing with its fix.
 async fn lacks(
     clouds: &Clouds,
     region: &str,
     target: Option<&DbInstance>,
     place: &ReplicaPlacement,
+    data: Option<&Restorable>,
 ) -> Result<Vec<(String, String)>, CloudError> {
     let mut out = Vec::new();
-    if let Some(group) = &place.subnet_group
-        && !clouds.database.subnet_group_exists(region, group).await?
-    {
-        out.push((
-            format!("DB subnet group {group} does not exist in {region}"),
-            format!(
-                "create it (aws rds create-db-subnet-group --region {region} --db-subnet-group-name {group} ...) or fix `subnet_groups` in the plan"
-            ),
-        ));
+    for need in needs(place, data) {
+        if let Some(why) = clouds.database.lacking(region, &need).await? {
+            out.push((format!("{need} {why} in {region}"), fix(&need, region)));
+        }
     }
     // Only this run's restore is taken as made: an instance another run
     // restored (before a failback) holds data as old as that run's point.
@@ -473,6 +547,56 @@ async fn lacks(
         ));
     }
     Ok(out)
+}
+
+/// What a restore of `data` placed as `place` asks the region for (pure):
+/// the groups the plan names, the class it asks for (offered for the
+/// data's engine and version), and the key the data is encrypted with.
+fn needs(place: &ReplicaPlacement, data: Option<&Restorable>) -> Vec<RestoreNeed> {
+    let mut out = Vec::new();
+    out.extend(place.subnet_group.clone().map(RestoreNeed::SubnetGroup));
+    out.extend(
+        place
+            .parameter_group
+            .clone()
+            .map(RestoreNeed::ParameterGroup),
+    );
+    out.extend(place.option_group.clone().map(RestoreNeed::OptionGroup));
+    if let (Some(class), Some(engine)) =
+        (&place.instance_class, data.and_then(|d| d.engine.clone()))
+    {
+        out.push(RestoreNeed::InstanceClass {
+            class: class.clone(),
+            engine,
+            version: data.and_then(|d| d.engine_version.clone()),
+        });
+    }
+    out.extend(
+        data.and_then(|d| d.kms_key_id.clone())
+            .map(RestoreNeed::KmsKey),
+    );
+    out
+}
+
+/// How to give region `region` what `need` names (pure).
+fn fix(need: &RestoreNeed, region: &str) -> String {
+    match need {
+        RestoreNeed::SubnetGroup(g) => format!(
+            "create it (aws rds create-db-subnet-group --region {region} --db-subnet-group-name {g} ...) or fix `subnet_groups` in the plan"
+        ),
+        RestoreNeed::ParameterGroup(g) => format!(
+            "create it (aws rds create-db-parameter-group --region {region} --db-parameter-group-name {g} ...) or fix `parameter_groups` in the plan"
+        ),
+        RestoreNeed::OptionGroup(g) => format!(
+            "create it (aws rds create-option-group --region {region} --option-group-name {g} ...) or fix `option_groups` in the plan"
+        ),
+        RestoreNeed::InstanceClass { engine, .. } => format!(
+            "ask for a class offered there (aws rds describe-orderable-db-instance-options --region {region} --engine {engine}): fix `instance_class` in the plan"
+        ),
+        RestoreNeed::KmsKey(k) => format!(
+            "the backups there are encrypted with it and cannot be restored without it: enable it or cancel its deletion (aws kms cancel-key-deletion --region {region} --key-id {k}), or copy them again under a usable key"
+        ),
+    }
 }
 
 #[async_trait]
@@ -495,7 +619,9 @@ impl Restoring for BackupRestoring {
         placement: &Placement,
     ) -> Result<Option<Source>, CloudError> {
         let existing = clouds.database.describe_instance(region, target).await?;
-        let lacks = lacks(clouds, region, existing.as_ref(), &placement.place).await?;
+        let found = newest(clouds, region, &placement.from).await?;
+        let data = found.as_ref().filter(|_| existing.is_none());
+        let lacks = lacks(clouds, region, existing.as_ref(), &placement.place, data).await?;
         if let Some(i) = existing.filter(|_| lacks.is_empty()) {
             // Restored already by a run of drctl's (this one, resumed):
             // the step finds it before it would restore.
@@ -507,7 +633,6 @@ impl Restoring for BackupRestoring {
                 lacks,
             }));
         }
-        let found = newest(clouds, region, &placement.from).await?;
         let from = placement.from.join(", ");
         let (said, window) = match &found {
             None => (
@@ -583,14 +708,14 @@ fn what(r: &Restorable) -> String {
 /// of `placement.from` there that holds it: the replicated backups when
 /// their window does (any point), else the newest snapshot taken at or
 /// before it (the point `decide_point` chose is a snapshot's own time when
-/// a snapshot is newest).
+/// a snapshot is newest). Says what it restored from.
 async fn restore(
     clouds: &Clouds,
     region: &str,
     copy: &str,
     point: Point,
     placement: &Placement,
-) -> Result<(), CloudError> {
+) -> Result<String, CloudError> {
     let all = ready(clouds, region, placement).await?;
     let Some(from) = choose(&all, point) else {
         let why = format!(
@@ -605,9 +730,13 @@ async fn restore(
         // the one restored (the latest, asked for as such, may be later).
         true => {
             let at = point.known.map_or(point.ask, RestorePoint::At);
-            (db.restore_backups(region, &from.id, copy, at, &placement.place)).await
+            (db.restore_backups(region, &from.id, copy, at, &placement.place)).await?;
+            Ok(format!("replicated automated backups {}", from.id))
         }
-        false => (db.restore_snapshot(region, &from.id, copy, &placement.place)).await,
+        false => {
+            (db.restore_snapshot(region, &from.id, copy, &placement.place)).await?;
+            Ok(format!("copied snapshot {}", from.id))
+        }
     }
 }
 
@@ -679,7 +808,7 @@ impl Drilling for BackupDrilling {
 
     async fn source(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
         let found = newest(clouds, s.region, &s.placement.from).await?;
-        let lacks = lacks(clouds, s.region, None, &s.placement.place).await?;
+        let lacks = lacks(clouds, s.region, None, &s.placement.place, found.as_ref()).await?;
         Ok(match found {
             _ if !lacks.is_empty() => {
                 let (why, fix): (Vec<_>, Vec<_>) = lacks.into_iter().unzip();
@@ -758,11 +887,12 @@ impl Drilling for BackupDrilling {
             basis: BACKUP_RESTORE.latest_from,
         };
         let asked = Utc::now();
-        restore(clouds, region, address, at, &placement).await?;
+        let from = restore(clouds, region, address, at, &placement).await?;
         Ok(Made {
             asked,
             point: Some(point),
             operation: None,
+            from: Some(from),
         })
     }
 

@@ -671,7 +671,8 @@ impl Drilling for SqlBackupDrilling {
     ) -> Result<Made, CloudError> {
         let (p, name) = sql_names(address, (SQL_BACKUP_DRILL.make_call, region))?;
         let found = newest(clouds, region, p, &s.placement.from).await?;
-        let Some(point) = found.filter(|b| b.ready).and_then(|b| b.latest) else {
+        let ready = found.filter(|b| b.ready);
+        let Some((point, backup)) = ready.and_then(|b| Some((b.latest?, b.id))) else {
             let why = format!("no backups of {} kept in {region}", s.home);
             return Err(super::no_copy(
                 SQL_BACKUP_DRILL.make_call,
@@ -696,6 +697,7 @@ impl Drilling for SqlBackupDrilling {
             asked,
             point: Some(point),
             operation: Some(op),
+            from: Some(format!("backup {backup}")),
         })
     }
 

@@ -578,6 +578,7 @@ impl Drilling for RdsDrilling {
             asked,
             point: None,
             operation: None,
+            from: None,
         })
     }
 

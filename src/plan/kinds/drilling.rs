@@ -168,6 +168,10 @@ pub struct Made {
     pub point: Option<DateTime<Utc>>,
     /// The provider's operation making it, when the call answers one.
     pub operation: Option<String>,
+    /// What it was restored from, when it was restored from backups (a
+    /// backup standby's: `copied snapshot ...`): a drill that made one is
+    /// a restore test.
+    pub from: Option<String>,
 }
 
 /// A copy a listing found, with the tags a drill's finder reads.

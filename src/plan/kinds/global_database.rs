@@ -794,6 +794,7 @@ impl Drilling for AuroraDrilling {
             asked,
             point: None,
             operation: None,
+            from: None,
         })
     }
 

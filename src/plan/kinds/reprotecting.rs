@@ -56,6 +56,11 @@ pub struct Guarded {
     /// Whether the plan names one of them its primary's designated DR
     /// replica (Cloud SQL Enterprise Plus).
     pub dr: bool,
+    /// The KMS key the plan names for a region's copy, by region
+    /// (`kms_keys`): what an encrypted primary's copy there is encrypted
+    /// with, a key of that region.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub keys: std::collections::BTreeMap<String, String>,
 }
 
 /// A copy that protects the primary, as read.

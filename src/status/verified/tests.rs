@@ -42,6 +42,7 @@ fn passed(plan: &Plan, at: DateTime<Utc>, inventory: Option<Inventory>) -> Caden
         target: "us-east-1".into(),
         depth: "shadow".into(),
         authenticated: true,
+        restore_test: None,
     };
     cadence(std::slice::from_ref(plan), &[drill], at)
         .into_iter()

@@ -45,8 +45,13 @@ const RETENTION_DAYS: i32 = 7;
 enum BackupMove {
     /// Rename `from` to `to`, data kept.
     Rename { from: String, to: String },
-    /// Replicate the backups of `source` (the primary's ARN) here.
-    Replicate { source: String },
+    /// Replicate the backups of `source` (the primary's ARN) here,
+    /// encrypted with `key` (a key of here; an encrypted primary's only).
+    Replicate {
+        source: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
     /// Stop replicating the backups of `source` (an old primary's ARN)
     /// here.
     Stop { source: String },
@@ -68,7 +73,12 @@ pub struct Region {
 
 /// What one region needs, or `None` when it is a backup standby of the
 /// primary (pure).
-fn region_next(primary: &DbInstance, active: &str, r: &Region) -> Option<Standing> {
+fn region_next(
+    primary: &DbInstance,
+    active: &str,
+    r: &Region,
+    key: Option<&String>,
+) -> Option<Standing> {
     let c = &r.copy;
     let (id, region, parked) = (&c.id, &c.region, &c.parked_id);
     let live = |b: &&Restorable| b.status != "retained";
@@ -124,24 +134,30 @@ fn region_next(primary: &DbInstance, active: &str, r: &Region) -> Option<Standin
             "the backups of {} replicated into {region} to be restorable (now {})",
             primary.id, b.status
         ))),
-        None if primary.storage_encrypted => Some(Standing::refuse(
+        None if primary.storage_encrypted && key.is_none() => Some(Standing::refuse(
             format!(
                 "{} is encrypted: its backups replicated into {region} need a KMS key of {region}, which the plan does not name",
                 primary.id
             ),
             format!(
-                "start it by hand: aws rds start-db-instance-automated-backups-replication --region {region} --source-db-instance-arn {} --kms-key-id KEY_OF_{region}",
+                "name one in the plan (`kms_keys = {{ {region} = \"alias/...\" }}`), or start it by hand: aws rds start-db-instance-automated-backups-replication --region {region} --source-db-instance-arn {} --kms-key-id KEY_OF_{region}",
                 primary.arn
             ),
             id,
             region,
         )),
         None => {
+            // The key only for encrypted data: RDS encrypts nothing else.
+            let key = key.filter(|_| primary.storage_encrypted).cloned();
+            let under = (key.as_deref())
+                .map(|k| format!(", encrypted with {k}"))
+                .unwrap_or_default();
             let replicate = BackupMove::Replicate {
                 source: primary.arn.clone(),
+                key,
             };
             let says = format!(
-                "the automated backups of {} replicated here, kept {RETENTION_DAYS} days",
+                "the automated backups of {} replicated here, kept {RETENTION_DAYS} days{under}",
                 primary.arn
             );
             let call = "rds:StartDBInstanceAutomatedBackupsReplication";
@@ -171,7 +187,8 @@ pub fn backup_standing(
             return Standing::refuse(format!("{id} does not exist in {active}"), hint, id, active);
         }
     };
-    let each = regions.iter().map(|r| region_next(primary, active, r));
+    let each =
+        (regions.iter()).map(|r| region_next(primary, active, r, g.keys.get(&r.copy.region)));
     if let Some(next) = first_of(each, made) {
         return next;
     }
@@ -238,8 +255,9 @@ impl Reprotecting for BackupReprotecting {
         let db = &clouds.database;
         match payload_of::<BackupMove>(m)? {
             BackupMove::Rename { from, to } => db.rename_instance(&m.region, &from, &to).await?,
-            BackupMove::Replicate { source } => {
-                (db.replicate_backups(&m.region, &source, RETENTION_DAYS)).await?
+            BackupMove::Replicate { source, key } => {
+                let (region, days) = (&m.region, RETENTION_DAYS);
+                (db.replicate_backups(region, &source, days, key.as_deref())).await?
             }
             BackupMove::Stop { source } => {
                 (db.stop_replicating_backups(&m.region, &source)).await?
@@ -292,6 +310,8 @@ mod tests {
             latest: None,
             kms_key_id: None,
             progress: None,
+            engine: None,
+            engine_version: None,
         }
     }
 
@@ -300,6 +320,7 @@ mod tests {
             primary: ("us-east-1".into(), "archive-db".into()),
             others: vec![("us-west-2".into(), "archive-db".into())],
             dr: false,
+            keys: Default::default(),
         }
     }
 
@@ -385,15 +406,38 @@ mod tests {
     }
 
     /// An encrypted primary's backups need a key of the region they go
-    /// to, which only a person can name: refused with the command.
+    /// to: without one in the plan's `kms_keys`, refused with the command;
+    /// with one, replicated under it. An unencrypted primary's are sent
+    /// with no key whatever the plan names.
     #[test]
-    fn an_encrypted_primary_is_refused_with_the_command_that_replicates_it() {
+    fn an_encrypted_primary_is_refused_without_a_key_of_the_region_and_replicated_with_one() {
         let mut p = inst("archive-db", DbRole::Primary, "available");
         p.storage_encrypted = true;
         let Standing::Refuse { hint, .. } = next(&p, &region(None, None, &[])) else {
             panic!("refused")
         };
+        assert!(hint.contains("kms_keys = { us-west-2"), "{hint}");
         assert!(hint.contains("--kms-key-id"), "{hint}");
+        let mut g = guarded();
+        g.keys
+            .insert("us-west-2".into(), "alias/archive-usw2".into());
+        let made = |p: &DbInstance| {
+            let Standing::Act(m) =
+                backup_standing(&g, Some(p), &region(None, None, &[]), &|_| false)
+            else {
+                panic!("a replication")
+            };
+            payload_of::<BackupMove>(&m).unwrap()
+        };
+        let BackupMove::Replicate { key, .. } = made(&p) else {
+            panic!("a replication")
+        };
+        assert_eq!(key.as_deref(), Some("alias/archive-usw2"));
+        p.storage_encrypted = false;
+        let BackupMove::Replicate { key, .. } = made(&p) else {
+            panic!("a replication")
+        };
+        assert_eq!(key, None);
         let busy = inst("archive-db", DbRole::Primary, "creating");
         assert!(matches!(
             next(&busy, &region(None, None, &[])),

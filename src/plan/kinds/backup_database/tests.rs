@@ -17,6 +17,8 @@ fn restorable(id: &str, (earliest, latest): (&str, &str), ready: bool) -> Restor
         latest: Some(at(latest)),
         kms_key_id: None,
         progress: (!ready).then_some(40),
+        engine: Some("postgres".into()),
+        engine_version: Some("16.3".into()),
     }
 }
 
@@ -169,7 +171,13 @@ async fn a_missing_subnet_group_and_a_name_taken_are_each_named() {
     let plan = archive();
     let f = FakeCloud::new();
     crate::plan::kinds::seed_plan(&f, &plan);
-    f.state().subnet_groups.clear();
+    f.state().lacking.insert(
+        (
+            "us-east-1".into(),
+            RestoreNeed::SubnetGroup("archive-private-use1".into()),
+        ),
+        "does not exist".into(),
+    );
     f.add_primary("us-east-1", "archive-db");
     let clouds = f.clouds();
     let place = spec(&plan).placement("us-east-1");
@@ -197,8 +205,7 @@ async fn a_missing_subnet_group_and_a_name_taken_are_each_named() {
         .unwrap()
         .tags
         .extend([tag]);
-    let group = ("us-east-1".to_string(), "archive-private-use1".to_string());
-    f.state().subnet_groups.insert(group);
+    f.state().lacking.clear();
     let by = |run: &str| {
         let mut p = place.clone();
         p.place
@@ -233,6 +240,7 @@ regions = ["us-west-2", "us-east-1"]
 id = "archive-db"
 regions = { us-west-2 = "archive-db", us-east-1 = "9archive" }
 subnet_groups = { eu-west-1 = "archive-private" }
+parameter_groups = { us-east-1 = "tuned/16" }
 "#;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("archive.toml");
@@ -246,7 +254,111 @@ subnet_groups = { eu-west-1 = "archive-private" }
         [
             "9:51 backup_database `archive-db` names `9archive` in us-east-1, not an RDS instance identifier",
             "10:19 backup_database `archive-db` places a restore in eu-west-1, where it has no instance",
+            "11:34 `tuned/16` is not a DB parameter group name",
         ],
         "{said:#?}"
     );
+}
+
+/// What a restore asks of the region (pure): the groups the plan names,
+/// the class only when the data's engine is known, the key only when the
+/// data is encrypted.
+#[test]
+fn a_restore_needs_the_plans_groups_its_class_for_the_engine_and_the_datas_key() {
+    let plan = archive();
+    let place = spec(&plan).placement("us-east-1").place;
+    let mut data = restorable(
+        BACKUPS,
+        ("2026-11-23T00:00:00Z", "2026-11-30T02:55:00Z"),
+        true,
+    );
+    let class = RestoreNeed::InstanceClass {
+        class: "db.t3.micro".into(),
+        engine: "postgres".into(),
+        version: Some("16.3".into()),
+    };
+    assert_eq!(
+        needs(&place, Some(&data)),
+        [
+            RestoreNeed::SubnetGroup("archive-private-use1".into()),
+            RestoreNeed::ParameterGroup("archive-pg16".into()),
+            class.clone(),
+        ]
+    );
+    data.engine = None;
+    data.kms_key_id = Some("arn:aws:kms:us-east-1:1:key/k".into());
+    let said = needs(&place, Some(&data));
+    assert!(!said.contains(&class), "{said:?}");
+    assert_eq!(
+        said.last(),
+        Some(&RestoreNeed::KmsKey("arn:aws:kms:us-east-1:1:key/k".into()))
+    );
+    assert_eq!(needs(&ReplicaPlacement::default(), None), []);
+}
+
+/// Each thing the target lacks for the restore is named with its fix, in
+/// the region, before any write: a parameter group gone, the class not
+/// offered for the backups' engine, the backups' key pending deletion.
+#[tokio::test]
+async fn a_parameter_group_gone_a_class_not_offered_and_a_key_pending_deletion_are_each_named() {
+    let plan = archive();
+    let f = FakeCloud::new();
+    crate::plan::kinds::seed_plan(&f, &plan);
+    let key = "arn:aws:kms:us-east-1:123456789012:key/archive";
+    for copies in f.state().restorables.values_mut() {
+        for r in copies {
+            r.kms_key_id = Some(key.into());
+        }
+    }
+    let lack = [
+        (
+            RestoreNeed::ParameterGroup("archive-pg16".into()),
+            "does not exist",
+        ),
+        (
+            RestoreNeed::InstanceClass {
+                class: "db.t3.micro".into(),
+                engine: "postgres".into(),
+                version: Some("16.3".into()),
+            },
+            "is not offered",
+        ),
+        (RestoreNeed::KmsKey(key.into()), "is PendingDeletion"),
+    ];
+    for (need, why) in lack {
+        f.state()
+            .lacking
+            .insert(("us-east-1".into(), need), why.into());
+    }
+    let clouds = f.clouds();
+    let place = spec(&plan).placement("us-east-1");
+    let read = (BackupRestoring.source(&clouds, "us-east-1", "archive-db", &place))
+        .await
+        .unwrap()
+        .unwrap();
+    let why: Vec<&str> = read.lacks.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(
+        why,
+        [
+            "DB parameter group archive-pg16 does not exist in us-east-1",
+            "instance class db.t3.micro for postgres 16.3 is not offered in us-east-1",
+            "KMS key arn:aws:kms:us-east-1:123456789012:key/archive is PendingDeletion in us-east-1",
+        ]
+    );
+    let fixes: Vec<&str> = read.lacks.iter().map(|(_, h)| h.as_str()).collect();
+    assert!(
+        fixes[0].contains("create-db-parameter-group --region us-east-1"),
+        "{fixes:?}"
+    );
+    assert!(
+        fixes[1].contains(
+            "describe-orderable-db-instance-options --region us-east-1 --engine postgres"
+        ),
+        "{fixes:?}"
+    );
+    assert!(
+        fixes[2].contains("cancel-key-deletion --region us-east-1"),
+        "{fixes:?}"
+    );
+    assert!(f.state().writes.is_empty());
 }

@@ -213,6 +213,7 @@ impl Drilling for SqlDrilling {
             asked,
             point: point.known,
             operation,
+            from: None,
         })
     }
 

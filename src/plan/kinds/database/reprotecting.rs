@@ -278,6 +278,7 @@ mod tests {
             primary: ("us-west-2".into(), "db-usw2".into()),
             others: vec![("us-east-1".into(), "db-use1".into())],
             dr: false,
+            keys: Default::default(),
         }
     }
 

@@ -457,6 +457,7 @@ mod tests {
             primary: ("us-east-1".into(), "og/w-use1".into()),
             others: vec![("us-west-2".into(), "og/w-usw2".into())],
             dr: false,
+            keys: Default::default(),
         };
         let mut members = vec![member("us-west-2", "w-usw2", true)];
         if extra {
