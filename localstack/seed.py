@@ -473,9 +473,11 @@ def ensure_parameter_group(rds, name, family):
     there is given. Shared by every world."""
     region = rds.meta.region_name
     try:
-        rds.describe_db_parameter_groups(DBParameterGroupName=name)
-        say("rds", f"parameter group {name} ({region})", "already present")
-        return
+        # RDS answers a name it lacks with DBParameterGroupNotFound; moto
+        # 5.2 with an empty list.
+        if rds.describe_db_parameter_groups(DBParameterGroupName=name)["DBParameterGroups"]:
+            say("rds", f"parameter group {name} ({region})", "already present")
+            return
     except ClientError as e:
         if "NotFound" not in code(e):
             raise

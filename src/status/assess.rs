@@ -307,7 +307,10 @@ fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<St
         .flat_map(|db| db_problems(plan, window, region, db))
         .collect();
     out.extend(row.checks.iter().filter_map(|f: &Finding| {
-        (f.problem.as_ref()).map(|p| format!("{} in {region}: {p}", f.resource))
+        (f.problem.as_ref()).map(|p| match &f.fix {
+            Some(fix) => format!("{} in {region}: {p} (fix: {fix})", f.resource),
+            None => format!("{} in {region}: {p}", f.resource),
+        })
     }));
     if let Some(why) = &row.unreachable {
         out.push(format!(

@@ -480,6 +480,10 @@ pub struct Finding {
     /// unknown, never ok).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unknown: bool,
+    /// How to mend what blocks, when the kind knows (a command to run, the
+    /// plan key to fix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 impl Finding {
@@ -501,7 +505,14 @@ impl Finding {
             problem: None,
             facts: Value::Null,
             unknown: false,
+            fix: None,
         }
+    }
+
+    /// The same finding, saying how to mend what blocks.
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
     }
 
     /// The same finding, carrying what the read found (read back by type

@@ -144,9 +144,15 @@ impl Action for Preflight {
                 })
                 .collect();
             let resources: Vec<&str> = problems.iter().map(|f| f.resource.as_str()).collect();
+            // The kinds' own fixes where they know them, else the general one.
+            let fixes: Vec<&str> = problems.iter().filter_map(|f| f.fix.as_deref()).collect();
+            let hint = match fixes.is_empty() {
+                true => "create or fix what is named (see terraform/), or fix the plan; nothing was changed".to_string(),
+                false => format!("{}; nothing was changed", fixes.join("; ")),
+            };
             return Err(StepFailure::state(
                 format!("{} is not ready: {}", self.region, text.join("; ")),
-                "create or fix what is named (see terraform/), or fix the plan; nothing was changed",
+                hint,
                 &resources.join(", "),
                 &self.region,
             ));

@@ -370,7 +370,7 @@ impl Action for Restore {
         match read.await {
             Ok(None) => vec![Finding::missing(&what, region)],
             Ok(Some(s)) if !s.lacks.is_empty() => (s.lacks.iter())
-                .map(|(why, _)| Finding::blocks(&what, region, &s.said, why))
+                .map(|(why, fix)| Finding::blocks(&what, region, &s.said, why).with_fix(fix))
                 .collect(),
             Ok(Some(s)) => match decide_point(role.about(), &s.window, self.to_time) {
                 Ok(_) => vec![Finding::ok(&what, region, s.said)],

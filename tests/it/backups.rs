@@ -121,8 +121,12 @@ async fn archive_fails_over_with_its_home_down_by_restoring_its_replicated_backu
 }
 
 /// A plan of its own whose standby is only a snapshot copied into
-/// us-east-1, under a tier whose RPO the snapshot is already older than.
-async fn snapshot_only(fx: &Fixture) -> (std::path::PathBuf, tempfile::TempDir, String) {
+/// us-east-1 (encrypted there with `key`, a key of us-east-1, when given),
+/// under a tier whose RPO the snapshot is already older than.
+async fn snapshot_only(
+    fx: &Fixture,
+    key: Option<&str>,
+) -> (std::path::PathBuf, tempfile::TempDir, String) {
     let id = fx.id("vault-db");
     world::create_primary(HOME, &id).await;
     let home = world::sdk().await.rds(HOME);
@@ -146,6 +150,7 @@ async fn snapshot_only(fx: &Fixture) -> (std::path::PathBuf, tempfile::TempDir, 
             .copy_db_snapshot()
             .source_db_snapshot_identifier(&snap_arn)
             .target_db_snapshot_identifier(&snap)
+            .set_kms_key_id(key.map(str::to_string))
             .send()
     })
     .await;
@@ -200,7 +205,7 @@ regions = {{ us-west-2 = "{id}", us-east-1 = "{id}" }}
 async fn a_copied_snapshot_older_than_the_rpo_is_refused_unless_the_loss_is_accepted() {
     crate::needs_emulators!();
     let fx = Fixture::new("bksnap").await;
-    let (plans, _keep, snap) = snapshot_only(&fx).await;
+    let (plans, _keep, snap) = snapshot_only(&fx, None).await;
     let id = fx.id("vault-db");
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let endpoints = world::endpoints_file();
@@ -272,6 +277,119 @@ async fn a_region_without_its_subnet_group_is_not_ready_and_its_failover_restore
     assert_ne!(ran.code, Some(0), "{}", ran.all());
     assert!(ran.all().contains(&missing), "{}", ran.all());
     assert_eq!(instance(STANDBY, &fx.id("archive-db")).await, None);
+}
+
+/// Withdraws (`offered` false) or offers again an instance class for
+/// postgres in `region` in the world's moto.
+async fn offer_class(region: &str, class: &str, offered: bool) {
+    let moto = world::vars()
+        .get("AWS_ENDPOINT_URL_RDS")
+        .cloned()
+        .expect("AWS_ENDPOINT_URL_RDS is not in localstack/endpoints.env: rerun localstack/up");
+    let body = serde_json::json!({"region": region, "engine": "postgres", "class": class, "offered": offered});
+    let r = reqwest::Client::new()
+        .post(format!("{moto}/_drctl/rds/backups/orderable"))
+        .json(&body)
+        .send()
+        .await
+        .expect("moto answers");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+/// The target lacks the plan's parameter group, and does not offer the
+/// class the plan asks for (for the backups' engine): `status` is not
+/// ready, naming each with its region; the failover refuses and restores
+/// nothing. Offered again, with the group named right, it is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_without_the_parameter_group_or_the_class_is_not_ready_and_restores_nothing() {
+    crate::needs_emulators!();
+    let fx = archive("bkneed").await;
+    let path = fx.plans.path().join("archive.toml");
+    let text = std::fs::read_to_string(&path).expect("plan");
+    let missing = format!("archive-gone-{}", fx.suffix);
+    // A class no other test asks for: the withdrawal is the world's.
+    let class = "db.r7g.large";
+    let changed = (text.replace(
+        "parameter_groups = { us-west-2 = \"archive-pg16\", us-east-1 = \"archive-pg16\" }",
+        &format!(
+            "parameter_groups = {{ us-west-2 = \"archive-pg16\", us-east-1 = \"{missing}\" }}"
+        ),
+    ))
+    .replace(
+        "instance_class = \"db.t3.micro\"",
+        &format!("instance_class = \"{class}\""),
+    );
+    assert_ne!(changed, text);
+    std::fs::write(&path, &changed).expect("plan");
+    offer_class(STANDBY, class, false).await;
+    let status = fx.drctl(&["status", "--plan", "archive"]).await;
+    let ran = fx.drctl(&failover("archive")).await;
+    offer_class(STANDBY, class, true).await;
+    assert_ne!(status.code, Some(0), "{}", status.all());
+    for lack in [
+        format!("DB parameter group {missing} does not exist in {STANDBY}"),
+        format!("instance class {class} for postgres"),
+        format!("is not offered in {STANDBY}"),
+    ] {
+        assert!(status.out.contains(&lack), "{lack}: {}", status.all());
+    }
+    assert_ne!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.all().contains(&missing), "{}", ran.all());
+    assert!(ran.all().contains(class), "{}", ran.all());
+    assert_eq!(instance(STANDBY, &fx.id("archive-db")).await, None);
+    std::fs::write(&path, text.replace("db.t3.micro", class)).expect("plan");
+    let status = fx.drctl(&["status", "--plan", "archive"]).await;
+    assert!(!status.out.contains("not offered"), "{}", status.all());
+    assert!(!status.out.contains("does not exist"), "{}", status.all());
+}
+
+/// The copied snapshot is encrypted with a key of us-east-1 that is
+/// pending deletion: nothing can restore it, and `status` says so before
+/// an outage does, naming the key; the failover refuses, restoring
+/// nothing. The key's deletion cancelled, the same failover restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_under_a_key_pending_deletion_are_not_ready_and_restore_nothing() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("bkkms").await;
+    let kms = world::sdk().await.kms(STANDBY);
+    let made = world::tried("key", || kms.create_key().send()).await;
+    let key = made.key_metadata().expect("metadata");
+    let (arn, key_id) = (key.arn().expect("arn"), key.key_id().to_string());
+    let (plans, _keep, _) = snapshot_only(&fx, Some(arn)).await;
+    world::tried("schedule deletion", || {
+        kms.schedule_key_deletion()
+            .key_id(&key_id)
+            .pending_window_in_days(7)
+            .send()
+    })
+    .await;
+    let endpoints = world::endpoints_file();
+    let status = fx
+        .drctl_in(&plans, &["status", "--plan", "vault"], &[], &endpoints)
+        .await;
+    let said = format!("KMS key {arn} is PendingDeletion in {STANDBY}");
+    assert!(status.out.contains(&said), "{said}: {}", status.all());
+    assert!(
+        status.out.contains("cancel-key-deletion"),
+        "{}",
+        status.all()
+    );
+    let mut accepted = failover("vault");
+    accepted.extend(["--accept-data-loss", "1h"]);
+    let ran = fx.drctl_in(&plans, &accepted, &[], &endpoints).await;
+    assert_ne!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.all().contains("PendingDeletion"), "{}", ran.all());
+    assert!(ran.all().contains("cancel-key-deletion"), "{}", ran.all());
+    let id = fx.id("vault-db");
+    assert_eq!(instance(STANDBY, &id).await, None, "nothing restored");
+    world::tried("cancel deletion", || {
+        kms.cancel_key_deletion().key_id(&key_id).send()
+    })
+    .await;
+    world::tried("enable", || kms.enable_key().key_id(&key_id).send()).await;
+    let again = fx.drctl_in(&plans, &accepted, &[], &endpoints).await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(instance(STANDBY, &id).await.is_some(), "restored");
 }
 
 /// RDS restored, and its answer never came back: the adapter reads the
