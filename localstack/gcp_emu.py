@@ -452,6 +452,34 @@ class World:
 
         return self.start(project, name, "UPDATE", effect)
 
+    # The backupConfiguration fields this world keeps (Cloud SQL's
+    # reference of BackupConfiguration); a patch replaces the configuration
+    # it is sent whole, as Google's does for a nested message.
+    _BACKUP_FIELDS = {"kind", "enabled", "location", "pointInTimeRecoveryEnabled",
+                      "transactionLogRetentionDays", "startTime", "binaryLogEnabled",
+                      "backupRetentionSettings", "transactionalLogStorageState", "backupTier"}
+
+    def configure_backups(self, project, name, config):
+        """`instances.patch` of `settings.backupConfiguration`: where the
+        instance's backups are kept from now on (`location`, a region or a
+        multi-region), and whether it takes them."""
+        inst = self.instance(project, name)
+        if inst.get("masterInstanceName"):
+            raise ApiError(400, "The requested operation is not valid for a replica instance.",
+                           "operationNotSupportedForReplica")
+        unknown = set(config) - self._BACKUP_FIELDS
+        if unknown:
+            raise ApiError(400, f"Invalid JSON payload: unknown field(s) {sorted(unknown)}.",
+                           "invalid", "INVALID_ARGUMENT")
+        self.busy(project, name)
+
+        def effect():
+            kept = {"kind": "sql#backupConfiguration"}
+            kept.update(config)
+            self.instances[(project, name)]["settings"]["backupConfiguration"] = kept
+
+        return self.start(project, name, "UPDATE", effect)
+
     def switchover(self, project, name):
         inst = self.instance(project, name)
         master = bare(inst.get("masterInstanceName"))
@@ -555,7 +583,12 @@ class World:
             "type": spec.get("type", "ON_DEMAND"),
             "description": spec.get("description", ""),
             "instance": inst["name"],
-            "location": spec.get("location") or inst["region"],
+            # The request's location, else the instance's backup location
+            # (`backupConfiguration.location`: "the location of the backup"
+            # for automated and on-demand ones alike), else its region.
+            "location": (spec.get("location")
+                         or inst["settings"]["backupConfiguration"].get("location")
+                         or inst["region"]),
             # A backup takes its time: every write before startTime is in
             # it, none after endTime (Google's reference of the field).
             "backupInterval": {"startTime": rfc3339(taken - 60), "endTime": rfc3339(taken)},
@@ -812,12 +845,16 @@ class Handler(BaseHTTPRequestHandler):
         return 200, WORLD.shown(WORLD.promote(project, name, failover))
 
     def patch_instance(self, project, name, query, body):
-        # The one field drctl patches: the primary's DR replica.
+        # The two fields drctl patches: the primary's DR replica, and where
+        # its backups are kept.
         replica = (body or {}).get("replicationCluster", {}).get("failoverDrReplicaName")
-        if not replica:
-            raise ApiError(400, "Only replicationCluster.failoverDrReplicaName can be patched here.",
-                           "invalid")
-        return 200, WORLD.shown(WORLD.designate_dr(project, name, bare(replica)))
+        backups = (body or {}).get("settings", {}).get("backupConfiguration")
+        if replica and not backups:
+            return 200, WORLD.shown(WORLD.designate_dr(project, name, bare(replica)))
+        if backups and not replica:
+            return 200, WORLD.shown(WORLD.configure_backups(project, name, backups))
+        raise ApiError(400, "Only replicationCluster.failoverDrReplicaName or "
+                       "settings.backupConfiguration can be patched here.", "invalid")
 
     def switchover(self, project, name, query, body):
         return 200, WORLD.shown(WORLD.switchover(project, name))

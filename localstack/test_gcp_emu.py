@@ -494,6 +494,34 @@ class GcpEmuTest(unittest.TestCase):
         s, err = self.emu.call("POST", f"/v1/projects/{P}/backups", {"instance": "east"})
         self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"), err)
 
+    def test_a_patched_backup_location_keeps_the_next_backups_there(self):
+        # The whole configuration is sent (a patch replaces it), location set.
+        s, inst = self.get("west")
+        config = dict(inst["settings"]["backupConfiguration"], location="us-east4")
+        body = {"settings": {"backupConfiguration": config}}
+        s, op = self.emu.call("PATCH", f"/v1/projects/{P}/instances/west", body)
+        self.assertEqual((s, op["operationType"], op["targetId"]), (200, "UPDATE", "west"), op)
+        self.wait(op)
+        s, inst = self.get("west")
+        kept = inst["settings"]["backupConfiguration"]
+        self.assertEqual((kept["location"], kept["pointInTimeRecoveryEnabled"]), ("us-east4", True))
+        # An on-demand backup with no location is kept there.
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/backups", {"instance": "west"})
+        self.wait(op)
+        s, listed = self.emu.call("GET", f"/v1/projects/{P}/backups?filter=" +
+                                  urllib.parse.quote('instance="west"'))
+        self.assertEqual(listed["backups"][0]["location"], "us-east4", listed)
+        # A replica keeps no backups; a field Cloud SQL has not is refused;
+        # both kinds of patch at once are refused.
+        s, err = self.emu.call("PATCH", f"/v1/projects/{P}/instances/east", body)
+        self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"), err)
+        bad = {"settings": {"backupConfiguration": {"location": "us", "colour": "red"}}}
+        s, err = self.emu.call("PATCH", f"/v1/projects/{P}/instances/west", bad)
+        self.assertEqual((s, err["error"]["status"]), (400, "INVALID_ARGUMENT"), err)
+        both = dict(body, replicationCluster={"failoverDrReplicaName": "east"})
+        s, err = self.emu.call("PATCH", f"/v1/projects/{P}/instances/west", both)
+        self.assertEqual(s, 400, err)
+
     def test_a_replica_is_not_cloned_and_a_clone_is_deleted_through_an_operation(self):
         s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/east/clone",
                                {"cloneContext": {"destinationInstanceName": "east-c"}})

@@ -150,6 +150,10 @@ pub fn instance_of(i: &model::DatabaseInstance) -> SqlInstance {
         labels: (i.settings.as_ref())
             .map(|s| s.user_labels.clone().into_iter().collect())
             .unwrap_or_default(),
+        backup_location: (i.settings.as_ref())
+            .and_then(|s| s.backup_configuration.as_ref())
+            .map(|b| b.location.clone())
+            .filter(|l| !l.is_empty()),
     }
 }
 
@@ -410,6 +414,69 @@ impl CloudSql for GcpSql {
                 .set_project(project)
                 .set_instance(primary)
                 .set_body(body)
+                .send(),
+            operation_of,
+        )
+        .await
+    }
+
+    async fn keep_sql_backups_in(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        location: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.patch";
+        let inner = self.inner(OP, name, region).await?;
+        // The instance's own backup configuration with the location set:
+        // a patch replaces the backup configuration it is given whole, so
+        // one sent bare would turn off what was on (point-in-time
+        // recovery, the retention).
+        let read = (inner.instances.get())
+            .set_project(project)
+            .set_instance(name)
+            .send()
+            .await
+            .map_err(|e| gax_error(SERVICE, "instances.get", (name, region), &e))?;
+        let now = (read.settings.and_then(|s| s.backup_configuration))
+            .unwrap_or_default()
+            .set_enabled(true)
+            .set_location(location);
+        let body = model::DatabaseInstance::new()
+            .set_settings(model::Settings::new().set_backup_configuration(now));
+        super::gcp::gax_write(
+            (SERVICE, OP),
+            (name, region),
+            (inner.instances.patch())
+                .set_project(project)
+                .set_instance(name)
+                .set_body(body)
+                .send(),
+            operation_of,
+        )
+        .await
+    }
+
+    async fn backup_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        location: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "backups.insertBackup";
+        let inner = self.inner(OP, name, region).await?;
+        let backup = model::Backup::new()
+            .set_instance(name)
+            .set_location(location)
+            .set_description("drctl reprotect: a restorable point kept where a failback restores");
+        super::gcp::gax_write(
+            (SERVICE, OP),
+            (name, region),
+            (inner.backups.create_backup())
+                .set_parent(format!("projects/{project}"))
+                .set_backup(backup)
                 .send(),
             operation_of,
         )

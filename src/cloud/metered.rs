@@ -576,6 +576,8 @@ metered! {
     designate_dr_sql(&self, region: &str, project: &str, primary: &str, replica: &str) -> SqlOperation = ("sqladmin:instances.patch", region);
     sql_backups(&self, region: &str, project: &str, name: &str) -> Vec<Restorable> = ("sqladmin:backups.list", region);
     restore_sql_backup(&self, region: &str, project: &str, target: &str, backup: &str, settings: &ReplicaPlacement) -> SqlOperation = ("sqladmin:instances.restoreBackup", region);
+    keep_sql_backups_in(&self, region: &str, project: &str, name: &str, location: &str) -> SqlOperation = ("sqladmin:instances.patch", region);
+    backup_sql(&self, region: &str, project: &str, name: &str, location: &str) -> SqlOperation = ("sqladmin:backups.insertBackup", region);
 }
 
 metered! {

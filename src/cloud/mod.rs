@@ -587,6 +587,30 @@ pub trait CloudSql: Send + Sync {
         settings: &ReplicaPlacement,
     ) -> Result<SqlOperation, CloudError>;
 
+    /// Keeps the backups of instance `name` in `location` from now on (a
+    /// region, or a multi-region: `instances.patch` of its
+    /// `settings.backupConfiguration.location`, backups on): what makes
+    /// that region a backup standby of it. Not retried: a run that lost
+    /// its answer reads the instance and its operations.
+    async fn keep_sql_backups_in(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        location: &str,
+    ) -> Result<SqlOperation, CloudError>;
+
+    /// Takes an on-demand backup of instance `name` kept in `location`
+    /// (`backups.insertBackup`): a restorable point there now, not at the
+    /// next automated backup. Not retried.
+    async fn backup_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        location: &str,
+    ) -> Result<SqlOperation, CloudError>;
+
     /// Clones instance `source` into the new instance `target`
     /// (`instances.clone`), at `point_in_time` when given (else now).
     async fn clone_sql(

@@ -149,6 +149,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
         endpoint: None,
         endpoint_moves: false,
         own_names: Vec::new(),
+        restored_by: None,
         lag_seconds: None,
         lag_datapoints: 0,
         lag_window_seconds: window.as_secs(),
@@ -172,6 +173,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
             st.endpoint = i.endpoint;
             st.endpoint_moves = i.moves_with_primary;
             st.own_names = i.own_names;
+            st.restored_by = i.restored_by;
         }
         Ok(None) => st.role = "missing".into(),
         Err(e) => {
@@ -230,7 +232,9 @@ fn compute_rows(
 }
 
 /// Where DNS points wins (after a failover both copies may be primaries);
-/// then where the databases are primary; then where the data-plane
+/// then where the databases are primary, the one drctl restored last
+/// first (a restore failover leaves the old primary a primary); then
+/// where the data-plane
 /// controls say serve (what the health checks send traffic by, when the
 /// names could not be resolved); then home.
 fn active_region(
@@ -249,6 +253,16 @@ fn active_region(
             .filter(|c| c.region == r && c.said == ControlSaid::Serve)
             .count()
     };
+    // Of primaries restored by drctl, the last restore serves (run ids
+    // begin with their start time); an old primary left beside it was
+    // restored by none.
+    let restored = |r: &str| {
+        (dbs.iter())
+            .filter(|(at, s)| at == r && s.role == "primary")
+            .filter_map(|(_, s)| s.restored_by.as_deref().map(str::to_lowercase))
+            .max()
+    };
+    let last_restore = (plan.regions().iter()).filter_map(|r| restored(r)).max();
     plan.regions()
         .iter()
         .max_by_key(|r| {
@@ -259,6 +273,7 @@ fn active_region(
             (
                 votes,
                 primaries.contains(&r.as_str()),
+                last_restore.is_some() && restored(r) == last_restore,
                 serving(r),
                 std::cmp::Reverse(plan.regions().iter().position(|x| x == *r)),
             )
@@ -500,6 +515,7 @@ mod tests {
             notes: Vec::new(),
             moves_with_primary: false,
             own_names: Vec::new(),
+            restored_by: None,
         }
     }
 
@@ -650,6 +666,31 @@ mod tests {
         assert_eq!(s.active_region, "us-east-1");
         // The old home is a primary, not a replica: it needs reprotecting.
         assert!(s.regions[0].problems[0].contains("reprotect"), "{s:#?}");
+    }
+
+    /// After a restore failover the old primary is a primary beside the
+    /// restored one, and no record says which serves: the one drctl
+    /// restored last does; a failback's later restore takes it back.
+    #[test]
+    fn of_two_primaries_and_no_record_the_one_restored_last_is_active() {
+        let after = || {
+            let mut r = seeded(Some(3));
+            r.dns = vec![Ok(None), Ok(None)];
+            let mut c = copy("payments-db-use1", "us-east-1", DbRole::Primary);
+            c.restored_by = Some("20261130T072213Z-payments-0001".into());
+            r.dbs[1].described = Ok(Some(c));
+            r.dbs[1].lag = None;
+            r
+        };
+        assert_eq!(
+            assess(&payments(), WINDOW, after()).active_region,
+            "us-east-1"
+        );
+        let mut back = after();
+        let mut home = copy("payments-db", "us-west-2", DbRole::Primary);
+        home.restored_by = Some("20261130t081500z-payments-0002".into());
+        back.dbs[0].described = Ok(Some(home));
+        assert_eq!(assess(&payments(), WINDOW, back).active_region, "us-west-2");
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub struct DbStatus {
     /// The copy's other names, its own alone (`CopyState::own_names`).
     #[serde(skip)]
     pub own_names: Vec<String>,
+    /// The run whose restore made the copy (`CopyState::restored_by`).
+    #[serde(skip)]
+    pub restored_by: Option<String>,
     /// Largest replica lag in the window, in seconds (`None` = unknown: no datapoints).
     pub lag_seconds: Option<f64>,
     /// Datapoints the lag was computed from.

@@ -706,6 +706,19 @@ pub(crate) async fn archive_gcp(fx: &Fixture) -> (String, String) {
 
 /// The calls the emulator saw on instance `name` itself (its path ends
 /// with it, or with it and a method).
+/// `drctl COMMAND` of archive-gcp to us-east4, answering JSON.
+fn to_use4(command: &str) -> [&str; 7] {
+    [
+        command,
+        "--plan",
+        "archive-gcp",
+        "--to",
+        "us-east4",
+        "--output",
+        "json",
+    ]
+}
+
 async fn calls_on(name: &str) -> Vec<String> {
     let calls = world::gcp_calls().await;
     let on = |p: &str| {
@@ -802,16 +815,7 @@ async fn archive_gcp_drills_by_restoring_its_backup_into_a_copy_it_deletes() {
     crate::needs_emulators!();
     let fx = Fixture::new("bkgdr").await;
     let (_, standby) = archive_gcp(&fx).await;
-    let args = [
-        "drill",
-        "--plan",
-        "archive-gcp",
-        "--to",
-        "us-east4",
-        "--output",
-        "json",
-    ];
-    let ran = fx.drctl(&args).await;
+    let ran = fx.drctl(&to_use4("drill")).await;
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     assert!(
         ran.all().contains("\"PASS\"") || ran.all().contains("PASS"),
@@ -833,5 +837,81 @@ async fn archive_gcp_drills_by_restoring_its_backup_into_a_copy_it_deletes() {
             .await
             .expect("read"),
         None
+    );
+}
+
+/// After a Cloud SQL restore failover, reprotect keeps the new primary's
+/// backups in the old home (its backup location) and takes one there at
+/// once; the old primary, which Cloud SQL cannot rename, is named as in
+/// the way of a failback, not deleted. Once a person has deleted it, the
+/// failback restores the new primary's backup kept at home.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_gcp_reprotect_keeps_backups_at_home_and_a_failback_restores_them() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("bkgrep").await;
+    let (primary, standby) = archive_gcp(&fx).await;
+    let ran = fx.drctl(&to_use4("failover")).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let reprotect = ["reprotect", "--plan", "archive-gcp", "--output", "json"];
+    let done = fx.drctl(&reprotect).await;
+    assert_eq!(done.code, Some(0), "{}", done.all());
+    assert!(
+        done.all()
+            .contains(&format!("{primary} in us-central1 (the old primary)")),
+        "{}",
+        done.all()
+    );
+    let sql = world::clouds().await.cloud_sql;
+    let new = (sql.describe_sql("us-east4", "drctl-emu", &standby).await)
+        .expect("describe")
+        .expect("the new primary");
+    assert_eq!(new.backup_location.as_deref(), Some("us-central1"));
+    let home = (sql.sql_backups("us-central1", "drctl-emu", &standby).await).expect("list");
+    assert_eq!(home.iter().filter(|b| b.ready).count(), 1, "{home:?}");
+    assert!(
+        (sql.describe_sql("us-central1", "drctl-emu", &primary).await)
+            .expect("describe")
+            .is_some(),
+        "the old primary is kept"
+    );
+    // Again: nothing more to do, nothing sent.
+    let patches = |calls: Vec<String>| calls.iter().filter(|c| c.starts_with("PATCH ")).count();
+    assert_eq!(patches(calls_on(&standby).await), 1);
+    let again = fx.drctl(&reprotect).await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert_eq!(patches(calls_on(&standby).await), 1, "{}", again.all());
+    let home = (sql.sql_backups("us-central1", "drctl-emu", &standby).await).expect("list");
+    assert_eq!(home.len(), 1, "no second backup: {home:?}");
+    // A person keeps what the old primary holds and deletes it; the
+    // failback restores the new primary's backup kept at home.
+    let gone = reqwest::Client::new()
+        .delete(format!(
+            "{}/v1/projects/drctl-emu/instances/{primary}",
+            world::gcp_endpoint()
+        ))
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert!(gone.status().is_success(), "{}", gone.status());
+    world::wait_for(
+        "the old primary deleted",
+        world::PATIENCE,
+        async || match sql.describe_sql("us-central1", "drctl-emu", &primary).await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+    let back = fx
+        .drctl(&["failback", "--plan", "archive-gcp", "--output", "json"])
+        .await;
+    assert_eq!(back.code, Some(0), "{}", back.all());
+    let restored = (sql.describe_sql("us-central1", "drctl-emu", &primary).await)
+        .expect("describe")
+        .expect("restored at home");
+    assert_eq!(restored.role, drctl::cloud::DbRole::Primary);
+    assert!(
+        restored.labels.contains_key("drctl-restored-by"),
+        "{restored:?}"
     );
 }

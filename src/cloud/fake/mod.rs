@@ -211,6 +211,10 @@ pub enum SqlEffect {
     Delete,
     /// The named replica becomes the instance's DR replica.
     DesignateDr(String),
+    /// The instance's backups are kept in the location named from now on.
+    KeepBackupsIn(String),
+    /// An on-demand backup of the instance, kept in the location named.
+    Backup(String),
     /// The old primary's side of a promotion or a switchover
     /// (`RECONFIGURE_OLD_PRIMARY`, `SWITCHOVER_TO_REPLICA`): its effect is
     /// the move's own (a DR failover's rejoin waits for its region).
@@ -830,6 +834,7 @@ impl FakeCloud {
                 endpoint: Some(format!("{name}.{region}.fake.sql.goog")),
                 write_endpoint: None,
                 labels: Default::default(),
+                backup_location: None,
             },
         );
     }

@@ -74,6 +74,33 @@ impl FakeState {
                 }
             }
             SqlEffect::OldPrimary => {}
+            SqlEffect::KeepBackupsIn(location) => {
+                if let Some(i) = self.sql.get_mut(&key(target)) {
+                    i.backup_location = Some(location.clone());
+                }
+            }
+            SqlEffect::Backup(location) => {
+                let Some(i) = self.sql.get(&key(target)) else {
+                    return true;
+                };
+                let now = Utc::now();
+                let b = Restorable {
+                    id: format!("projects/{project}/backups/{}", now.timestamp_millis()),
+                    source: target.to_string(),
+                    source_arn: None,
+                    source_region: Some(i.region.clone()),
+                    status: "SUCCESSFUL".into(),
+                    ready: true,
+                    earliest: Some(now),
+                    latest: Some(now),
+                    kms_key_id: None,
+                    progress: None,
+                    engine: Some("POSTGRES_16".into()),
+                    engine_version: None,
+                };
+                let at = (location.clone(), target.to_string());
+                self.sql_backups.entry(at).or_default().push(b);
+            }
             SqlEffect::Delete => {
                 if let Some(gone) = self.sql.remove(&key(target))
                     && let DbRole::Replica(m) = gone.role
@@ -114,6 +141,7 @@ impl FakeState {
                         endpoint: Some(format!("{target}.{region}.fake.sql.goog")),
                         write_endpoint: None,
                         labels: labels.clone(),
+                        backup_location: None,
                     };
                     self.sql.insert(key(target), made);
                 }
@@ -400,6 +428,34 @@ impl CloudSql for FakeCloud {
             "UPDATE",
             SqlEffect::DesignateDr(replica.to_string()),
         ))
+    }
+
+    async fn keep_sql_backups_in(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        location: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        drop(self.enter("sqladmin:instances.patch", region, name).await?);
+        let effect = SqlEffect::KeepBackupsIn(location.to_string());
+        Ok(self.sql_start(region, project, name, "instances.patch", "UPDATE", effect))
+    }
+
+    async fn backup_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        location: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        drop(
+            self.enter("sqladmin:backups.insertBackup", region, name)
+                .await?,
+        );
+        let effect = SqlEffect::Backup(location.to_string());
+        let call = "backups.insertBackup";
+        Ok(self.sql_start(region, project, name, call, "BACKUP_VOLUME", effect))
     }
 
     async fn clone_sql(

@@ -43,6 +43,11 @@ pub struct SqlInstance {
     /// run that made it.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Where its backups are kept when not the default
+    /// (`settings.backupConfiguration.location`: a region or a
+    /// multi-region), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_location: Option<String>,
 }
 
 impl SqlInstance {

@@ -354,6 +354,7 @@ impl Copies for BackupDatabaseSpec {
                 notes: Vec::new(),
                 moves_with_primary: false,
                 own_names: Vec::new(),
+                restored_by: i.tags.get(RESTORED_BY_TAG).cloned(),
             }));
         }
         let found = newest(clouds, region, &self.others(region)).await?;
@@ -368,6 +369,7 @@ impl Copies for BackupDatabaseSpec {
                 )],
                 moves_with_primary: false,
                 own_names: Vec::new(),
+                restored_by: None,
             }));
         };
         Ok(Some(CopyState {
@@ -377,6 +379,7 @@ impl Copies for BackupDatabaseSpec {
             notes: vec![said(&r)],
             moves_with_primary: false,
             own_names: Vec::new(),
+            restored_by: None,
         }))
     }
 

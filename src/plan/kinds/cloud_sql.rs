@@ -34,7 +34,7 @@ use crate::plan::validate::Scope;
 
 mod drilling;
 pub mod moves;
-mod reprotecting;
+pub(super) mod reprotecting;
 pub use drilling::{SQL_DRILL, SqlDrilling};
 
 /// A `[[cloud_sql]]` entry.
@@ -324,6 +324,7 @@ impl Copies for CloudSqlSpec {
                 .and(i.endpoint.clone())
                 .into_iter()
                 .collect(),
+            restored_by: None,
             role: i.role,
             status: status_of(&i.state),
         }))
@@ -769,6 +770,7 @@ mod tests {
             endpoint: None,
             write_endpoint: None,
             labels: Default::default(),
+            backup_location: None,
         };
         let at = ("drctl-emu", "orders-sql");
         let primary = inst(DbRole::Primary, "RUNNABLE");

@@ -39,6 +39,8 @@ use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
 
+mod reprotecting;
+
 /// A `[[cloud_sql_backup]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudSqlBackupSpec {
@@ -73,7 +75,7 @@ impl Kind for CloudSqlBackupSpec {
         restoring: Some(&SqlBackupRestoring),
         promoting: None,
         drilling: Some(&SqlBackupDrilling),
-        reprotecting: None,
+        reprotecting: Some(&reprotecting::SqlBackupReprotecting),
     });
 }
 
@@ -289,6 +291,7 @@ impl Copies for CloudSqlBackupSpec {
                 notes: Vec::new(),
                 moves_with_primary: false,
                 own_names: Vec::new(),
+                restored_by: i.labels.get(RESTORED_BY_LABEL).cloned(),
             }));
         }
         let others = self.others(gcp);
@@ -312,6 +315,7 @@ impl Copies for CloudSqlBackupSpec {
             notes,
             moves_with_primary: false,
             own_names: Vec::new(),
+            restored_by: None,
         }))
     }
 

@@ -192,6 +192,7 @@ impl Copies for DatabaseSpec {
             notes: Vec::new(),
             moves_with_primary: false,
             own_names: Vec::new(),
+            restored_by: None,
         }))
     }
 

@@ -241,6 +241,7 @@ impl Copies for GlobalDatabaseSpec {
             notes: Vec::new(),
             moves_with_primary: false,
             own_names: Vec::new(),
+            restored_by: None,
         }))
     }
 

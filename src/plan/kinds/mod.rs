@@ -328,6 +328,10 @@ pub struct CopyState {
     /// record set to one (by an older drctl, or by hand) still points at
     /// this copy.
     pub own_names: Vec<String>,
+    /// The run whose restore made this copy, when one of drctl's did (the
+    /// mark it left): of two primaries after a restore, the one restored
+    /// last is the one that serves.
+    pub restored_by: Option<String>,
 }
 
 /// A resource that keeps a copy of its data in each region.

@@ -30,6 +30,16 @@ use crate::plan::kinds::reprotecting::{
 /// The data role's reprotection of Cloud SQL instances.
 pub struct SqlReprotecting;
 
+/// How the Cloud SQL instance at `address` (`project/instance`) in
+/// `region` reads, in words (`primary (runnable)`, `absent`).
+pub async fn sql_words(clouds: &Clouds, region: &str, address: &str) -> Result<String, CloudError> {
+    let (project, name) = sql_names(address, (READ, region))?;
+    let read = clouds.cloud_sql.describe_sql(region, project, name).await?;
+    Ok(read.map_or("absent".into(), |i| {
+        role_words(&i.role, &i.state.to_lowercase())
+    }))
+}
+
 /// What Cloud SQL's reprotection is, in words and calls.
 pub const SQL_REPROTECT: ReprotectAbout = ReprotectAbout {
     describe: "protect Cloud SQL {primary} in {active} again: every other region's instance its replica (a former primary rejoins when its region is back), a DR pair's DR replica designated",
@@ -309,11 +319,7 @@ impl Reprotecting for SqlReprotecting {
         region: &str,
         address: &str,
     ) -> Result<String, CloudError> {
-        let (project, name) = sql_names(address, (READ, region))?;
-        let read = clouds.cloud_sql.describe_sql(region, project, name).await?;
-        Ok(read.map_or("absent".into(), |i| {
-            role_words(&i.role, &i.state.to_lowercase())
-        }))
+        sql_words(clouds, region, address).await
     }
 
     async fn kept(
@@ -345,6 +351,7 @@ mod tests {
             endpoint: None,
             write_endpoint: None,
             labels: Default::default(),
+            backup_location: None,
         }
     }
 
