@@ -317,11 +317,12 @@ data "aws_iam_policy_document" "drctl" {
 
   # The replicas in us-east-1 and eu-west-1 are encrypted with
   # customer-managed keys; RDS uses them on drctl's behalf when drctl
-  # creates a replica there.
+  # creates a replica there, and archive-db's backups replicated into
+  # us-west-2 by reprotect (and restored there by a failback) use its key.
   statement {
     sid       = "KmsForRdsReplicas"
     actions   = ["kms:DescribeKey", "kms:CreateGrant"]
-    resources = [aws_kms_key.rds_use1.arn, aws_kms_key.rds_euw1.arn]
+    resources = [aws_kms_key.rds_use1.arn, aws_kms_key.rds_euw1.arn, aws_kms_key.rds_usw2.arn]
 
     condition {
       test     = "StringLike"

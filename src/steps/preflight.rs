@@ -144,12 +144,16 @@ impl Action for Preflight {
                 })
                 .collect();
             let resources: Vec<&str> = problems.iter().map(|f| f.resource.as_str()).collect();
-            // The kinds' own fixes where they know them, else the general one.
-            let fixes: Vec<&str> = problems.iter().filter_map(|f| f.fix.as_deref()).collect();
-            let hint = match fixes.is_empty() {
-                true => "create or fix what is named (see terraform/), or fix the plan; nothing was changed".to_string(),
-                false => format!("{}; nothing was changed", fixes.join("; ")),
-            };
+            // Each kind's own fix where it knows one, named by what it
+            // mends; the general one for the rest.
+            let general = "create or fix what is named (see terraform/), or fix the plan";
+            let mut fixes: Vec<String> = (problems.iter())
+                .filter_map(|f| Some(format!("{}: {}", f.resource, f.fix.as_deref()?)))
+                .collect();
+            if problems.iter().any(|f| f.fix.is_none()) {
+                fixes.push(general.to_string());
+            }
+            let hint = format!("{}; nothing was changed", fixes.join("; "));
             return Err(StepFailure::state(
                 format!("{} is not ready: {}", self.region, text.join("; ")),
                 hint,

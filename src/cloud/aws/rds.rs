@@ -96,6 +96,19 @@ impl RdsDatabase {
         }
     }
 
+    /// The ARN of KMS key `key` (an id, an alias, or an ARN) of `region`.
+    async fn key_arn(&self, region: &str, key: &str) -> Result<String, CloudError> {
+        let kms = self.kms.get(region);
+        let c = Call::new("kms", "DescribeKey", key, region);
+        let out = call(&self.retry, c, || kms.describe_key().key_id(key).send()).await?;
+        (out.key_metadata().and_then(|m| m.arn()))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                let why = "DescribeKey answered no ARN";
+                CloudError::new("kms", "DescribeKey", key, region, ErrorKind::Client, why)
+            })
+    }
+
     /// DescribeDBInstances for one id: `Ok(None)` when it does not exist.
     async fn describe_raw(
         &self,
@@ -717,6 +730,14 @@ impl crate::cloud::Database for RdsDatabase {
         retention_days: i32,
         kms_key_id: Option<&str>,
     ) -> Result<(), CloudError> {
+        // The call takes the key's ARN in the destination (its reference
+        // gives no other form): an id or alias the plan names is read there.
+        let kms_key_id = match kms_key_id {
+            Some(k) if !(k.starts_with("arn:") && k.contains(":key/")) => {
+                Some(self.key_arn(region, k).await?)
+            }
+            other => other.map(str::to_string),
+        };
         let client = self.clients.get(region);
         let c = Call::new(
             SERVICE,
@@ -741,7 +762,7 @@ impl crate::cloud::Database for RdsDatabase {
                     .start_db_instance_automated_backups_replication()
                     .source_db_instance_arn(source_arn)
                     .backup_retention_period(retention_days)
-                    .set_kms_key_id(kms_key_id.map(str::to_string))
+                    .set_kms_key_id(kms_key_id.clone())
                     .send()
             },
             settled,

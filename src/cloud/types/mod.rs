@@ -377,8 +377,8 @@ pub struct ReplicaPlacement {
     pub kms_key_id: Option<String>,
     /// DB subnet group in the replica's region.
     pub subnet_group: Option<String>,
-    /// DB parameter group in the new instance's region (a restore's; a
-    /// replica takes its source's).
+    /// DB parameter group in the new instance's region (none: the
+    /// engine's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_group: Option<String>,
     /// Option group in the new instance's region (a restore's).

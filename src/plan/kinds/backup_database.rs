@@ -109,7 +109,13 @@ impl Kind for BackupDatabaseSpec {
 /// Whether `s` is an RDS identifier (a letter first; letters, digits and
 /// single hyphens; at most 63; no hyphen last).
 fn rds_name(s: &str) -> bool {
-    s.len() <= 63
+    rds_ident(s, 63)
+}
+
+/// Whether `s` is an RDS name of at most `max` characters: a letter
+/// first; letters, digits and single hyphens; no hyphen last.
+fn rds_ident(s: &str, max: usize) -> bool {
+    s.len() <= max
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !s.ends_with('-')
@@ -126,7 +132,7 @@ struct Named<'a> {
 }
 
 impl<'a> Named<'a> {
-    /// An RDS group's names, per region.
+    /// A DB subnet group's names, per region.
     fn group(key: &'static str, values: &'a PerRegion, noun: &'static str) -> Self {
         Self {
             key,
@@ -134,6 +140,18 @@ impl<'a> Named<'a> {
             noun,
             valid: group_name,
             hint: "1 to 255 letters, digits, spaces, periods, underscores or hyphens",
+        }
+    }
+
+    /// A parameter or option group's names, per region (RDS's rule for
+    /// them: a letter first; letters, digits and single hyphens).
+    fn rds(key: &'static str, values: &'a PerRegion, noun: &'static str) -> Self {
+        Self {
+            key,
+            values,
+            noun,
+            valid: |v| rds_ident(v, 255),
+            hint: "a letter, then letters, digits and single hyphens, at most 255, no hyphen last",
         }
     }
 }
@@ -180,16 +198,16 @@ impl Resource for BackupDatabaseSpec {
         const KEY: &str = "a key ARN, key id or alias (alias/...) of that region";
         let named = [
             Named::group("subnet_groups", &self.subnet_groups, "a DB subnet group"),
-            Named::group(
+            Named::rds(
                 "parameter_groups",
                 &self.parameter_groups,
                 "a DB parameter group",
             ),
-            Named::group("option_groups", &self.option_groups, "an option group"),
+            Named::rds("option_groups", &self.option_groups, "an option group"),
             Named {
                 key: "kms_keys",
                 values: &self.kms_keys,
-                noun: "a KMS key",
+                noun: "a KMS key (ARN, id or alias)",
                 valid: kms_key,
                 hint: KEY,
             },
@@ -215,7 +233,7 @@ impl Resource for BackupDatabaseSpec {
                 } else if !valid(value) {
                     s.error(
                         path![key, region.as_str()],
-                        format!("`{value}` is not {noun} name"),
+                        format!("`{value}` does not name {noun}"),
                         hint,
                     );
                 }
@@ -511,6 +529,10 @@ const BACKUP_RESTORE: RestoreAbout = RestoreAbout {
         "rds:DescribeDBInstanceAutomatedBackups",
         "rds:DescribeDBSnapshots",
         "rds:DescribeDBSubnetGroups",
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeOptionGroups",
+        "rds:DescribeOrderableDBInstanceOptions",
+        "kms:DescribeKey",
         "rds:RestoreDBInstanceToPointInTime",
     ],
     waits: &["rds:RestoreDBInstanceToPointInTime"],
@@ -530,7 +552,8 @@ async fn lacks(
     let mut out = Vec::new();
     for need in needs(place, data) {
         if let Some(why) = clouds.database.lacking(region, &need).await? {
-            out.push((format!("{need} {why} in {region}"), fix(&need, region)));
+            let fix = fix(&need, region, &why);
+            out.push((format!("{need} {why} in {region}"), fix));
         }
     }
     // Only this run's restore is taken as made: an instance another run
@@ -581,8 +604,9 @@ fn needs(place: &ReplicaPlacement, data: Option<&Restorable>) -> Vec<RestoreNeed
     out
 }
 
-/// How to give region `region` what `need` names (pure).
-fn fix(need: &RestoreNeed, region: &str) -> String {
+/// How to give region `region` what `need` names, which the region says
+/// `why` of (pure).
+fn fix(need: &RestoreNeed, region: &str, why: &str) -> String {
     match need {
         RestoreNeed::SubnetGroup(g) => format!(
             "create it (aws rds create-db-subnet-group --region {region} --db-subnet-group-name {g} ...) or fix `subnet_groups` in the plan"
@@ -596,9 +620,18 @@ fn fix(need: &RestoreNeed, region: &str) -> String {
         RestoreNeed::InstanceClass { engine, .. } => format!(
             "ask for a class offered there (aws rds describe-orderable-db-instance-options --region {region} --engine {engine}): fix `instance_class` in the plan"
         ),
-        RestoreNeed::KmsKey(k) => format!(
-            "the backups there are encrypted with it and cannot be restored without it: enable it or cancel its deletion (aws kms cancel-key-deletion --region {region} --key-id {k}), or copy them again under a usable key"
-        ),
+        // The data is encrypted with it: without it, nothing restores.
+        RestoreNeed::KmsKey(k) => match why {
+            "is PendingDeletion" => format!(
+                "cancel its deletion, then enable it (aws kms cancel-key-deletion --region {region} --key-id {k}; aws kms enable-key --region {region} --key-id {k})"
+            ),
+            "is Disabled" => {
+                format!("enable it (aws kms enable-key --region {region} --key-id {k})")
+            }
+            _ => format!(
+                "the backups there cannot be decrypted without it: copy them again into {region} under a key that is enabled there (aws rds copy-db-snapshot --kms-key-id ...)"
+            ),
+        },
     }
 }
 
@@ -728,6 +761,26 @@ async fn restore(
         return Err(super::no_copy(BACKUP_RESTORE.call, copy, region, why));
     };
     let db = &clouds.database;
+    // The copy chosen may not be the newest that readiness judged (a time
+    // asked for, a snapshot under another key): its own key, read again.
+    if let Some(key) = &from.kms_key_id {
+        let need = RestoreNeed::KmsKey(key.clone());
+        if let Some(why) = db.lacking(region, &need).await? {
+            let e = CloudError::new(
+                "kms",
+                "DescribeKey",
+                key,
+                region,
+                crate::cloud::ErrorKind::Client,
+                format!(
+                    "{need} {why} in {region}: {} cannot be restored; {}",
+                    what(from),
+                    fix(&need, region, &why)
+                ),
+            );
+            return Err(e);
+        }
+    }
     match from.id.starts_with("arn:") {
         // The point known, asked for exactly: the RPO measured from it is
         // the one restored (the latest, asked for as such, may be later).

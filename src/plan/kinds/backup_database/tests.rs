@@ -254,7 +254,7 @@ parameter_groups = { us-east-1 = "tuned/16" }
         [
             "9:51 backup_database `archive-db` names `9archive` in us-east-1, not an RDS instance identifier",
             "10:19 backup_database `archive-db` places a restore in eu-west-1, where it has no instance",
-            "11:34 `tuned/16` is not a DB parameter group name",
+            "11:34 `tuned/16` does not name a DB parameter group",
         ],
         "{said:#?}"
     );
