@@ -75,8 +75,9 @@ pub struct Row {
 }
 
 /// The checks, in column order.
-pub const CHECKS: [&str; 6] = [
+pub const CHECKS: [&str; 7] = [
     "data and lag",
+    "rto forecast",
     "capacity",
     "traffic",
     "standby checks",

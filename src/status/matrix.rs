@@ -59,6 +59,32 @@ fn data(p: &PlanStatus) -> Cell {
     cell("data and lag", marks)
 }
 
+/// Whether a failover to each standby is forecast to meet the tier's RTO
+/// at its median (estimated from the model, never measured): a restore
+/// from backups may put the RTO out of reach, which this says before an
+/// outage does.
+fn rto(p: &PlanStatus) -> Cell {
+    let show = crate::forecast::show;
+    let marks = standbys(p)
+        .filter_map(|r| Some((r, r.rto_forecast?)))
+        .map(|(r, f)| match f.p50_seconds <= f.target_seconds {
+            true => (Mark::Ok, None),
+            false => (
+                Mark::Fail,
+                Some(format!(
+                    "to {}: {} at the median ({} at p90), over the RTO of {} ({})",
+                    r.region,
+                    show(f.p50_seconds),
+                    show(f.p90_seconds),
+                    show(f.target_seconds),
+                    f.basis
+                )),
+            ),
+        })
+        .collect();
+    cell("rto forecast", marks)
+}
+
 fn capacity(p: &PlanStatus) -> Cell {
     let marks = standbys(p)
         .flat_map(|r| r.compute.iter().map(move |c| (r, c)))
@@ -188,6 +214,7 @@ pub fn rows(report: &StatusReport) -> Vec<Row> {
             ready: p.ready,
             cells: vec![
                 data(p),
+                rto(p),
                 capacity(p),
                 traffic(p),
                 checks(p),

@@ -120,6 +120,28 @@ async fn archive_fails_over_with_its_home_down_by_restoring_its_replicated_backu
     );
 }
 
+/// A plan `name` of tier `tier` whose one resource, `NAME-db`, is the
+/// instance `id` in both regions with its backups for a standby, with
+/// `extra` keys.
+fn one_backup_database(fx: &Fixture, name: &str, tier: &str, id: &str, extra: &str) -> String {
+    format!(
+        r#"
+[plan]
+name = "{name}"
+tier = "{tier}"
+regions = ["us-west-2", "us-east-1"]
+
+[evidence]
+destinations = ["s3://drctl-evidence-use1-{sfx}/{name}"]
+
+[[backup_database]]
+id = "{name}-db"
+regions = {{ us-west-2 = "{id}", us-east-1 = "{id}" }}
+{extra}"#,
+        sfx = fx.suffix
+    )
+}
+
 /// A plan of its own whose standby is only a snapshot copied into
 /// us-east-1 (encrypted there with `key`, a key of us-east-1, when given),
 /// under a tier whose RPO the snapshot is already older than.
@@ -181,22 +203,7 @@ drill_interval = "90d"
 evidence_retention = { mode = "governance", days = 365 }
 "#;
     std::fs::write(dir.path().join("tiers.toml"), tiers).expect("tiers");
-    let plan = format!(
-        r#"
-[plan]
-name = "vault"
-tier = "archival"
-regions = ["us-west-2", "us-east-1"]
-
-[evidence]
-destinations = ["s3://drctl-evidence-use1-{sfx}/vault"]
-
-[[backup_database]]
-id = "vault-db"
-regions = {{ us-west-2 = "{id}", us-east-1 = "{id}" }}
-"#,
-        sfx = fx.suffix
-    );
+    let plan = one_backup_database(fx, "vault", "archival", &id, "");
     std::fs::write(dir.path().join("vault.toml"), plan).expect("plan");
     (dir.path().to_path_buf(), dir, snap)
 }
@@ -277,6 +284,117 @@ async fn a_region_without_its_subnet_group_is_not_ready_and_its_failover_restore
     assert_ne!(ran.code, Some(0), "{}", ran.all());
     assert!(ran.all().contains(&missing), "{}", ran.all());
     assert_eq!(instance(STANDBY, &fx.id("archive-db")).await, None);
+}
+
+/// An encrypted primary's backups replicated under a key of us-east-1;
+/// after a failover restored them, reprotect replicates the new primary's
+/// backups home under the key the plan names for us-west-2, by alias: the
+/// call is sent the key's ARN, read there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprotect_replicates_an_encrypted_primarys_backups_home_under_the_plans_key() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("bkenc").await;
+    let id = fx.id("sealed-db");
+    let key_in = async |region: &'static str| {
+        let kms = world::sdk().await.kms(region);
+        let made = world::tried("key", || kms.create_key().send()).await;
+        let key = made.key_metadata().expect("metadata").clone();
+        (
+            kms,
+            key.key_id().to_string(),
+            key.arn().expect("arn").to_string(),
+        )
+    };
+    let (kms_home, home_key, home_arn) = key_in(HOME).await;
+    let (_, _, standby_arn) = key_in(STANDBY).await;
+    let alias = format!("alias/{}", fx.id("sealed"));
+    world::tried("alias", || {
+        kms_home
+            .create_alias()
+            .alias_name(&alias)
+            .target_key_id(&home_key)
+            .send()
+    })
+    .await;
+    let home = world::sdk().await.rds(HOME);
+    let made = world::tried("encrypted primary", || {
+        home.create_db_instance()
+            .db_instance_identifier(&id)
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .master_username("drctl")
+            .master_user_password("not-a-secret-1")
+            .allocated_storage(20)
+            .backup_retention_period(7)
+            .storage_encrypted(true)
+            .kms_key_id(&home_arn)
+            .send()
+    })
+    .await;
+    let arn = made
+        .db_instance()
+        .and_then(|d| d.db_instance_arn())
+        .expect("arn")
+        .to_string();
+    let standby = world::sdk().await.rds(STANDBY);
+    world::tried("replicate", || {
+        standby
+            .start_db_instance_automated_backups_replication()
+            .source_db_instance_arn(&arn)
+            .kms_key_id(&standby_arn)
+            .send()
+    })
+    .await;
+    let replicating = async |rds: &aws_sdk_rds::Client, of: &str| {
+        let out = (rds.describe_db_instance_automated_backups())
+            .db_instance_identifier(of)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let live: Vec<(String, Option<String>)> = (out.db_instance_automated_backups().iter())
+            .filter(|b| b.status() == Some("replicating"))
+            .map(|b| {
+                let from = b.db_instance_arn().unwrap_or_default().to_string();
+                (from, b.kms_key_id().map(str::to_string))
+            })
+            .collect();
+        Ok::<_, String>(live)
+    };
+    world::wait_for(
+        "replicating into us-east-1",
+        world::PATIENCE,
+        async || match replicating(&standby, &id).await?.is_empty() {
+            false => Ok(()),
+            true => Err("not yet".to_string()),
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("plans");
+    let keys = format!("kms_keys = {{ us-west-2 = \"{alias}\" }}\n");
+    let plan = one_backup_database(&fx, "sealed", "standard", &id, &keys);
+    std::fs::write(dir.path().join("sealed.toml"), plan).expect("plan");
+    let endpoints = world::endpoints_file();
+    let mut over = failover("sealed");
+    over.extend(["--accept-data-loss", "1h"]);
+    let ran = fx.drctl_in(dir.path(), &over, &[], &endpoints).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let new = instance(STANDBY, &id).await.expect("restored");
+    assert!(new.storage_encrypted, "{new:?}");
+    let args = ["reprotect", "--plan", "sealed", "--output", "json"];
+    let done = fx.drctl_in(dir.path(), &args, &[], &endpoints).await;
+    assert_eq!(done.code, Some(0), "{}", done.all());
+    world::wait_for(
+        "the new primary's backups home",
+        world::PATIENCE,
+        async || {
+            let live = replicating(&home, &id).await?;
+            match live.iter().find(|(from, _)| *from == new.arn) {
+                Some((_, key)) if key.as_deref() == Some(home_arn.as_str()) => Ok(()),
+                other => Err(format!("{other:?} in {live:?}")),
+            }
+        },
+    )
+    .await;
 }
 
 /// Withdraws (`offered` false) or offers again an instance class for

@@ -55,6 +55,36 @@ async fn each_plan_by_each_check_with_why_and_unknown_never_ok() {
     assert_eq!(mark(&rows, "payments", "data and lag").0, Mark::Unknown);
 }
 
+/// A standby restored from backups may be out of the RTO's reach: the
+/// forecast (estimated) says so in its own column, before an outage does;
+/// a standby kept warm meets it.
+#[tokio::test]
+async fn a_restore_forecast_over_the_rto_fails_its_column_and_a_warm_standby_meets_it() {
+    let f = world();
+    let (_, warm) = matrix(&f).await;
+    assert_eq!(mark(&warm, "payments", "rto forecast").0, Mark::Ok);
+    let plans: Vec<Plan> = (crate::plan::reference().into_iter())
+        .filter(|p| p.name() == "archive")
+        .collect();
+    for p in &plans {
+        crate::plan::kinds::seed_plan(&f, p);
+    }
+    let r = super::super::status(&f.clouds(), &plans, &Default::default()).await;
+    let mut tight = r.clone();
+    for region in &mut tight.plans[0].regions {
+        if let Some(fc) = region.rto_forecast.as_mut() {
+            fc.target_seconds = 60.0;
+        }
+    }
+    let (m, why) = mark(&rows(&tight), "archive", "rto forecast");
+    assert_eq!(m, Mark::Fail, "{why:?}");
+    assert!(
+        why[0].starts_with("to us-east-1: ") && why[0].contains("estimated"),
+        "{why:?}"
+    );
+    assert_eq!(mark(&rows(&r), "archive", "rto forecast").0, Mark::Ok);
+}
+
 #[tokio::test]
 async fn the_page_holds_a_cell_per_plan_and_check_and_nothing_to_fetch() {
     let f = world();
