@@ -362,3 +362,62 @@ async fn a_parameter_group_gone_a_class_not_offered_and_a_key_pending_deletion_a
     );
     assert!(f.state().writes.is_empty());
 }
+
+/// Readiness judges the newest copy's key; a restore to an older time may
+/// pick a copy under another key: the restore reads that copy's key again
+/// and refuses before it asks, naming the key and the copy.
+#[tokio::test]
+async fn a_restore_of_an_older_copy_under_a_key_pending_deletion_is_refused_before_any_write() {
+    let plan = archive();
+    let f = FakeCloud::new();
+    crate::plan::kinds::seed_plan(&f, &plan);
+    let key = ("us-east-1".to_string(), "archive-db".to_string());
+    let bad = "arn:aws:kms:us-east-1:123456789012:key/old";
+    let older = {
+        let mut s = f.state();
+        let copies = s.restorables.get_mut(&key).expect("seeded");
+        // Snapshots only: the replicated backups would hold any time.
+        copies.retain(|r| !r.id.starts_with("arn:"));
+        let old = copies.iter_mut().next().expect("the nightly snapshot");
+        old.kms_key_id = Some(bad.into());
+        old.latest.expect("taken")
+    };
+    let at = crate::cloud::fake::BackupAt {
+        region: "us-east-1",
+        source: "archive-db",
+        from: "us-west-2",
+    };
+    f.add_restorable(at, Some("archive-db-hourly"), Utc::now());
+    let need = RestoreNeed::KmsKey(bad.into());
+    let pending = ("us-east-1".to_string(), need);
+    f.state()
+        .lacking
+        .insert(pending, "is PendingDeletion".into());
+    let clouds = f.clouds();
+    let place = spec(&plan).placement("us-east-1");
+    let ready = (BackupRestoring.source(&clouds, "us-east-1", "archive-db", &place))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        ready.lacks.is_empty(),
+        "the newest is fine: {:?}",
+        ready.lacks
+    );
+    let point = Point {
+        ask: RestorePoint::At(older),
+        known: Some(older),
+        basis: "asked",
+    };
+    let e = restore(&clouds, "us-east-1", "archive-db", point, &place)
+        .await
+        .unwrap_err();
+    let said = e.to_string();
+    assert!(
+        said.contains(&format!("KMS key {bad} is PendingDeletion")),
+        "{said}"
+    );
+    assert!(said.contains("snapshot archive-db-nightly"), "{said}");
+    assert!(said.contains("cancel-key-deletion"), "{said}");
+    assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
+}
