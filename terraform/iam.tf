@@ -843,7 +843,7 @@ resource "google_project_iam_custom_role" "drctl_recovery_sql" {
   project     = var.gcp_project
   role_id     = "drctlRecoverySql"
   title       = "drctl recovery: Cloud SQL"
-  description = "Promote, switch over, patch, clone and restore the plans' Cloud SQL instances"
+  description = "Promote, switch over, patch, clone, back up and restore the plans' Cloud SQL instances"
   permissions = [
     "cloudsql.instances.promoteReplica",
     "cloudsql.instances.failover",
@@ -851,6 +851,9 @@ resource "google_project_iam_custom_role" "drctl_recovery_sql" {
     "cloudsql.instances.clone",
     "cloudsql.instances.restoreBackup",
     "cloudsql.instances.create",
+    # Reprotect of a backup standby takes one backup where a failback
+    # restores (backups.insertBackup).
+    "cloudsql.backupRuns.create",
   ]
 }
 

@@ -227,6 +227,7 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
             "cloudsql.backupRuns.get",
         ],
         "sqladmin:instances.patch" => &["cloudsql.instances.update"],
+        "sqladmin:backups.insertBackup" => &["cloudsql.backupRuns.create"],
         "sqladmin:instances.delete" => &["cloudsql.instances.delete"],
         "monitoring:timeSeries.list" => &["monitoring.timeSeries.list"],
         "compute:regionInstanceGroupManagers.get"
@@ -915,9 +916,10 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
             ],
             0,
         ),
-        // The backup standbys: restored by a drill and by a failover; the
-        // RDS one reprotected (the old primary's replication stopped, it
-        // parked, the new primary's backups replicated home).
+        // The backup standbys: restored by a drill and by a failover, then
+        // reprotected (RDS: the old primary's replication stopped, it
+        // parked, the new primary's backups replicated home; Cloud SQL:
+        // the new primary's backup location set home, a backup taken).
         (vec!["drill", "--plan", "archive", "--to", STANDBY], 0),
         (vec!["failover", "--plan", "archive", "--to", STANDBY], 0),
         (vec!["reprotect", "--plan", "archive"], 0),
@@ -929,6 +931,8 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
             vec!["failover", "--plan", "archive-gcp", "--to", "us-east4"],
             0,
         ),
+        // Its backups kept at home from then on, one taken there.
+        (vec!["reprotect", "--plan", "archive-gcp"], 0),
         (vec!["notify", "test", "--region", STANDBY], 0),
         (
             vec![
