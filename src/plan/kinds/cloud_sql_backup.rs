@@ -8,7 +8,7 @@
 //! (`instances.restoreBackup` with `restoreInstanceSettings`: its region,
 //! the plan's tier, and the label of the run that restored it): the
 //! generic `restore` step does it once, follows its operation, and
-//! measures the RPO from the backup's end. A drill restores the same into
+//! measures the RPO from the backup's point (its interval's start). A drill restores the same into
 //! a drill copy and deletes it. Only the target region is read: the
 //! backups list answers for every location, and the one kept there is
 //! taken.
@@ -225,7 +225,8 @@ fn said(b: &Restorable) -> String {
     format!("backup {} of {} ({}): taken {at}", b.id, b.source, b.status)
 }
 
-/// The age of a backup's end is the standby's "lag".
+/// The age of the newest backup's point (its interval's start) is the
+/// standby's "lag".
 const SQL_BACKUP_COPIES: super::CopiesAbout = super::CopiesAbout {
     section: "cloud sql",
     read_call: "sqladmin:instances.get",
@@ -566,7 +567,7 @@ async fn restore(
 
 /// The data role's drill copy of a Cloud SQL backup standby: the newest
 /// backup kept in the drill's target restored into a drill copy there,
-/// measured from the backup's end, deleted at cleanup (as a Cloud SQL
+/// measured from the backup's point (its interval's start), deleted at cleanup (as a Cloud SQL
 /// drill clone is: by its name).
 pub struct SqlBackupDrilling;
 
@@ -586,7 +587,7 @@ pub const SQL_BACKUP_DRILL: DrillAbout = DrillAbout {
     lag_of: LagOf::Point,
     lag_call: "",
     from_standby: false,
-    measured: "gap from the end of the backup {copy} was restored from ({point}, the newest kept in {region}) to the request",
+    measured: "gap from the point of the backup {copy} was restored from ({point}, the start of the newest kept in {region}: every write before it is in it) to the request",
     tagged: false,
     calls: SQL_BACKUP_RESTORE.calls,
     waits: SQL_BACKUP_RESTORE.waits,
