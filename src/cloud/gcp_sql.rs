@@ -298,14 +298,15 @@ impl GcpSql {
     }
 }
 
-#[async_trait]
-impl CloudSql for GcpSql {
-    async fn describe_sql(
+impl GcpSql {
+    /// The instance as the API answers it (`instances.get`; `Ok(None)`
+    /// when it does not exist).
+    async fn get(
         &self,
         region: &str,
         project: &str,
         name: &str,
-    ) -> Result<Option<SqlInstance>, CloudError> {
+    ) -> Result<Option<model::DatabaseInstance>, CloudError> {
         const OP: &str = "instances.get";
         let inner = self.inner(OP, name, region).await?;
         match (inner.instances.get())
@@ -314,10 +315,26 @@ impl CloudSql for GcpSql {
             .send()
             .await
         {
-            Ok(i) => Ok(Some(instance_of(&i))),
+            Ok(i) => Ok(Some(i)),
             Err(e) if gax_not_found(&e) => Ok(None),
             Err(e) => Err(gax_error(SERVICE, OP, (name, region), &e)),
         }
+    }
+}
+
+#[async_trait]
+impl CloudSql for GcpSql {
+    async fn describe_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<SqlInstance>, CloudError> {
+        Ok(self
+            .get(region, project, name)
+            .await?
+            .as_ref()
+            .map(instance_of))
     }
 
     async fn list_sql(&self, project: &str) -> Result<SqlList, CloudError> {
@@ -433,12 +450,10 @@ impl CloudSql for GcpSql {
         // a patch replaces the backup configuration it is given whole, so
         // one sent bare would turn off what was on (point-in-time
         // recovery, the retention).
-        let read = (inner.instances.get())
-            .set_project(project)
-            .set_instance(name)
-            .send()
-            .await
-            .map_err(|e| gax_error(SERVICE, "instances.get", (name, region), &e))?;
+        let read = self.get(region, project, name).await?.ok_or_else(|| {
+            let why = "the instance does not exist";
+            err(SERVICE, OP, name, region, ErrorKind::NotFound, why)
+        })?;
         let now = (read.settings.and_then(|s| s.backup_configuration))
             .unwrap_or_default()
             .set_enabled(true)

@@ -466,34 +466,34 @@ fn said(r: &Restorable) -> String {
     )
 }
 
-/// The newest restorable copy in `region` of any of `sources`, among
-/// their replicated automated backups and their snapshots there: the
+/// Every restorable copy in `region` of any of `sources`: their
+/// replicated automated backups and their snapshots there, ready or not.
+async fn copies(
+    clouds: &Clouds,
+    region: &str,
+    sources: &[String],
+) -> Result<Vec<Restorable>, CloudError> {
+    let mut all = Vec::new();
+    for source in sources {
+        all.extend(clouds.database.replicated_backups(region, source).await?);
+        all.extend(clouds.database.snapshots_of(region, source).await?);
+    }
+    Ok(all)
+}
+
+/// The newest restorable copy in `region` of any of `sources`: the
 /// newest ready one, else (none ready) the newest, to say why not.
 async fn newest(
     clouds: &Clouds,
     region: &str,
     sources: &[String],
 ) -> Result<Option<Restorable>, CloudError> {
-    let mut all = Vec::new();
-    for source in sources {
-        all.extend(clouds.database.replicated_backups(region, source).await?);
-        all.extend(clouds.database.snapshots_of(region, source).await?);
-    }
-    Ok(pick(all))
+    Ok(pick(copies(clouds, region, sources).await?))
 }
 
-/// The ready restorable copies in `region` of `placement.from`.
-async fn ready(
-    clouds: &Clouds,
-    region: &str,
-    placement: &Placement,
-) -> Result<Vec<Restorable>, CloudError> {
-    let mut all = Vec::new();
-    for source in &placement.from {
-        all.extend(clouds.database.replicated_backups(region, source).await?);
-        all.extend(clouds.database.snapshots_of(region, source).await?);
-    }
-    Ok(all.into_iter().filter(|r| r.ready).collect())
+/// The ready ones of `all` (pure).
+fn ready(all: Vec<Restorable>) -> Vec<Restorable> {
+    all.into_iter().filter(|r| r.ready).collect()
 }
 
 /// The window of copies taken together (pure): the earliest of their
@@ -655,7 +655,10 @@ impl Restoring for BackupRestoring {
         placement: &Placement,
     ) -> Result<Option<Source>, CloudError> {
         let existing = clouds.database.describe_instance(region, target).await?;
-        let found = newest(clouds, region, &placement.from).await?;
+        // One read of the copies: the newest is judged and named, all the
+        // ready ones make the window.
+        let all = copies(clouds, region, &placement.from).await?;
+        let found = pick(all.clone());
         let data = found.as_ref().filter(|_| existing.is_none());
         let lacks = lacks(clouds, region, existing.as_ref(), &placement.place, data).await?;
         if let Some(i) = existing.filter(|_| lacks.is_empty()) {
@@ -681,10 +684,7 @@ impl Restoring for BackupRestoring {
             // Every ready copy's window together: a time the backups hold
             // is restorable though a snapshot is newer (`choose` picks the
             // copy that holds it).
-            Some(r) => (
-                said(r),
-                Ok(window_of(&ready(clouds, region, placement).await?)),
-            ),
+            Some(r) => (said(r), Ok(window_of(&ready(all)))),
         };
         Ok(Some(Source {
             said,
@@ -752,7 +752,7 @@ async fn restore(
     point: Point,
     placement: &Placement,
 ) -> Result<String, CloudError> {
-    let all = ready(clouds, region, placement).await?;
+    let all = ready(copies(clouds, region, &placement.from).await?);
     let Some(from) = choose(&all, point) else {
         let why = format!(
             "no restorable copy of {} in {region} holds the point asked for",

@@ -43,21 +43,14 @@ pub const SQL_BACKUP_REPROTECT: ReprotectAbout = ReprotectAbout {
 
 const READ: &str = "sqladmin:instances.get";
 
-/// A Cloud SQL backup standby's reprotection writes.
+/// A Cloud SQL backup standby's reprotection writes, each of the primary
+/// (the guarded one: its project and name are the step's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum SqlBackupMove {
-    /// Keep the backups of `instance` in `location` from now on.
-    KeepIn {
-        project: String,
-        instance: String,
-        location: String,
-    },
-    /// Take a backup of `instance` kept in `location`.
-    Backup {
-        project: String,
-        instance: String,
-        location: String,
-    },
+    /// Keep its backups in `location` from now on.
+    KeepIn { location: String },
+    /// Take a backup of it kept in `location`.
+    Backup { location: String },
 }
 
 /// Where the primary's backups must be kept for the other regions (pure):
@@ -88,7 +81,7 @@ pub struct Read<'a> {
 
 /// Where the reprotection stands (pure): the primary must be a running
 /// primary; then its backups kept in `location`, then one backup there.
-fn standing(g: &Guarded, project: &str, location: &str, read: Read<'_>) -> Standing {
+fn standing(g: &Guarded, location: &str, read: Read<'_>) -> Standing {
     let (active, address) = (&g.primary.0, &g.primary.1);
     let name = address
         .rsplit_once('/')
@@ -116,19 +109,14 @@ fn standing(g: &Guarded, project: &str, location: &str, read: Read<'_>) -> Stand
             region: active.clone(),
         };
     }
-    let (project, instance, location) =
-        (project.to_string(), name.to_string(), location.to_string());
+    let location = location.to_string();
     if p.backup_location.as_deref() != Some(location.as_str()) {
         let now = p
             .backup_location
             .as_deref()
             .unwrap_or("the default location");
         let says = format!("the backups of {name} kept in {location} from now on");
-        let keep = SqlBackupMove::KeepIn {
-            project,
-            instance,
-            location,
-        };
+        let keep = SqlBackupMove::KeepIn { location };
         let call = "sqladmin:instances.patch";
         let m = Move::new(
             (name, active),
@@ -140,11 +128,7 @@ fn standing(g: &Guarded, project: &str, location: &str, read: Read<'_>) -> Stand
     }
     if !read.kept.iter().any(|b| b.ready) {
         let says = format!("a backup of {name} kept in {location}: a point a failback restores");
-        let backup = SqlBackupMove::Backup {
-            project,
-            instance,
-            location,
-        };
+        let backup = SqlBackupMove::Backup { location };
         let call = "sqladmin:backups.insertBackup";
         let m = Move::new((name, active), call, ("no backup there", says), &backup);
         return Standing::Act(m);
@@ -192,27 +176,24 @@ impl Reprotecting for SqlBackupReprotecting {
             kept: &kept,
             under_way: ops.iter().filter(mine).find(|o| !o.is_done()),
         };
-        Ok(standing(g, project, &location, read))
+        Ok(standing(g, &location, read))
     }
 
     async fn make(
         &self,
         clouds: &Clouds,
-        _g: &Guarded,
+        g: &Guarded,
         m: &Move,
     ) -> Result<Option<String>, CloudError> {
+        let (project, name) = sql_names(&g.primary.1, (READ, &m.region))?;
         let sql = &clouds.cloud_sql;
         let op = match payload_of::<SqlBackupMove>(m)? {
-            SqlBackupMove::KeepIn {
-                project,
-                instance,
-                location,
-            } => (sql.keep_sql_backups_in(&m.region, &project, &instance, &location)).await?,
-            SqlBackupMove::Backup {
-                project,
-                instance,
-                location,
-            } => (sql.backup_sql(&m.region, &project, &instance, &location)).await?,
+            SqlBackupMove::KeepIn { location } => {
+                (sql.keep_sql_backups_in(&m.region, project, name, &location)).await?
+            }
+            SqlBackupMove::Backup { location } => {
+                (sql.backup_sql(&m.region, project, name, &location)).await?
+            }
         };
         Ok(Some(op.name))
     }
@@ -298,7 +279,7 @@ mod tests {
             kept,
             under_way: op,
         };
-        standing(&guarded(), "p", "us-west1", read)
+        standing(&guarded(), "us-west1", read)
     }
 
     /// The location first, then one backup there, then protected; an
