@@ -588,6 +588,8 @@ metered! {
     failover_global(&self, region: &str, global: &str, target_arn: &str) -> () = ("rds:FailoverGlobalCluster", region);
     detach_cluster(&self, region: &str, global: &str, cluster_arn: &str) -> () = ("rds:RemoveFromGlobalCluster", region);
     cluster_snapshots(&self, region: &str, cluster: &str) -> Vec<ClusterSnapshot> = ("rds:DescribeDBClusterSnapshots", region);
+    cluster_copies(&self, region: &str, cluster: &str) -> Vec<Restorable> = ("rds:DescribeDBClusterSnapshots", region);
+    restore_cluster_snapshot(&self, region: &str, snapshot: &str, target: &str, engine: &str, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBClusterFromSnapshot", region);
     clone_cluster(&self, region: &str, source: &str, target: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("rds:RestoreDBClusterToPointInTime", region);
     add_writer(&self, region: &str, cluster: &str, instance: &str, engine: &str, class: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("rds:CreateDBInstance", region);
     delete_cluster(&self, region: &str, id: &str) -> () = ("rds:DeleteDBCluster", region);

@@ -429,6 +429,33 @@ pub trait GlobalDatabases: Send + Sync {
         cluster: &str,
     ) -> Result<Vec<ClusterSnapshot>, CloudError>;
 
+    /// The snapshots of cluster `cluster` copied into `region` from another
+    /// Region (`DescribeDBClusterSnapshots`: a copy keeps its cluster's
+    /// identifier and names its source snapshot's ARN), ready or not,
+    /// newest first: what a cluster's backup standby restores from. A
+    /// snapshot taken in `region` itself is left out.
+    async fn cluster_copies(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<Restorable>, CloudError>;
+
+    /// Restores cluster snapshot `snapshot` of `region` into the new,
+    /// standalone cluster `target` there (`RestoreDBClusterFromSnapshot`
+    /// with the snapshot's `engine`), placed as `placement` says (subnet
+    /// group, cluster parameter group, security groups, tags); the data
+    /// keeps the snapshot's key. The volume only: its writer is
+    /// [`GlobalDatabases::add_writer`], once the cluster is available.
+    /// Sent at most once, as [`GlobalDatabases::clone_cluster`].
+    async fn restore_cluster_snapshot(
+        &self,
+        region: &str,
+        snapshot: &str,
+        target: &str,
+        engine: &str,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError>;
+
     /// Deletes global cluster `id`, which has no members left
     /// (`DeleteGlobalCluster`, asked in `region`); gone is done.
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError>;

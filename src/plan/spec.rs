@@ -66,6 +66,9 @@ pub struct PlanSpec {
     /// Cloud SQL instances whose standby is their backups (GCP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cloud_sql_backup: Vec<CloudSqlBackupSpec>,
+    /// Aurora clusters whose standby is their copied snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_cluster: Vec<BackupClusterSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -197,10 +200,10 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BackupDatabaseSpec, BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec,
-    CloudSqlBackupSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec,
-    EcsServiceSpec, GlobalDatabaseSpec, InstanceGroupSpec, KubernetesSpec, NodeGroupSpec,
-    ResourceKind, ResourceRef, SwitchMode,
+    BackupClusterSpec, BackupDatabaseSpec, BucketSpec, CapacitySpec, CheckSpec, Cloud,
+    CloudDnsSpec, CloudRunSpec, CloudSqlBackupSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec,
+    DbStrategy, DnsSpec, EcsServiceSpec, GlobalDatabaseSpec, InstanceGroupSpec, KubernetesSpec,
+    NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

@@ -337,14 +337,28 @@ impl RestoreOf<'_> {
         done.map_err(|e| StepFailure::state(format!("{what} failed: {e}"), hint, copy, r))
     }
 
-    /// Reads the new copy until it serves.
+    /// Reads the new copy until it serves; one made that needs the kind's
+    /// finishing call (an Aurora cluster without its writer) gets it,
+    /// fenced, once per attempt (the kind reads before it acts, so a
+    /// resume does not ask twice).
     pub async fn until_ready(&self, cx: &Cx<'_>) -> Result<Restored, StepFailure> {
         let (r, copy) = (self.region, self.copy);
-        let (noun, ready) = (self.noun, self.role.about().ready);
+        let a = self.role.about();
+        let finished = std::sync::atomic::AtomicBool::new(false);
         wait_for(
             cx,
-            &format!("{noun} {copy} ({r}) to be {ready}"),
-            || async { Ok((self.role.read(cx.clouds, r, copy).await?).filter(|c| c.ready)) },
+            &format!("{} {copy} ({r}) to be {}", self.noun, a.ready),
+            || async {
+                let read = self.role.read(cx.clouds, r, copy).await?;
+                if let (Some(c), Some(call)) = (&read, a.finish_call)
+                    && c.finish_due
+                    && !finished.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    cx.fenced(&format!("{call} of {copy}"), r).await?;
+                    (self.role.finish(cx.clouds, r, copy, self.placement)).await?;
+                }
+                Ok(read.filter(|c| c.ready))
+            },
         )
         .await
     }

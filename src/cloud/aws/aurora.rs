@@ -30,7 +30,7 @@ use crate::cloud::GlobalDatabases;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     CloudError, ClusterSnapshot, DbCluster, ErrorKind, GlobalCluster, GlobalMember, GlobalMove,
-    parse_cluster_arn,
+    ReplicaPlacement, Restorable, parse_cluster_arn,
 };
 
 const SERVICE: &str = "rds";
@@ -45,6 +45,28 @@ fn sdk_tags(tags: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect()
     })
+}
+
+/// A cluster snapshot as a restorable copy: restorable to the moment it
+/// was taken, from the Region its source snapshot's ARN names (a copy's).
+fn cluster_copy(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Restorable {
+    let status = s.status().unwrap_or_default().to_string();
+    let taken = s.snapshot_create_time().and_then(to_chrono);
+    let from = (s.source_db_cluster_snapshot_arn()).and_then(|a| a.split(':').nth(3));
+    Restorable {
+        id: (s.db_cluster_snapshot_identifier().unwrap_or_default()).to_string(),
+        source: s.db_cluster_identifier().unwrap_or_default().to_string(),
+        source_arn: None,
+        source_region: from.map(str::to_string),
+        ready: status == "available",
+        status,
+        earliest: taken,
+        latest: taken,
+        kms_key_id: s.kms_key_id().map(str::to_string),
+        progress: s.percent_progress(),
+        engine: s.engine().map(str::to_string),
+        engine_version: s.engine_version().map(str::to_string),
+    }
 }
 
 /// [`crate::cloud::GlobalDatabases`] over RDS.
@@ -363,6 +385,80 @@ impl GlobalDatabases for AuroraGlobal {
             }
         }
         Ok(out)
+    }
+
+    async fn cluster_copies(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "DescribeDBClusterSnapshots", cluster, region);
+        let (mut out, mut marker) = (Vec::new(), None::<String>);
+        loop {
+            let page = call(&self.retry, c, || {
+                client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_identifier(cluster)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await;
+            let page = match page {
+                Err(e) if e.kind == ErrorKind::NotFound => break,
+                other => other?,
+            };
+            // Copies from another Region only: a snapshot taken here (an
+            // old primary's, or an automated one) is no standby's.
+            let copied = (page.db_cluster_snapshots().iter()).map(cluster_copy);
+            out.extend(copied.filter(|r| r.source_region.as_deref().is_some_and(|f| f != region)));
+            if !super::advance(&mut marker, page.marker()) {
+                break;
+            }
+        }
+        out.sort_by_key(|b| std::cmp::Reverse(b.latest));
+        Ok(out)
+    }
+
+    async fn restore_cluster_snapshot(
+        &self,
+        region: &str,
+        snapshot: &str,
+        target: &str,
+        engine: &str,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "RestoreDBClusterFromSnapshot", target, region);
+        // The key is the snapshot's (a copy is encrypted with a key of its
+        // Region when it is copied): a restore takes no KmsKeyId.
+        let groups =
+            (!placement.security_groups.is_empty()).then(|| placement.security_groups.clone());
+        act_once(
+            &self.retry,
+            c,
+            Some("DBClusterAlreadyExistsFault"),
+            || {
+                client
+                    .restore_db_cluster_from_snapshot()
+                    .snapshot_identifier(snapshot)
+                    .db_cluster_identifier(target)
+                    .engine(engine)
+                    .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_db_cluster_parameter_group_name(placement.cluster_parameter_group.clone())
+                    .set_vpc_security_group_ids(groups.clone())
+                    .set_tags(sdk_tags(&placement.tags))
+                    .send()
+            },
+            || async {
+                Ok(self
+                    .cluster_raw(region, target, &RetryPolicy::none())
+                    .await?
+                    .is_some())
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn clone_cluster(

@@ -838,6 +838,13 @@ impl crate::cloud::Database for RdsDatabase {
             })
             .await
             .map(|o| (!o.db_parameter_groups().is_empty()).then_some(())),
+            RestoreNeed::ClusterParameterGroup(name) => call(&self.retry, c, || {
+                rds.describe_db_cluster_parameter_groups()
+                    .db_cluster_parameter_group_name(name)
+                    .send()
+            })
+            .await
+            .map(|o| (!o.db_cluster_parameter_groups().is_empty()).then_some(())),
             RestoreNeed::OptionGroup(name) => call(&self.retry, c, || {
                 rds.describe_option_groups().option_group_name(name).send()
             })

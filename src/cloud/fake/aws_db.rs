@@ -704,6 +704,71 @@ impl GlobalDatabases for FakeCloud {
         s.writes.push(format!("ModifyDBCluster {id} -> {new_id}"));
         Ok(())
     }
+    async fn cluster_copies(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<Restorable>, CloudError> {
+        let s = (self.enter("rds:DescribeDBClusterSnapshots", region, cluster)).await?;
+        let all = s.restorables.get(&(region.into(), cluster.into()));
+        let snapshots = (all.into_iter().flatten()).filter(|r| !r.id.starts_with("arn:"));
+        let mut out: Vec<Restorable> = snapshots.cloned().collect();
+        out.sort_by_key(|b| std::cmp::Reverse(b.latest));
+        Ok(out)
+    }
+
+    async fn restore_cluster_snapshot(
+        &self,
+        region: &str,
+        snapshot: &str,
+        target: &str,
+        engine: &str,
+        placement: &ReplicaPlacement,
+    ) -> Result<(), CloudError> {
+        const OP: &str = "RestoreDBClusterFromSnapshot";
+        self.tick("rds:RestoreDBClusterFromSnapshot", region, target)
+            .await?;
+        let mut s = self.state();
+        s.reach("rds", OP, target, region)?;
+        if s.clusters.contains_key(&(region.into(), target.into())) {
+            let e = CloudError::new(
+                "rds",
+                OP,
+                target,
+                region,
+                ErrorKind::Client,
+                "DB cluster already exists",
+            );
+            return Err(e.with_code("DBClusterAlreadyExistsFault"));
+        }
+        let found = (s.restorables.iter())
+            .filter(|((r, _), _)| r == region)
+            .flat_map(|(_, all)| all)
+            .any(|r| r.id == snapshot && r.ready);
+        if !found {
+            return Err(
+                not_found("rds", OP, snapshot, region).with_code("DBClusterSnapshotNotFoundFault")
+            );
+        }
+        // A standalone cluster with no instance: its writer is added once
+        // it is available, as Aurora asks.
+        let mut made = fake_cluster(region, target, None);
+        made.engine = engine.into();
+        made.tags = placement.tags.clone();
+        if let Some(t) = &self.timing {
+            made.status = "creating".into();
+            t.start(
+                format!("cluster:{region}/{target}"),
+                "rds:RestoreDBClusterFromSnapshot",
+            );
+        }
+        s.clusters.insert((region.into(), target.into()), made);
+        let how = (snapshot.to_string(), None, placement.clone());
+        s.restored_from.insert((region.into(), target.into()), how);
+        s.writes.push(format!("{OP} {target}"));
+        Ok(())
+    }
+
     async fn clone_cluster(
         &self,
         region: &str,

@@ -786,6 +786,19 @@ impl FakeCloud {
         };
     }
 
+    /// Adds a standalone Aurora cluster `id` in `region` with its writer
+    /// (`{id}-writer`), available.
+    pub fn add_cluster(&self, region: &str, id: &str) {
+        let writer = format!("{id}-writer");
+        self.add_primary(region, &writer);
+        let mut s = self.state();
+        let mut c = fake_cluster(region, id, None);
+        c.members = vec![writer.clone()];
+        s.clusters.insert((region.to_string(), id.to_string()), c);
+        s.cluster_instances
+            .insert((region.to_string(), writer), id.to_string());
+    }
+
     /// Adds an Aurora global cluster `global` whose writer is the first
     /// of `members` (region, cluster id) and whose secondaries are the rest.
     pub fn add_global(&self, global: &str, members: &[(&str, &str)]) {

@@ -384,6 +384,10 @@ pub struct ReplicaPlacement {
     /// Option group in the new instance's region (a restore's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub option_group: Option<String>,
+    /// DB cluster parameter group in the new cluster's region (an Aurora
+    /// restore's; none: the engine's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_parameter_group: Option<String>,
     /// VPC security group ids in the replica's region.
     pub security_groups: Vec<String>,
     /// Deploy across availability zones.
@@ -483,6 +487,8 @@ pub enum RestoreNeed {
     SubnetGroup(String),
     /// A DB parameter group, by name.
     ParameterGroup(String),
+    /// A DB cluster parameter group (an Aurora cluster's), by name.
+    ClusterParameterGroup(String),
     /// An option group, by name.
     OptionGroup(String),
     /// An instance class offered for an engine (and version).
@@ -504,6 +510,7 @@ impl RestoreNeed {
         match self {
             Self::SubnetGroup(_) => "rds:DescribeDBSubnetGroups",
             Self::ParameterGroup(_) => "rds:DescribeDBParameterGroups",
+            Self::ClusterParameterGroup(_) => "rds:DescribeDBClusterParameterGroups",
             Self::OptionGroup(_) => "rds:DescribeOptionGroups",
             Self::InstanceClass { .. } => "rds:DescribeOrderableDBInstanceOptions",
             Self::KmsKey(_) => "kms:DescribeKey",
@@ -516,6 +523,7 @@ impl std::fmt::Display for RestoreNeed {
         match self {
             Self::SubnetGroup(n) => write!(f, "DB subnet group {n}"),
             Self::ParameterGroup(n) => write!(f, "DB parameter group {n}"),
+            Self::ClusterParameterGroup(n) => write!(f, "DB cluster parameter group {n}"),
             Self::OptionGroup(n) => write!(f, "option group {n}"),
             Self::InstanceClass {
                 class,

@@ -24,9 +24,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::backups::{
+    InTheWay, KEY, Named, check_named, choose, key_usable, kms_key, lacks, pick, point_age,
+    rds_name, ready, said, what, window_of,
+};
 use super::drilling::{
     CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
 };
@@ -36,10 +40,8 @@ use super::restoring::{
 };
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{
-    CloudError, Clouds, DbInstance, DbRole, LagReading, ReplicaPlacement, Restorable, RestoreNeed,
-    RestorePoint,
+    CloudError, Clouds, DbRole, LagReading, ReplicaPlacement, Restorable, RestorePoint,
 };
-use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
@@ -106,69 +108,6 @@ impl Kind for BackupDatabaseSpec {
     });
 }
 
-/// Whether `s` is an RDS identifier (a letter first; letters, digits and
-/// single hyphens; at most 63; no hyphen last).
-fn rds_name(s: &str) -> bool {
-    rds_ident(s, 63)
-}
-
-/// Whether `s` is an RDS name of at most `max` characters: a letter
-/// first; letters, digits and single hyphens; no hyphen last.
-fn rds_ident(s: &str, max: usize) -> bool {
-    s.len() <= max
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !s.ends_with('-')
-        && !s.contains("--")
-}
-
-/// A plan key naming something per region, and what a valid value is.
-struct Named<'a> {
-    key: &'static str,
-    values: &'a PerRegion,
-    noun: &'static str,
-    valid: fn(&str) -> bool,
-    hint: &'static str,
-}
-
-impl<'a> Named<'a> {
-    /// A DB subnet group's names, per region.
-    fn group(key: &'static str, values: &'a PerRegion, noun: &'static str) -> Self {
-        Self {
-            key,
-            values,
-            noun,
-            valid: group_name,
-            hint: "1 to 255 letters, digits, spaces, periods, underscores or hyphens",
-        }
-    }
-
-    /// A parameter or option group's names, per region (RDS's rule for
-    /// them: a letter first; letters, digits and single hyphens).
-    fn rds(key: &'static str, values: &'a PerRegion, noun: &'static str) -> Self {
-        Self {
-            key,
-            values,
-            noun,
-            valid: |v| rds_ident(v, 255),
-            hint: "a letter, then letters, digits and single hyphens, at most 255, no hyphen last",
-        }
-    }
-}
-
-/// Whether `s` may name an RDS group (subnet, parameter or option): 1 to
-/// 255 letters, digits, spaces, periods, underscores or hyphens.
-fn group_name(s: &str) -> bool {
-    (1..=255).contains(&s.len())
-        && (s.chars()).all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c))
-}
-
-/// Whether `s` may name a KMS key of `region` (pure): an ARN, an alias
-/// (`alias/...`) or a key id, without spaces, at most 2048.
-fn kms_key(s: &str) -> bool {
-    (1..=2048).contains(&s.len()) && !s.contains(char::is_whitespace)
-}
-
 impl Resource for BackupDatabaseSpec {
     fn regions(&self) -> Option<&PerRegion> {
         Some(&self.regions)
@@ -195,7 +134,6 @@ impl Resource for BackupDatabaseSpec {
                 "a letter, then letters, digits and single hyphens, at most 63",
             ),
         );
-        const KEY: &str = "a key ARN, key id or alias (alias/...) of that region";
         let named = [
             Named::group("subnet_groups", &self.subnet_groups, "a DB subnet group"),
             Named::rds(
@@ -212,33 +150,8 @@ impl Resource for BackupDatabaseSpec {
                 hint: KEY,
             },
         ];
-        for Named {
-            key,
-            values,
-            noun,
-            valid,
-            hint,
-        } in named
-        {
-            for (region, value) in values {
-                if !self.regions.contains_key(region) {
-                    s.key_error(
-                        path![key, region.as_str()],
-                        format!(
-                            "backup_database `{}` places a restore in {region}, where it has no instance",
-                            self.id
-                        ),
-                        format!("name the instance in `regions` too, or remove it from `{key}`"),
-                    );
-                } else if !valid(value) {
-                    s.error(
-                        path![key, region.as_str()],
-                        format!("`{value}` does not name {noun}"),
-                        hint,
-                    );
-                }
-            }
-        }
+        let (kind, id) = ("backup_database", self.id.as_str());
+        check_named(s, kind, id, &self.regions, "instance", &named);
     }
 
     fn shown(&self) -> Shown<'_> {
@@ -433,39 +346,6 @@ impl RpoSource for BackupDatabaseSpec {
     }
 }
 
-/// The age of `point` now, as one lag datapoint stamped with the point.
-fn point_age(point: DateTime<Utc>, window: Duration) -> LagReading {
-    let age = (Utc::now() - point).to_std().unwrap_or_default();
-    LagReading {
-        max: Some(age),
-        latest: Some((age, point)),
-        datapoints: 1,
-        window,
-    }
-}
-
-/// What a restorable copy is, in a sentence.
-fn said(r: &Restorable) -> String {
-    let what = match r.id.starts_with("arn:") {
-        true => "replicated automated backups".to_string(),
-        false => format!("snapshot {}", r.id),
-    };
-    let from = (r.source_region.as_deref())
-        .map(|f| format!(" from {f}"))
-        .unwrap_or_default();
-    let point = (r.latest)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| "unknown".into());
-    let progress = (r.progress)
-        .filter(|_| !r.ready)
-        .map(|p| format!(", {p}% copied"))
-        .unwrap_or_default();
-    format!(
-        "{what} of {}{from} ({}{progress}): newest restorable point {point}",
-        r.source, r.status
-    )
-}
-
 /// Every restorable copy in `region` of any of `sources`: their
 /// replicated automated backups and their snapshots there, ready or not.
 async fn copies(
@@ -491,26 +371,6 @@ async fn newest(
     Ok(pick(copies(clouds, region, sources).await?))
 }
 
-/// The ready ones of `all` (pure).
-fn ready(all: Vec<Restorable>) -> Vec<Restorable> {
-    all.into_iter().filter(|r| r.ready).collect()
-}
-
-/// The window of copies taken together (pure): the earliest of their
-/// earliest points to the latest of their latest.
-fn window_of(ready: &[Restorable]) -> Window {
-    Window {
-        earliest: ready.iter().filter_map(|r| r.earliest).min(),
-        latest: ready.iter().filter_map(|r| r.latest).max(),
-    }
-}
-
-/// The newest ready restorable copy, else the newest (pure).
-fn pick(all: Vec<Restorable>) -> Option<Restorable> {
-    let best = |rs: Vec<&Restorable>| rs.into_iter().max_by_key(|r| r.latest).cloned();
-    best(all.iter().filter(|r| r.ready).collect()).or_else(|| best(all.iter().collect()))
-}
-
 /// The data role's restore of a backup standby: the newest (or the
 /// requested) point of the backups replicated into the target, or its
 /// newest copied snapshot, restored into a new instance with the plan's
@@ -524,6 +384,7 @@ const BACKUP_RESTORE: RestoreAbout = RestoreAbout {
     latest_from: "the newest restorable point of the backups in the region (RestoreWindow.LatestTime, or the snapshot's SnapshotCreateTime)",
     no_window_hint: "replicate its automated backups into the region (aws rds start-db-instance-automated-backups-replication) or copy its snapshots there (aws rds copy-db-snapshot)",
     call: "rds:RestoreDBInstanceToPointInTime",
+    finish_call: None,
     calls: &[
         "rds:DescribeDBInstances",
         "rds:DescribeDBInstanceAutomatedBackups",
@@ -538,102 +399,6 @@ const BACKUP_RESTORE: RestoreAbout = RestoreAbout {
     waits: &["rds:RestoreDBInstanceToPointInTime"],
     polls: "rds:DescribeDBInstances",
 };
-
-/// What region `region` lacks for a restore into `target`, placed as
-/// `place` says, of `data` (the copy it would restore, whose engine and
-/// key the restore keeps): each thing with its fix.
-async fn lacks(
-    clouds: &Clouds,
-    region: &str,
-    target: Option<&DbInstance>,
-    place: &ReplicaPlacement,
-    data: Option<&Restorable>,
-) -> Result<Vec<(String, String)>, CloudError> {
-    let mut out = Vec::new();
-    for need in needs(place, data) {
-        if let Some(why) = clouds.database.lacking(region, &need).await? {
-            let fix = fix(&need, region, &why);
-            out.push((format!("{need} {why} in {region}"), fix));
-        }
-    }
-    // Only this run's restore is taken as made: an instance another run
-    // restored (before a failback) holds data as old as that run's point.
-    let ours = place.tags.get(RESTORED_BY_TAG);
-    if let Some(i) = target.filter(|i| ours.is_none() || i.tags.get(RESTORED_BY_TAG) != ours) {
-        let by = match i.tags.get(RESTORED_BY_TAG) {
-            Some(run) => format!("restored by run {run}, not this one"),
-            None => "no restore of drctl's made it".into(),
-        };
-        out.push((
-            format!(
-                "instance {} already exists in {region} ({}; {by})",
-                i.id, i.status
-            ),
-            "if the plan serves from it (a failover to this region ran already: `drctl status`), nothing is to be restored; else it is in the way of the restore, which takes the plan's name: `drctl reprotect` from the region that serves renames it out of the way, data kept".into(),
-        ));
-    }
-    Ok(out)
-}
-
-/// What a restore of `data` placed as `place` asks the region for (pure):
-/// the groups the plan names, the class it asks for (offered for the
-/// data's engine and version), and the key the data is encrypted with.
-fn needs(place: &ReplicaPlacement, data: Option<&Restorable>) -> Vec<RestoreNeed> {
-    let mut out = Vec::new();
-    out.extend(place.subnet_group.clone().map(RestoreNeed::SubnetGroup));
-    out.extend(
-        place
-            .parameter_group
-            .clone()
-            .map(RestoreNeed::ParameterGroup),
-    );
-    out.extend(place.option_group.clone().map(RestoreNeed::OptionGroup));
-    if let (Some(class), Some(engine)) =
-        (&place.instance_class, data.and_then(|d| d.engine.clone()))
-    {
-        out.push(RestoreNeed::InstanceClass {
-            class: class.clone(),
-            engine,
-            version: data.and_then(|d| d.engine_version.clone()),
-        });
-    }
-    out.extend(
-        data.and_then(|d| d.kms_key_id.clone())
-            .map(RestoreNeed::KmsKey),
-    );
-    out
-}
-
-/// How to give region `region` what `need` names, which the region says
-/// `why` of (pure).
-fn fix(need: &RestoreNeed, region: &str, why: &str) -> String {
-    match need {
-        RestoreNeed::SubnetGroup(g) => format!(
-            "create it (aws rds create-db-subnet-group --region {region} --db-subnet-group-name {g} ...) or fix `subnet_groups` in the plan"
-        ),
-        RestoreNeed::ParameterGroup(g) => format!(
-            "create it (aws rds create-db-parameter-group --region {region} --db-parameter-group-name {g} ...) or fix `parameter_groups` in the plan"
-        ),
-        RestoreNeed::OptionGroup(g) => format!(
-            "create it (aws rds create-option-group --region {region} --option-group-name {g} ...) or fix `option_groups` in the plan"
-        ),
-        RestoreNeed::InstanceClass { engine, .. } => format!(
-            "ask for a class offered there (aws rds describe-orderable-db-instance-options --region {region} --engine {engine}): fix `instance_class` in the plan"
-        ),
-        // The data is encrypted with it: without it, nothing restores.
-        RestoreNeed::KmsKey(k) => match why {
-            "is PendingDeletion" => format!(
-                "cancel its deletion, then enable it (aws kms cancel-key-deletion --region {region} --key-id {k}; aws kms enable-key --region {region} --key-id {k})"
-            ),
-            "is Disabled" => {
-                format!("enable it (aws kms enable-key --region {region} --key-id {k})")
-            }
-            _ => format!(
-                "the backups there cannot be decrypted without it: copy them again into {region} under a key that is enabled there (aws rds copy-db-snapshot --kms-key-id ...)"
-            ),
-        },
-    }
-}
 
 #[async_trait]
 impl Restoring for BackupRestoring {
@@ -660,7 +425,13 @@ impl Restoring for BackupRestoring {
         let all = copies(clouds, region, &placement.from).await?;
         let found = pick(all.clone());
         let data = found.as_ref().filter(|_| existing.is_none());
-        let lacks = lacks(clouds, region, existing.as_ref(), &placement.place, data).await?;
+        let in_the_way = existing.as_ref().map(|i| InTheWay {
+            noun: "instance",
+            id: &i.id,
+            status: &i.status,
+            tags: &i.tags,
+        });
+        let lacks = lacks(clouds, region, in_the_way, &placement.place, data).await?;
         if let Some(i) = existing.filter(|_| lacks.is_empty()) {
             // Restored already by a run of drctl's (this one, resumed):
             // the step finds it before it would restore.
@@ -702,6 +473,7 @@ impl Restoring for BackupRestoring {
         let found = clouds.database.describe_instance(region, copy).await?;
         Ok(found.map(|i| Restored {
             ready: i.is_available(),
+            finish_due: false,
             point: super::restoring::marked_point(&i.tags, RESTORE_POINT_TAG),
             state: i.status,
             endpoint: i.endpoint,
@@ -732,14 +504,6 @@ impl Restoring for BackupRestoring {
     }
 }
 
-/// What a restorable copy is called in sentences.
-fn what(r: &Restorable) -> String {
-    match r.id.starts_with("arn:") {
-        true => format!("the automated backups of {} replicated here", r.source),
-        false => format!("snapshot {}", r.id),
-    }
-}
-
 /// Restores `copy` in `region` at `point` from the newest restorable copy
 /// of `placement.from` there that holds it: the replicated backups when
 /// their window does (any point), else the newest snapshot taken at or
@@ -761,26 +525,7 @@ async fn restore(
         return Err(super::no_copy(BACKUP_RESTORE.call, copy, region, why));
     };
     let db = &clouds.database;
-    // The copy chosen may not be the newest that readiness judged (a time
-    // asked for, a snapshot under another key): its own key, read again.
-    if let Some(key) = &from.kms_key_id {
-        let need = RestoreNeed::KmsKey(key.clone());
-        if let Some(why) = db.lacking(region, &need).await? {
-            let e = CloudError::new(
-                "kms",
-                "DescribeKey",
-                key,
-                region,
-                crate::cloud::ErrorKind::Client,
-                format!(
-                    "{need} {why} in {region}: {} cannot be restored; {}",
-                    what(from),
-                    fix(&need, region, &why)
-                ),
-            );
-            return Err(e);
-        }
-    }
+    key_usable(clouds, region, from).await?;
     match from.id.starts_with("arn:") {
         // The point known, asked for exactly: the RPO measured from it is
         // the one restored (the latest, asked for as such, may be later).
@@ -792,25 +537,6 @@ async fn restore(
         false => {
             (db.restore_snapshot(region, &from.id, copy, &placement.place)).await?;
             Ok(format!("copied snapshot {}", from.id))
-        }
-    }
-}
-
-/// Which restorable copy makes `point` (pure): for the latest, the ready
-/// one whose newest point is newest; for a time, the backups whose window
-/// holds it, else the snapshot taken exactly then.
-fn choose(all: &[Restorable], point: Point) -> Option<&Restorable> {
-    let ready = all.iter().filter(|r| r.ready);
-    match (point.ask, point.known) {
-        (RestorePoint::Latest, None) => ready.max_by_key(|r| r.latest),
-        (RestorePoint::Latest, Some(t)) | (RestorePoint::At(t), _) => {
-            let holds = |r: &&Restorable| {
-                r.earliest.is_none_or(|e| e <= t) && r.latest.is_none_or(|l| t <= l)
-            };
-            let mut holding: Vec<&Restorable> = ready.filter(holds).collect();
-            // The backups first: they restore that very point.
-            holding.sort_by_key(|r| !r.id.starts_with("arn:"));
-            holding.first().copied()
         }
     }
 }

@@ -382,6 +382,7 @@ pub const SQL_RESTORE: RestoreAbout = RestoreAbout {
     latest_from: "the latest recovery time Cloud SQL reported (getLatestRecoveryTime)",
     no_window_hint: "enable point-in-time recovery on the instance, or use promote-replica",
     call: "sqladmin:instances.clone",
+    finish_call: None,
     calls: &[
         "sqladmin:instances.get",
         "sqladmin:instances.getLatestRecoveryTime",
@@ -472,6 +473,7 @@ impl Restoring for SqlRestoring {
         let found = clouds.cloud_sql.describe_sql(region, p, name).await?;
         Ok(found.map(|i| Restored {
             ready: i.is_runnable(),
+            finish_due: false,
             state: i.state,
             endpoint: i.endpoint,
             port: None,

@@ -365,6 +365,7 @@ const SQL_BACKUP_RESTORE: RestoreAbout = RestoreAbout {
     latest_from: "the end of the newest backup kept in the region (backupInterval.endTime)",
     no_window_hint: "keep backups in the region: set the instance's backup location (gcloud sql instances patch NAME --backup-location=REGION) or make one there (gcloud sql backups create --instance NAME --location REGION)",
     call: "sqladmin:instances.restoreBackup",
+    finish_call: None,
     calls: &[
         "sqladmin:instances.get",
         "sqladmin:backups.list",
@@ -470,6 +471,7 @@ impl Restoring for SqlBackupRestoring {
         let found = clouds.cloud_sql.describe_sql(region, p, name).await?;
         Ok(found.map(|i| Restored {
             ready: i.is_runnable(),
+            finish_due: false,
             point: super::restoring::marked_point(&i.labels, RESTORE_POINT_LABEL),
             state: i.state,
             endpoint: i.endpoint,

@@ -234,6 +234,7 @@ const RDS_RESTORE: RestoreAbout = RestoreAbout {
     latest_from: "LatestRestorableTime reported by the provider",
     no_window_hint: "enable automated backups (backup_retention_period > 0) or use promote-replica",
     call: "rds:RestoreDBInstanceToPointInTime",
+    finish_call: None,
     calls: &[
         "rds:DescribeDBInstances",
         "rds:RestoreDBInstanceToPointInTime",
@@ -286,6 +287,7 @@ impl Restoring for RdsRestoring {
         let found = clouds.database.describe_instance(region, copy).await?;
         Ok(found.map(|i| Restored {
             ready: i.is_available(),
+            finish_due: false,
             state: i.status,
             endpoint: i.endpoint,
             port: i.port,

@@ -45,7 +45,9 @@
 //! traits ([`ResourceKind::scaling`], [`ResourceKind::promoting`], ...),
 //! and a few cross-cutting ones.
 
+mod backup_cluster;
 mod backup_database;
+mod backups;
 mod bucket;
 mod check;
 mod cloud_dns;
@@ -78,6 +80,7 @@ use super::validate::Scope;
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, ErrorKind, LagReading};
 use crate::plan::duration::format_duration;
 
+pub use backup_cluster::BackupClusterSpec;
 pub use backup_database::BackupDatabaseSpec;
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
@@ -793,6 +796,8 @@ kinds! {
     BackupDatabase => backup_database: BackupDatabaseSpec;
     /// `[[cloud_sql_backup]]`: a Cloud SQL instance whose standby is its backups.
     CloudSqlBackup => cloud_sql_backup: CloudSqlBackupSpec;
+    /// `[[backup_cluster]]`: an Aurora cluster whose standby is its copied snapshots.
+    BackupCluster => backup_cluster: BackupClusterSpec;
 }
 
 impl ResourceKind {
@@ -1053,6 +1058,7 @@ mod tests {
                 | ResourceKind::GlobalDatabase
                 | ResourceKind::CloudSql
                 | ResourceKind::BackupDatabase
+                | ResourceKind::BackupCluster
                 | ResourceKind::CloudSqlBackup => "data",
                 ResourceKind::Compute
                 | ResourceKind::NodeGroup

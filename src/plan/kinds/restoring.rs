@@ -44,6 +44,11 @@ pub struct RestoreAbout {
     /// The call that starts a restore (`rds:RestoreDBInstanceToPointInTime`),
     /// as previews and fences name it.
     pub call: &'static str,
+    /// The call that makes a restored copy serve, when the restore alone
+    /// does not (an Aurora cluster's writer, `rds:CreateDBInstance`:
+    /// Aurora restores a cluster's volume, never its instances); `None`:
+    /// the restored copy serves as made.
+    pub finish_call: Option<&'static str>,
     /// The calls a restore makes once.
     pub calls: &'static [&'static str],
     /// The model's slow operations a restore waits through.
@@ -129,6 +134,9 @@ pub struct Restored {
     pub state: String,
     /// Whether it serves (the state [`RestoreAbout::ready`] names).
     pub ready: bool,
+    /// Whether it is made but cannot serve until the kind's finishing call
+    /// ([`RestoreAbout::finish_call`], [`Restoring::finish`]) is made.
+    pub finish_due: bool,
     /// Its endpoint, when it has one.
     pub endpoint: Option<String>,
     /// Its port, when the provider says it.
@@ -213,7 +221,8 @@ pub fn restored_id(source: &str, run_id: &str) -> String {
 /// The data role's restore actions on one kind's copies, addressed by the
 /// region and the address a step records (`project/instance` for a kind
 /// whose copies live in a project). Each is the kind's to answer: none has
-/// a default.
+/// a default but [`Restoring::finish`], which only a kind whose restored
+/// copies need a second call answers.
 #[async_trait]
 pub trait Restoring: Sync {
     /// What the kind's restores are, in words and calls.
@@ -257,6 +266,20 @@ pub trait Restoring: Sync {
         point: Point,
         placement: &Placement,
     ) -> Result<Option<String>, CloudError>;
+    /// Makes the restored `copy` serve, placed as `placement` says, once
+    /// it is read [`Restored::finish_due`] (an Aurora cluster's writer).
+    /// Read before acting: what an earlier attempt asked for is not asked
+    /// again. Asked only of a kind with a [`RestoreAbout::finish_call`]:
+    /// the others' copies serve as made, so it is the one default.
+    async fn finish(
+        &self,
+        _clouds: &Clouds,
+        _region: &str,
+        _copy: &str,
+        _placement: &Placement,
+    ) -> Result<(), CloudError> {
+        Ok(())
+    }
     /// How its writes are answered: at once, or with a provider
     /// operation the step follows until it is done ([`super::Answers`]).
     fn answers(&self) -> super::Answers<'_>;
@@ -273,6 +296,7 @@ mod tests {
         latest_from: "LatestRestorableTime",
         no_window_hint: "enable backups",
         call: "rds:RestoreDBInstanceToPointInTime",
+        finish_call: None,
         calls: &[],
         waits: &[],
         polls: "rds:DescribeDBInstances",

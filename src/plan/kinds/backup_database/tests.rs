@@ -1,5 +1,8 @@
 use super::*;
+use crate::cloud::RestoreNeed;
 use crate::cloud::fake::FakeCloud;
+use crate::plan::kinds::backups::needs;
+use chrono::DateTime;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
