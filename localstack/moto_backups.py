@@ -633,9 +633,9 @@ def restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):
 
 
 # ------------------------------------------------ orderable instance options
-# DescribeOrderableDBInstanceOptions: moto 5.2 answers aurora-postgresql and
-# Neptune only (an empty list for postgres or mysql: every class "not
-# offered"). AWS answers, per Region, one OrderableDBInstanceOption per
+# DescribeOrderableDBInstanceOptions: moto 5.2 answers aurora-postgresql
+# (versions 11 only) and Neptune, and an empty list for postgres or mysql:
+# every class "not offered". AWS answers, per Region, one OrderableDBInstanceOption per
 # engine version, class, license model and storage type offered; Engine is
 # required and EngineVersion, DBInstanceClass, LicenseModel and Vpc filter
 # (API reference, DescribeOrderableDBInstanceOptions). The world offers the
@@ -643,10 +643,15 @@ def restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):
 # less what POST /_drctl/rds/backups/orderable withdrew (a class a Region
 # does not offer, as newer classes reach Regions one by one).
 _ORDERABLE_ENGINES = {"postgres": "postgresql-license", "mysql": "general-public-license",
-                      "mariadb": "general-public-license"}
+                      "mariadb": "general-public-license", "aurora-postgresql": "postgresql-license",
+                      "aurora-mysql": "general-public-license"}
 _ORDERABLE_CLASSES = ["db.t3.micro", "db.t3.small", "db.t3.medium", "db.t4g.micro", "db.t4g.small",
                       "db.t4g.medium", "db.m5.large", "db.m6g.large", "db.m7g.large", "db.r5.large",
                       "db.r6g.large", "db.r7g.large"]
+# Aurora offers memory-optimized and burstable classes and Serverless v2
+# (db.serverless), no micro or m classes; its storage type is "aurora".
+_AURORA_CLASSES = ["db.t3.medium", "db.t4g.medium", "db.r5.large", "db.r6g.large", "db.r7g.large",
+                   "db.serverless"]
 _WITHDRAWN = set()  # (region, engine, class)
 _moto_orderable = RDSResponse.describe_orderable_db_instance_options
 
@@ -667,14 +672,15 @@ def describe_orderable_db_instance_options(self):
         return ActionResult({"OrderableDBInstanceOptions": []})
     zones = [{"Name": f"{region}{z}"} for z in "abc"]
     out = []
-    for cls in _ORDERABLE_CLASSES:
+    aurora = engine.startswith("aurora-")
+    for cls in _AURORA_CLASSES if aurora else _ORDERABLE_CLASSES:
         if (wanted and cls != wanted) or (region, engine, cls) in _WITHDRAWN:
             continue
         out.append({
             "Engine": engine, "EngineVersion": version or "16.3", "DBInstanceClass": cls,
             "LicenseModel": _ORDERABLE_ENGINES[engine], "AvailabilityZones": zones,
             "MultiAZCapable": True, "ReadReplicaCapable": True, "Vpc": True,
-            "SupportsStorageEncryption": True, "StorageType": "gp3",
+            "SupportsStorageEncryption": True, "StorageType": "aurora" if aurora else "gp3",
         })
     return ActionResult({"OrderableDBInstanceOptions": out})
 

@@ -518,6 +518,79 @@ def ensure_backups_standby(rds_home, rds_standby, primary, snapshot):
         say("rds", f"snapshot {snapshot} ({standby})", "copy started")
 
 
+def ensure_cluster_parameter_group(rds, name, family):
+    """A DB cluster parameter group (a backup cluster's
+    `cluster_parameter_groups`): what a restore there is given."""
+    region = rds.meta.region_name
+    try:
+        if rds.describe_db_cluster_parameter_groups(DBClusterParameterGroupName=name)["DBClusterParameterGroups"]:
+            say("rds", f"cluster parameter group {name} ({region})", "already present")
+            return
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+    rds.create_db_cluster_parameter_group(DBClusterParameterGroupName=name, DBParameterGroupFamily=family,
+                                          Description="drctl reference: archive-ledger's tuning")
+    say("rds", f"cluster parameter group {name} ({region})", "created")
+
+
+def ensure_cluster_snapshots_standby(rds_home, rds_standby, cluster_id, snapshot, group):
+    """archive-ledger's standby (plans/archive.toml): an Aurora cluster in the
+    home region with its writer, and one cluster snapshot of it copied into
+    the standby region (`CopyDBClusterSnapshot`). No cluster runs there."""
+    home, standby = rds_home.meta.region_name, rds_standby.meta.region_name
+    if find_cluster(rds_home, cluster_id) is None:
+        rds_home.create_db_cluster(
+            DBClusterIdentifier=cluster_id, Engine="aurora-postgresql", EngineVersion="16.4",
+            MasterUsername="drctl", MasterUserPassword="reference-only-1", DBClusterParameterGroupName=group,
+            Tags=[{"Key": "app", "Value": "drctl-reference"}])
+        say("aurora", f"{cluster_id} ({home})", "created")
+    writer = f"{cluster_id}-writer"
+    if not find_db(rds_home, writer):
+        rds_home.create_db_instance(DBInstanceIdentifier=writer, DBClusterIdentifier=cluster_id,
+                                    Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+        say("aurora", f"{writer} ({home})", "created (writer)")
+    try:
+        (home_snap,) = rds_home.describe_db_cluster_snapshots(
+            DBClusterSnapshotIdentifier=snapshot)["DBClusterSnapshots"]
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+        home_snap = rds_home.create_db_cluster_snapshot(
+            DBClusterIdentifier=cluster_id, DBClusterSnapshotIdentifier=snapshot)["DBClusterSnapshot"]
+    try:
+        rds_standby.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot)
+        say("aurora", f"cluster snapshot {snapshot} ({standby})", "already copied")
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+        rds_standby.copy_db_cluster_snapshot(SourceDBClusterSnapshotIdentifier=home_snap["DBClusterSnapshotArn"],
+                                             TargetDBClusterSnapshotIdentifier=snapshot, SourceRegion=home)
+        say("aurora", f"cluster snapshot {snapshot} ({standby})", "copy started")
+    return find_cluster(rds_home, cluster_id)
+
+
+def reset_backup_clusters(rds, ids):
+    """Deletes the clusters `ids` in every region with their instances: the
+    home cluster and what a restore made under its name elsewhere (a
+    parked one too: `<id>-pre-xxxx`). Reseeding makes the home one again."""
+    import re
+    derived = re.compile("^(" + "|".join(re.escape(i) for i in ids) + r")(-pre-[a-z0-9]{1,4})?$")
+    for region, c in rds.items():
+        for cl in c.describe_db_clusters()["DBClusters"]:
+            ident = cl["DBClusterIdentifier"]
+            if not derived.match(ident):
+                continue
+            for m in cl.get("DBClusterMembers", []):
+                try:
+                    c.delete_db_instance(DBInstanceIdentifier=m["DBInstanceIdentifier"], SkipFinalSnapshot=True)
+                except ClientError as e:
+                    if "NotFound" not in code(e):
+                        raise
+            c.delete_db_cluster(DBClusterIdentifier=ident, SkipFinalSnapshot=True)
+            say("aurora", f"{region} {ident}", "deleted (reset)")
+
+
 # ---------------------------------------------------------------- main
 def reset_databases(rds, n):
     """Deletes this world's instances (replicas first): the reference ids, and the
@@ -917,6 +990,7 @@ def seed(args):
     orders_members = [(HOME, n("orders-usw2")), (STANDBY, n("orders-use1")), (THIRD, n("orders-euw1"))]
     if args.reset_databases:
         reset_databases(rds, n)
+        reset_backup_clusters(rds, [n("archive-ledger")])
         reset_global_cluster(rds, n("orders-global"), orders_members)
 
     dbs = {}
@@ -966,11 +1040,17 @@ def seed(args):
         ensure_subnet_group(rds[region], ec2[region], f"archive-private-{TAGS[region]}")
         ensure_parameter_group(rds[region], "archive-pg16", "postgres16")
     ensure_backups_standby(rds[HOME], rds[STANDBY], archive, n("archive-db-nightly"))
+    for region in (HOME, STANDBY):
+        ensure_cluster_parameter_group(rds[region], "archive-apg16", "aurora-postgresql16")
+    ledger = ensure_cluster_snapshots_standby(rds[HOME], rds[STANDBY], n("archive-ledger"),
+                                              n("archive-ledger-nightly"), "archive-apg16")
     dbs["archive"] = {
         "primary": {"id": archive["DBInstanceIdentifier"], "region": HOME, "arn": archive["DBInstanceArn"],
                     "endpoint": archive["Endpoint"]["Address"], "port": archive["Endpoint"]["Port"]},
         "replicas": {},
         "backups_in": [STANDBY],
+        "ledger": {"id": ledger["DBClusterIdentifier"], "region": HOME, "arn": ledger["DBClusterArn"],
+                   "endpoint": ledger["Endpoint"], "snapshots_in": [STANDBY]},
     }
 
     aurora = {"orders": ensure_global_cluster(
@@ -1033,6 +1113,7 @@ def seed(args):
         cname(d("payments-db"), pay_ep),
         cname(d("catalog-db"), dbs["catalog"]["primary"]["endpoint"]),
         cname(d("archive-db"), dbs["archive"]["primary"]["endpoint"]),
+        cname(d("archive-ledger"), dbs["archive"]["ledger"]["endpoint"]),
         cname(d("orders-db"), aurora["orders"]["members"][HOME]["writer_endpoint"]),
         cname(d("ledger"), d("ledger-usw2"), SetIdentifier=HOME, Weight=100),
         cname(d("ledger"), d("ledger-use1"), SetIdentifier=STANDBY, Weight=0),

@@ -523,8 +523,24 @@ class Orderable(Base):
         self.assertEqual(len(offered(self.east, DBInstanceClass="db.t3.micro")), 1)
         self.assertEqual(drctl("POST", "/_drctl/rds/backups/orderable", {"region": DEST})[0], 400)
         # Engines moto knows are moto's own.
-        aurora = self.east.describe_orderable_db_instance_options(Engine="aurora-postgresql")
-        self.assertIn("OrderableDBInstanceOptions", aurora)
+        neptune = self.east.describe_orderable_db_instance_options(Engine="neptune")
+        self.assertIn("OrderableDBInstanceOptions", neptune)
+
+    def test_aurora_offers_its_own_classes_at_any_version(self):
+        def offered(**kw):
+            return self.east.describe_orderable_db_instance_options(Engine="aurora-postgresql", **kw)[
+                "OrderableDBInstanceOptions"]
+        (one,) = offered(DBInstanceClass="db.r6g.large", EngineVersion="16.4")
+        self.assertEqual((one["EngineVersion"], one["StorageType"]), ("16.4", "aurora"))
+        self.assertEqual(len(offered(DBInstanceClass="db.serverless")), 1)
+        # No micro classes for Aurora.
+        self.assertEqual(offered(DBInstanceClass="db.t3.micro"), [])
+        body = {"region": DEST, "engine": "aurora-postgresql", "class": "db.r6g.large"}
+        self.assertEqual(drctl("POST", "/_drctl/rds/backups/orderable", body)[0], 200)
+        try:
+            self.assertEqual(offered(DBInstanceClass="db.r6g.large"), [])
+        finally:
+            drctl("POST", "/_drctl/rds/backups/orderable", dict(body, offered=True))
 
 
 if __name__ == "__main__":

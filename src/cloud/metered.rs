@@ -589,6 +589,8 @@ metered! {
     detach_cluster(&self, region: &str, global: &str, cluster_arn: &str) -> () = ("rds:RemoveFromGlobalCluster", region);
     cluster_snapshots(&self, region: &str, cluster: &str) -> Vec<ClusterSnapshot> = ("rds:DescribeDBClusterSnapshots", region);
     cluster_copies(&self, region: &str, cluster: &str) -> Vec<Restorable> = ("rds:DescribeDBClusterSnapshots", region);
+    snapshot_cluster(&self, region: &str, cluster: &str, snapshot: &str) -> () = ("rds:CreateDBClusterSnapshot", region);
+    copy_cluster_snapshot(&self, region: &str, source_arn: &str, target: &str, kms_key_id: Option<&str>) -> () = ("rds:CopyDBClusterSnapshot", region);
     restore_cluster_snapshot(&self, region: &str, snapshot: &str, target: &str, engine: &str, placement: &ReplicaPlacement) -> () = ("rds:RestoreDBClusterFromSnapshot", region);
     clone_cluster(&self, region: &str, source: &str, target: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("rds:RestoreDBClusterToPointInTime", region);
     add_writer(&self, region: &str, cluster: &str, instance: &str, engine: &str, class: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("rds:CreateDBInstance", region);

@@ -456,6 +456,30 @@ pub trait GlobalDatabases: Send + Sync {
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError>;
 
+    /// Takes a manual snapshot `snapshot` of cluster `cluster` in `region`
+    /// (`CreateDBClusterSnapshot`): what a reprotection copies into the
+    /// other regions. Sent at most once: a snapshot of that name found
+    /// after a lost answer is the call's effect.
+    async fn snapshot_cluster(
+        &self,
+        region: &str,
+        cluster: &str,
+        snapshot: &str,
+    ) -> Result<(), CloudError>;
+
+    /// Copies the cluster snapshot `source_arn` (another Region's) into
+    /// `region` as `target` (`CopyDBClusterSnapshot`, asked of the
+    /// destination), encrypted with `kms_key_id`, a key of `region` (an
+    /// encrypted source's copy needs one). Sent at most once, as
+    /// [`GlobalDatabases::snapshot_cluster`].
+    async fn copy_cluster_snapshot(
+        &self,
+        region: &str,
+        source_arn: &str,
+        target: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), CloudError>;
+
     /// Deletes global cluster `id`, which has no members left
     /// (`DeleteGlobalCluster`, asked in `region`); gone is done.
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError>;

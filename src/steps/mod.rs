@@ -82,6 +82,8 @@ mod fencing_tests;
 #[cfg(test)]
 mod restore_backups_tests;
 #[cfg(test)]
+mod restore_cluster_tests;
+#[cfg(test)]
 mod role_tests;
 #[cfg(test)]
 mod switch_dns_tests;

@@ -43,6 +43,27 @@ async fn archive(prefix: &str) -> Fixture {
         },
     )
     .await;
+    let ledger = fx.id("archive-ledger");
+    world::wait_for(
+        "archive-ledger's cluster snapshot copied into us-east-1",
+        world::PATIENCE,
+        async || {
+            let out = rds
+                .describe_db_cluster_snapshots()
+                .db_cluster_identifier(&ledger)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let statuses: Vec<&str> = (out.db_cluster_snapshots().iter())
+                .filter_map(|b| b.status())
+                .collect();
+            match statuses.contains(&"available") {
+                true => Ok(()),
+                false => Err(format!("{statuses:?}")),
+            }
+        },
+    )
+    .await;
     fx
 }
 

@@ -93,6 +93,7 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
         "checkout-db",
         "catalog-db",
         "archive-db",
+        "archive-ledger",
     ] {
         t = t.replace(&format!("\"{db}\""), &format!("\"{db}-{suffix}\""));
     }

@@ -62,7 +62,11 @@ fn cluster_copy(s: &aws_sdk_rds::types::DbClusterSnapshot) -> Restorable {
         status,
         earliest: taken,
         latest: taken,
-        kms_key_id: s.kms_key_id().map(str::to_string),
+        // RDS names a key for encrypted snapshots only (moto names one for
+        // every snapshot): an unencrypted copy needs none.
+        kms_key_id: (s.kms_key_id())
+            .filter(|_| s.storage_encrypted() == Some(true))
+            .map(str::to_string),
         progress: s.percent_progress(),
         engine: s.engine().map(str::to_string),
         engine_version: s.engine_version().map(str::to_string),
@@ -142,6 +146,25 @@ impl AuroraGlobal {
 
     /// The status of DB instance `id` in `region`, `None` when it does not
     /// exist (one attempt: the callers are retry loops).
+    /// Whether cluster snapshot `id` exists in `region`: how a create or a
+    /// copy whose answer was lost is settled (one read, not retried).
+    async fn snapshot_exists(&self, region: &str, id: &str) -> Result<bool, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "DescribeDBClusterSnapshots", id, region);
+        let read = call(&RetryPolicy::none(), c, || {
+            client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(id)
+                .send()
+        })
+        .await;
+        match read {
+            Ok(o) => Ok(!o.db_cluster_snapshots().is_empty()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn instance_status(&self, region: &str, id: &str) -> Result<Option<String>, CloudError> {
         let client = self.clients.get(region);
         let found =
@@ -378,6 +401,9 @@ impl GlobalDatabases for AuroraGlobal {
                     cluster: s.db_cluster_identifier().unwrap_or_default().into(),
                     created: s.snapshot_create_time().and_then(to_chrono),
                     kind: s.snapshot_type().unwrap_or_default().into(),
+                    status: s.status().unwrap_or_default().into(),
+                    arn: s.db_cluster_snapshot_arn().map(str::to_string),
+                    encrypted: s.storage_encrypted() == Some(true),
                 });
             }
             if !super::advance(&mut marker, page.marker()) {
@@ -456,6 +482,58 @@ impl GlobalDatabases for AuroraGlobal {
                     .await?
                     .is_some())
             },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn snapshot_cluster(
+        &self,
+        region: &str,
+        cluster: &str,
+        snapshot: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "CreateDBClusterSnapshot", snapshot, region);
+        act_once(
+            &self.retry,
+            c,
+            Some("DBClusterSnapshotAlreadyExistsFault"),
+            || {
+                client
+                    .create_db_cluster_snapshot()
+                    .db_cluster_identifier(cluster)
+                    .db_cluster_snapshot_identifier(snapshot)
+                    .send()
+            },
+            || self.snapshot_exists(region, snapshot),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn copy_cluster_snapshot(
+        &self,
+        region: &str,
+        source_arn: &str,
+        target: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call::new(SERVICE, "CopyDBClusterSnapshot", target, region);
+        act_once(
+            &self.retry,
+            c,
+            Some("DBClusterSnapshotAlreadyExistsFault"),
+            || {
+                client
+                    .copy_db_cluster_snapshot()
+                    .source_db_cluster_snapshot_identifier(source_arn)
+                    .target_db_cluster_snapshot_identifier(target)
+                    .set_kms_key_id(kms_key_id.map(str::to_string))
+                    .send()
+            },
+            || self.snapshot_exists(region, target),
         )
         .await
         .map(|_| ())

@@ -493,6 +493,9 @@ impl FakeState {
                 cluster: id,
                 created: Some(Utc::now()),
                 kind: "automated".into(),
+                status: "available".into(),
+                arn: None,
+                encrypted: false,
             };
             self.cluster_snapshots.push((region, snap));
         }
@@ -715,6 +718,119 @@ impl GlobalDatabases for FakeCloud {
         let mut out: Vec<Restorable> = snapshots.cloned().collect();
         out.sort_by_key(|b| std::cmp::Reverse(b.latest));
         Ok(out)
+    }
+
+    async fn snapshot_cluster(
+        &self,
+        region: &str,
+        cluster: &str,
+        snapshot: &str,
+    ) -> Result<(), CloudError> {
+        const OP: &str = "CreateDBClusterSnapshot";
+        self.tick("rds:CreateDBClusterSnapshot", region, snapshot)
+            .await?;
+        let mut s = self.state();
+        s.reach("rds", OP, snapshot, region)?;
+        if !s.clusters.contains_key(&(region.into(), cluster.into())) {
+            return Err(not_found("rds", OP, cluster, region).with_code("DBClusterNotFoundFault"));
+        }
+        if (s.cluster_snapshots.iter()).any(|(r, x)| r == region && x.id == snapshot) {
+            let e = CloudError::new(
+                "rds",
+                OP,
+                snapshot,
+                region,
+                ErrorKind::Client,
+                "DB cluster snapshot already exists",
+            );
+            return Err(e.with_code("DBClusterSnapshotAlreadyExistsFault"));
+        }
+        let snap = ClusterSnapshot {
+            id: snapshot.into(),
+            cluster: cluster.into(),
+            created: Some(Utc::now()),
+            kind: "manual".into(),
+            status: "available".into(),
+            arn: Some(format!(
+                "arn:aws:rds:{region}:123456789012:cluster-snapshot:{snapshot}"
+            )),
+            encrypted: s
+                .encrypted_clusters
+                .contains(&(region.into(), cluster.into())),
+        };
+        s.cluster_snapshots.push((region.into(), snap));
+        s.writes.push(format!("{OP} {snapshot}"));
+        Ok(())
+    }
+
+    async fn copy_cluster_snapshot(
+        &self,
+        region: &str,
+        source_arn: &str,
+        target: &str,
+        kms_key_id: Option<&str>,
+    ) -> Result<(), CloudError> {
+        const OP: &str = "CopyDBClusterSnapshot";
+        self.tick("rds:CopyDBClusterSnapshot", region, target)
+            .await?;
+        let source = {
+            let s = self.state();
+            s.reach("rds", OP, target, region)?;
+            let found = (s.cluster_snapshots.iter())
+                .find(|(_, x)| x.arn.as_deref() == Some(source_arn))
+                .map(|(r, x)| (r.clone(), x.clone()));
+            let Some((from, snap)) = found else {
+                return Err(not_found("rds", OP, source_arn, region)
+                    .with_code("DBClusterSnapshotNotFoundFault"));
+            };
+            let taken = (s
+                .restorables
+                .get(&(region.to_string(), snap.cluster.clone())))
+            .is_some_and(|all| all.iter().any(|r| r.id == target));
+            if taken {
+                let e = CloudError::new(
+                    "rds",
+                    OP,
+                    target,
+                    region,
+                    ErrorKind::Client,
+                    "DB cluster snapshot already exists",
+                );
+                return Err(e.with_code("DBClusterSnapshotAlreadyExistsFault"));
+            }
+            // AWS: an encrypted source's copy needs a key of the destination.
+            if snap.encrypted && kms_key_id.is_none() {
+                let e = CloudError::new(
+                    "rds",
+                    OP,
+                    target,
+                    region,
+                    ErrorKind::Client,
+                    "an encrypted snapshot's copy into another Region needs a KMS key of that Region",
+                );
+                return Err(e.with_code("KMSKeyNotAccessibleFault"));
+            }
+            (from, snap)
+        };
+        let (from, snap) = source;
+        let at = super::BackupAt {
+            region,
+            source: &snap.cluster,
+            from: &from,
+        };
+        self.add_restorable(at, Some(target), snap.created.unwrap_or_else(Utc::now));
+        if let Some(r) = (self
+            .state()
+            .restorables
+            .get_mut(&(region.to_string(), snap.cluster.clone())))
+        .and_then(|all| all.iter_mut().find(|r| r.id == target))
+        {
+            r.kms_key_id = kms_key_id.filter(|_| snap.encrypted).map(str::to_string);
+            r.engine = Some("aurora-postgresql".into());
+        }
+        let under = kms_key_id.map(|k| format!(" {k}")).unwrap_or_default();
+        self.state().writes.push(format!("{OP} {target}{under}"));
+        Ok(())
     }
 
     async fn restore_cluster_snapshot(

@@ -86,6 +86,9 @@ pub struct FakeState {
     pub cluster_instances: BTreeMap<(String, String), String>,
     /// DB cluster snapshots by region.
     pub cluster_snapshots: Vec<(String, ClusterSnapshot)>,
+    /// Clusters (region, id) whose storage is encrypted: their snapshots
+    /// are, and a copy of them into another Region needs a key there.
+    pub encrypted_clusters: std::collections::BTreeSet<(String, String)>,
     /// Global cluster moves the fake refuses, by operation
     /// (`FailoverGlobalCluster`): the error code it answers.
     pub refuse_moves: BTreeMap<String, String>,

@@ -665,6 +665,16 @@ pub struct ClusterSnapshot {
     pub created: Option<DateTime<Utc>>,
     /// `automated` or `manual`.
     pub kind: String,
+    /// Its status (`creating`, `available`, `copying`).
+    #[serde(default)]
+    pub status: String,
+    /// Its ARN: what a copy into another Region names as its source.
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// Whether its data is encrypted (a copy into another Region then
+    /// needs a key of that Region).
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 /// A replica-lag reading over a time window.

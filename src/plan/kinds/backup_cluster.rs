@@ -28,8 +28,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::backups::{
-    InTheWay, Named, check_named, choose, key_usable, lacks, pick, point_age, rds_name, ready,
-    said, what, window_of,
+    InTheWay, KEY, Named, check_named, choose, key_usable, kms_key, lacks, pick, point_age,
+    rds_name, ready, said, what, window_of,
 };
 use super::drilling::{
     CopySeen, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
@@ -45,6 +45,8 @@ use crate::cloud::{
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
+
+mod reprotecting;
 
 /// A `[[backup_cluster]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +71,11 @@ pub struct BackupClusterSpec {
     /// The class of the writer a restore adds (`db.r6g.large`,
     /// `db.serverless`): no snapshot says one.
     pub instance_class: String,
+    /// A KMS key per region (ARN, id or alias of that region): what an
+    /// encrypted cluster's snapshot is encrypted with when reprotect
+    /// copies it there (a key cannot leave its region).
+    #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
+    pub kms_keys: PerRegion,
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
@@ -82,6 +89,7 @@ impl Kind for BackupClusterSpec {
         "subnet_groups",
         "cluster_parameter_groups",
         "instance_class",
+        "kms_keys",
         "after",
     ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
@@ -92,7 +100,7 @@ impl Kind for BackupClusterSpec {
         restoring: Some(&ClusterRestoring),
         promoting: None,
         drilling: Some(&ClusterDrilling),
-        reprotecting: None,
+        reprotecting: Some(&reprotecting::ClusterReprotecting),
     });
 }
 
@@ -140,6 +148,13 @@ impl Resource for BackupClusterSpec {
                 &self.cluster_parameter_groups,
                 "a DB cluster parameter group",
             ),
+            Named {
+                key: "kms_keys",
+                values: &self.kms_keys,
+                noun: "a KMS key (ARN, id or alias)",
+                valid: kms_key,
+                hint: KEY,
+            },
         ];
         let (kind, id) = ("backup_cluster", self.id.as_str());
         check_named(s, kind, id, &self.regions, "cluster", &named);
@@ -257,6 +272,7 @@ impl Copies for BackupClusterSpec {
                 instance_class: Some(self.instance_class.clone()),
                 subnet_group: self.subnet_groups.get(region).cloned(),
                 cluster_parameter_group: self.cluster_parameter_groups.get(region).cloned(),
+                kms_key_id: self.kms_keys.get(region).cloned(),
                 ..ReplicaPlacement::default()
             },
         }
@@ -462,11 +478,19 @@ impl Restoring for ClusterRestoring {
         };
         // The writer read by its name, not the cluster's members: one an
         // earlier attempt asked for is seen before the cluster lists it.
+        // An instance of that name is the writer only as a member of the
+        // cluster or made by the same restore: any other is in the way,
+        // which `finish` refuses.
+        let restore = c.tags.get(RESTORED_BY_TAG);
         let writer = match c.is_available() {
             true => (clouds.database)
                 .describe_instance(region, &writer_id(copy))
                 .await?
-                .filter(|w| w.status != "deleting"),
+                .filter(|w| w.status != "deleting")
+                .filter(|w| {
+                    c.members.contains(&w.id)
+                        || restore.is_some_and(|r| w.tags.get(RESTORED_BY_TAG) == Some(r))
+                }),
             false => None,
         };
         let point = super::restoring::marked_point(&c.tags, RESTORE_POINT_TAG);
