@@ -128,14 +128,35 @@ async fn archive_fails_over_with_its_home_down_by_restoring_its_replicated_backu
     // The RPO is measured from the restore point.
     let rpo = report.to_string();
     assert!(rpo.contains("gap from restore point"), "{rpo}");
+    // The ledger's cluster: restored from the snapshot copied there, once,
+    // with its writer added once it was available, and its record
+    // following the new cluster's endpoint.
+    let ledger = fx.id("archive-ledger");
+    let aurora = world::clouds().await.aurora;
+    let cluster = (aurora.describe_cluster(STANDBY, &ledger).await)
+        .expect("describe")
+        .expect("restored");
+    assert_eq!(cluster.status, "available");
+    let writer = instance(STANDBY, &format!("{ledger}-writer")).await;
+    assert!(writer.is_some_and(|w| w.status == "available"));
+    for call in ["RestoreDBClusterFromSnapshot", "CreateDBInstance"] {
+        assert_eq!(rds.forwarded(Match::Action(call)), 1, "{call}");
+    }
+    let record = &snap.records[&format!("archive-ledger.{} CNAME", fx.zone.trim_end_matches('.'))];
+    let endpoint = cluster.endpoint.expect("an endpoint");
+    assert!(
+        record.starts_with(endpoint.trim_end_matches('.')),
+        "{record} vs {endpoint}"
+    );
     // Nothing of the run's path went to us-west-2: only the bounded side
-    // read of what it left (its instance).
+    // read of what it left (its instance and its cluster).
     let home: Vec<String> = (proxied.proxies.iter())
         .flat_map(|p| p.log())
         .filter(|l| l.contains(&format!("[{HOME}]")))
         .collect();
     assert!(
-        home.iter().all(|l| l.contains("DescribeDBInstances")),
+        (home.iter())
+            .all(|l| l.contains("DescribeDBInstances") || l.contains("DescribeDBClusters")),
         "{}",
         home.join("\n")
     );
@@ -732,6 +753,24 @@ async fn reprotect_replicates_the_new_primarys_backups_home_and_a_failback_resto
     assert_eq!(instance(HOME, &id).await, None);
     let parked = named(HOME, &format!("{id}-pre-")).await;
     assert_eq!(parked.len(), 1, "{parked:?}");
+    // The old ledger cluster too; a snapshot of the new one is copied
+    // home, restorable there.
+    let ledger = fx.id("archive-ledger");
+    let aurora = world::clouds().await.aurora;
+    let clusters = aurora.list_clusters(HOME).await.expect("list clusters");
+    let ids: Vec<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
+    assert!(!ids.contains(&ledger.as_str()), "{ids:?}");
+    assert!(
+        ids.iter().any(|c| c.starts_with(&format!("{ledger}-pre-"))),
+        "{ids:?}"
+    );
+    let copies = aurora.cluster_copies(HOME, &ledger).await.expect("copies");
+    assert!(
+        copies
+            .iter()
+            .any(|c| c.ready && c.source_region.as_deref() == Some(STANDBY)),
+        "{copies:?}"
+    );
     let backups = |region: &'static str| {
         let id = id.clone();
         async move {
@@ -795,6 +834,28 @@ async fn reprotect_replicates_the_new_primarys_backups_home_and_a_failback_resto
         1,
         "{}",
         rds.log().join("\n")
+    );
+    // The ledger's cluster came home the same way: from the snapshot of
+    // the new cluster that reprotect copied home, never the old cluster's.
+    assert_eq!(
+        rds.forwarded(Match::Action("RestoreDBClusterFromSnapshot")),
+        1,
+        "{}",
+        rds.log().join("\n")
+    );
+    let ledger = fx.id("archive-ledger");
+    let home = world::sdk().await.rds(HOME);
+    let restored = (home.describe_db_clusters())
+        .db_cluster_identifier(&ledger)
+        .send()
+        .await
+        .expect("the ledger restored at home");
+    let tags = (restored.db_clusters()[0].tag_list().iter())
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+        .collect::<Vec<_>>();
+    assert!(
+        tags.iter().any(|(k, _)| *k == "drctl:restored-by"),
+        "{tags:?}"
     );
 }
 
