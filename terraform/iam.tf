@@ -25,7 +25,7 @@ locals {
   # creates (point-in-time restores, re-protect replicas) named after them.
   rds_db_arns = flatten([
     for region in local.db_regions : [
-      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db", "archive-db"] :
+      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db", "archive-db", "archive-ledger"] :
       "arn:${local.partition}:rds:${region}:${local.account_id}:db:${prefix}*"
     ]
   ])
@@ -55,6 +55,8 @@ locals {
     aws_db_subnet_group.archive_use1.arn,
     aws_db_parameter_group.archive_usw2.arn,
     aws_db_parameter_group.archive_use1.arn,
+    aws_rds_cluster_parameter_group.archive_usw2.arn,
+    aws_rds_cluster_parameter_group.archive_use1.arn,
     "arn:${local.partition}:rds:*:${local.account_id}:og:default:postgres-*",
     "arn:${local.partition}:rds:*:${local.account_id}:pg:default.postgres*",
   ]
@@ -182,6 +184,7 @@ data "aws_iam_policy_document" "drctl" {
         "orders-db.example.com",
         "catalog-db.example.com",
         "archive-db.example.com",
+        "archive-ledger.example.com",
         "ledger.example.com",
         "checkout.example.com",
         "drctl-failover-*.checkout.example.com",
@@ -190,6 +193,7 @@ data "aws_iam_policy_document" "drctl" {
         "drill-*.orders-db.example.com",
         "drill-*.catalog-db.example.com",
         "drill-*.archive-db.example.com",
+        "drill-*.archive-ledger.example.com",
         "drill-*.ledger.example.com",
         "drill-*.checkout.example.com",
       ]
@@ -282,6 +286,7 @@ data "aws_iam_policy_document" "drctl" {
       "rds:DescribeDBSnapshots",
       "rds:DescribeDBSubnetGroups",
       "rds:DescribeDBParameterGroups",
+      "rds:DescribeDBClusterParameterGroups",
       "rds:DescribeOptionGroups",
       "rds:DescribeOrderableDBInstanceOptions",
     ]
@@ -428,6 +433,30 @@ data "aws_iam_policy_document" "drctl" {
       "arn:${local.partition}:rds:*:${local.account_id}:cluster:drill-*",
       "arn:${local.partition}:rds:*:${local.account_id}:db:drill-*",
     ]
+  }
+
+  # A cluster backup standby (`[[backup_cluster]]`, archive-ledger): a
+  # restore makes a cluster of the plan's name (a drill's: `drill-*`) from
+  # a snapshot copied into the region, in the plan's subnet and cluster
+  # parameter groups, then adds its writer; reprotect renames the old
+  # cluster, snapshots the new one and copies that snapshot home.
+  statement {
+    sid = "AuroraBackupRestore"
+    actions = [
+      "rds:RestoreDBClusterFromSnapshot",
+      "rds:CreateDBInstance",
+      "rds:AddTagsToResource",
+      "rds:ModifyDBCluster",
+      "rds:CreateDBClusterSnapshot",
+      "rds:CopyDBClusterSnapshot",
+    ]
+    resources = concat(local.rds_create_arns, [
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:archive-ledger*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster-snapshot:archive-ledger*",
+      "arn:${local.partition}:rds:*:${local.account_id}:db:archive-ledger*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:drill-*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster-pg:default.aurora-postgresql*",
+    ])
   }
 
   # EKS managed node groups (`[[node_group]]`, plans/orders.toml):

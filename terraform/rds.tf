@@ -281,3 +281,59 @@ resource "aws_db_parameter_group" "archive_use1" {
   name   = "archive-pg16"
   family = "postgres16"
 }
+
+# archive's ledger (plans/archive.toml, [[backup_cluster]] archive-ledger):
+# an Aurora cluster in us-west-2 with no cluster in us-east-1, only its
+# nightly cluster snapshots copied there (CopyDBClusterSnapshot under the
+# us-east-1 key: Aurora replicates no backups across Regions). The nightly
+# snapshot and its copy are the ledger team's scheduled job, not this
+# Terraform's; drctl reads the copies' age against the RPO (AWS Backup's
+# copies, snapshot type "awsbackup", are not read by drctl). A failover
+# restores the newest copy into a cluster named archive-ledger in the
+# subnet group and cluster parameter group below, then adds its writer.
+resource "aws_rds_cluster" "archive_ledger" {
+  cluster_identifier          = "archive-ledger"
+  engine                      = "aurora-postgresql"
+  engine_version              = var.aurora_engine_version
+  database_name               = "ledger"
+  master_username             = "ledger_owner"
+  manage_master_user_password = true
+
+  db_subnet_group_name            = aws_db_subnet_group.archive_usw2.name
+  db_cluster_parameter_group_name = aws_rds_cluster_parameter_group.archive_usw2.name
+  vpc_security_group_ids          = [aws_security_group.db_usw2.id]
+  storage_encrypted               = true
+
+  backup_retention_period   = 7
+  preferred_backup_window   = "09:30-10:00"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = true
+  final_snapshot_identifier = "archive-ledger-final"
+
+  tags = {
+    "drctl:plan" = "archive"
+  }
+}
+
+# Its writer: named as a restore names the one it adds (`<cluster>-writer`).
+resource "aws_rds_cluster_instance" "archive_ledger_writer" {
+  identifier         = "archive-ledger-writer"
+  cluster_identifier = aws_rds_cluster.archive_ledger.id
+  engine             = aws_rds_cluster.archive_ledger.engine
+  engine_version     = aws_rds_cluster.archive_ledger.engine_version
+  instance_class     = "db.r6g.large"
+}
+
+# The ledger's tuning in each region (the plan's `cluster_parameter_groups`):
+# a restored cluster is given it, not the engine's default.
+resource "aws_rds_cluster_parameter_group" "archive_usw2" {
+  name   = "archive-apg16"
+  family = "aurora-postgresql16"
+}
+
+resource "aws_rds_cluster_parameter_group" "archive_use1" {
+  provider = aws.use1
+
+  name   = "archive-apg16"
+  family = "aurora-postgresql16"
+}

@@ -690,6 +690,17 @@ async fn a_drill_restores_measures_and_deletes_and_a_killed_one_is_swept() {
         "{test:#}"
     );
     assert!(test["restored"][0]["point"].is_string(), "{test:#}");
+    let restored = test["restored"].as_array().cloned().unwrap_or_default();
+    assert!(
+        restored.iter().any(|r| {
+            (r["from"].as_str()).is_some_and(|f| f.starts_with("copied cluster snapshot "))
+        }),
+        "the ledger's restore test too: {test:#}"
+    );
+    assert_eq!(
+        drill_clusters(&fx.id("archive-ledger")).await,
+        Vec::<String>::new()
+    );
     assert!(test["rpo"]["seconds"].is_number(), "{test:#}");
     assert!(test["rto"]["seconds"].is_number(), "{test:#}");
     let md = fx
@@ -729,6 +740,90 @@ async fn a_drill_restores_measures_and_deletes_and_a_killed_one_is_swept() {
         }
     })
     .await;
+    // The same for the ledger's restored cluster and its writer: a drill
+    // killed once the cluster is restored leaves it, a sweep removes both.
+    let ledger = fx.id("archive-ledger");
+    let crash = format!("after:archive/drill-copy:{ledger}");
+    let crashed = fx
+        .drctl(&[
+            "drill",
+            "--plan",
+            "archive",
+            "--to",
+            STANDBY,
+            "--inject-crash",
+            &crash,
+            // The first killed drill's lock: its process is gone.
+            "--force-unlock",
+        ])
+        .await;
+    assert_eq!(crashed.code, Some(1), "{}", crashed.all());
+    assert_eq!(drill_clusters(&ledger).await.len(), 1);
+    let swept = fx
+        .sweep_elsewhere("archive", &world::endpoints_file())
+        .await;
+    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    world::wait_for(
+        "the ledger's drill copy deleted",
+        world::PATIENCE,
+        async || {
+            let (clusters, writers) = (
+                drill_clusters(&ledger).await,
+                named(STANDBY, "drill-")
+                    .await
+                    .into_iter()
+                    .filter(|n| n.contains(&ledger))
+                    .count(),
+            );
+            match (clusters.is_empty(), writers) {
+                (true, 0) => Ok(()),
+                _ => Err(format!("{clusters:?}, {writers} writers")),
+            }
+        },
+    )
+    .await;
+}
+
+/// The drill copies of cluster `ledger` in us-east-1.
+async fn drill_clusters(ledger: &str) -> Vec<String> {
+    let aurora = world::clouds().await.aurora;
+    let all = aurora.list_clusters(STANDBY).await.expect("list clusters");
+    (all.into_iter().map(|c| c.id))
+        .filter(|c| c.starts_with("drill-") && c.ends_with(ledger))
+        .collect()
+}
+
+/// RDS restored the ledger's cluster and added its writer, and both
+/// answers were lost on the way back: the adapter reads before it would
+/// ask again, and the run ends with one cluster and one writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_lost_cluster_restore_and_writer_answers_made_one_of_each() {
+    crate::needs_emulators!();
+    let fx = archive("bkclost").await;
+    let ledger = fx.id("archive-ledger");
+    let proxied = Proxied::start(false).await;
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    let restore = Match::Action("RestoreDBClusterFromSnapshot");
+    let writer = Match::Action("CreateDBInstance");
+    rds.inject(restore.clone(), Fault::DropAfterForward, 1);
+    rds.inject(writer.clone(), Fault::DropAfterForward, 1);
+    let ran = fx
+        .drctl_with(&failover("archive"), &[], &proxied.endpoints())
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(rds.forwarded(restore), 1, "{}", rds.log().join("\n"));
+    assert_eq!(rds.forwarded(writer), 1, "{}", rds.log().join("\n"));
+    let aurora = world::clouds().await.aurora;
+    let clusters: Vec<String> = (aurora
+        .list_clusters(STANDBY)
+        .await
+        .expect("list")
+        .into_iter())
+    .map(|c| c.id)
+    .filter(|c| c.contains(&ledger))
+    .collect();
+    assert_eq!(clusters, [ledger.clone()]);
+    assert_eq!(named(STANDBY, &ledger).await, [format!("{ledger}-writer")]);
 }
 
 /// After a failover, reprotect makes the old home a backup standby again:

@@ -192,7 +192,13 @@ fn plan_ids(plans: &[(String, toml::Table)]) -> Vec<PlanId> {
         })
     };
     for (file, plan) in plans {
-        for kind in ["database", "backup_database", "compute", "bucket"] {
+        for kind in [
+            "database",
+            "backup_database",
+            "backup_cluster",
+            "compute",
+            "bucket",
+        ] {
             for entry in entries(plan, kind) {
                 for (region, id) in string_map(entry, "regions") {
                     add(
