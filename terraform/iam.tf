@@ -25,7 +25,7 @@ locals {
   # creates (point-in-time restores, re-protect replicas) named after them.
   rds_db_arns = flatten([
     for region in local.db_regions : [
-      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db", "archive-db", "archive-ledger"] :
+      for prefix in ["payments-db", "ledger-db", "checkout-db", "catalog-db", "archive-db"] :
       "arn:${local.partition}:rds:${region}:${local.account_id}:db:${prefix}*"
     ]
   ])
@@ -437,26 +437,39 @@ data "aws_iam_policy_document" "drctl" {
 
   # A cluster backup standby (`[[backup_cluster]]`, archive-ledger): a
   # restore makes a cluster of the plan's name (a drill's: `drill-*`) from
-  # a snapshot copied into the region, in the plan's subnet and cluster
-  # parameter groups, then adds its writer; reprotect renames the old
-  # cluster, snapshots the new one and copies that snapshot home.
+  # a snapshot copied into the region (`archive-ledger*`: the nightly
+  # copies must be named so), in the plan's subnet and cluster parameter
+  # groups, then adds its writer (`archive-ledger-writer-r*`; a drill's is
+  # AuroraDrillCopies'). The production writer is not granted a write.
   statement {
     sid = "AuroraBackupRestore"
     actions = [
       "rds:RestoreDBClusterFromSnapshot",
       "rds:CreateDBInstance",
       "rds:AddTagsToResource",
+    ]
+    resources = concat(local.rds_create_arns, [
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:archive-ledger*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:drill-*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster-snapshot:archive-ledger*",
+      "arn:${local.partition}:rds:*:${local.account_id}:db:archive-ledger-writer-r*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster-pg:default.aurora-postgresql*",
+    ])
+  }
+
+  # Its reprotection: the old cluster renamed out of the way, a snapshot of
+  # the new one taken and copied into the other regions.
+  statement {
+    sid = "AuroraBackupReprotect"
+    actions = [
       "rds:ModifyDBCluster",
       "rds:CreateDBClusterSnapshot",
       "rds:CopyDBClusterSnapshot",
     ]
-    resources = concat(local.rds_create_arns, [
+    resources = [
       "arn:${local.partition}:rds:*:${local.account_id}:cluster:archive-ledger*",
       "arn:${local.partition}:rds:*:${local.account_id}:cluster-snapshot:archive-ledger*",
-      "arn:${local.partition}:rds:*:${local.account_id}:db:archive-ledger*",
-      "arn:${local.partition}:rds:*:${local.account_id}:cluster:drill-*",
-      "arn:${local.partition}:rds:*:${local.account_id}:cluster-pg:default.aurora-postgresql*",
-    ])
+    ]
   }
 
   # EKS managed node groups (`[[node_group]]`, plans/orders.toml):

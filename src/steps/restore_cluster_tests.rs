@@ -19,7 +19,8 @@ use crate::plan::kinds::restoring::RESTORED_BY_TAG;
 const TARGET: &str = "us-east-1";
 const RUN: &str = "20261130T040000Z-archive-c3";
 const LEDGER: &str = "archive-ledger";
-const WRITER: &str = "archive-ledger-writer";
+/// The writer this run's restore adds: named after the run.
+const WRITER: &str = "archive-ledger-writer-r3cevih";
 
 fn archive() -> Plan {
     (crate::plan::reference().into_iter())
@@ -109,7 +110,7 @@ async fn a_cluster_standby_fails_over_by_restoring_its_newest_snapshot_then_its_
             st.writes,
             [
                 "RestoreDBClusterFromSnapshot archive-ledger",
-                "CreateDBInstance archive-ledger-writer"
+                "CreateDBInstance archive-ledger-writer-r3cevih"
             ]
         );
         let w = &st.databases[&(TARGET.to_string(), WRITER.to_string())];
@@ -185,7 +186,7 @@ async fn a_restore_killed_between_cluster_and_writer_is_finished_by_another_proc
         f.state().writes,
         [
             "RestoreDBClusterFromSnapshot archive-ledger",
-            "CreateDBInstance archive-ledger-writer"
+            "CreateDBInstance archive-ledger-writer-r3cevih"
         ]
     );
 }

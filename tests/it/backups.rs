@@ -137,7 +137,15 @@ async fn archive_fails_over_with_its_home_down_by_restoring_its_replicated_backu
         .expect("describe")
         .expect("restored");
     assert_eq!(cluster.status, "available");
-    let writer = instance(STANDBY, &format!("{ledger}-writer")).await;
+    let writer = cluster
+        .members
+        .first()
+        .expect("a writer, named after the run");
+    assert!(
+        writer.starts_with(&format!("{ledger}-writer-r")),
+        "{writer}"
+    );
+    let writer = instance(STANDBY, writer).await;
     assert!(writer.is_some_and(|w| w.status == "available"));
     for call in ["RestoreDBClusterFromSnapshot", "CreateDBInstance"] {
         assert_eq!(rds.forwarded(Match::Action(call)), 1, "{call}");
@@ -822,8 +830,9 @@ async fn regression_lost_cluster_restore_and_writer_answers_made_one_of_each() {
     .map(|c| c.id)
     .filter(|c| c.contains(&ledger))
     .collect();
-    assert_eq!(clusters, [ledger.clone()]);
-    assert_eq!(named(STANDBY, &ledger).await, [format!("{ledger}-writer")]);
+    assert_eq!(clusters, std::slice::from_ref(&ledger));
+    let writers = named(STANDBY, &format!("{ledger}-writer")).await;
+    assert_eq!(writers.len(), 1, "{writers:?}");
 }
 
 /// After a failover, reprotect makes the old home a backup standby again:
@@ -952,6 +961,19 @@ async fn reprotect_replicates_the_new_primarys_backups_home_and_a_failback_resto
         tags.iter().any(|(k, _)| *k == "drctl:restored-by"),
         "{tags:?}"
     );
+    // Its writer is the failback's own, not the one that stayed with the
+    // old cluster renamed out of the way.
+    let aurora = world::clouds().await.aurora;
+    let home_ledger = (aurora.describe_cluster(HOME, &ledger).await)
+        .expect("describe")
+        .expect("restored");
+    let writer = home_ledger.members.first().expect("a writer").clone();
+    assert!(
+        writer.starts_with(&format!("{ledger}-writer-r")),
+        "{writer}"
+    );
+    let writer = instance(HOME, &writer).await.expect("the writer");
+    assert_eq!(writer.status, "available");
 }
 
 /// The Cloud SQL backup standby (`plans/gcp/archive-gcp.toml`) on the GCP

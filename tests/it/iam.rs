@@ -90,6 +90,23 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "rds:DescribeDBSnapshots" => &["rds:DescribeDBSnapshots"],
         "rds:DescribeDBSubnetGroups" => &["rds:DescribeDBSubnetGroups"],
         "rds:DescribeDBParameterGroups" => &["rds:DescribeDBParameterGroups"],
+        "rds:DescribeDBClusterParameterGroups" => &["rds:DescribeDBClusterParameterGroups"],
+        // A cluster backup standby: restored with its tags (the run's), a
+        // lost answer judged by a read of the cluster; reprotect's snapshot
+        // and its copy judged by a read of the snapshot.
+        "rds:RestoreDBClusterFromSnapshot" => &[
+            "rds:RestoreDBClusterFromSnapshot",
+            "rds:AddTagsToResource",
+            "rds:DescribeDBClusters",
+        ],
+        "rds:CreateDBClusterSnapshot" => &[
+            "rds:CreateDBClusterSnapshot",
+            "rds:DescribeDBClusterSnapshots",
+        ],
+        "rds:CopyDBClusterSnapshot" => &[
+            "rds:CopyDBClusterSnapshot",
+            "rds:DescribeDBClusterSnapshots",
+        ],
         "rds:DescribeOptionGroups" => &["rds:DescribeOptionGroups"],
         "rds:DescribeOrderableDBInstanceOptions" => &["rds:DescribeOrderableDBInstanceOptions"],
         "kms:DescribeKey" => &["kms:DescribeKey"],

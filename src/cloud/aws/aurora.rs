@@ -144,8 +144,6 @@ impl AuroraGlobal {
         }
     }
 
-    /// The status of DB instance `id` in `region`, `None` when it does not
-    /// exist (one attempt: the callers are retry loops).
     /// Whether cluster snapshot `id` exists in `region`: how a create or a
     /// copy whose answer was lost is settled (one read, not retried).
     async fn snapshot_exists(&self, region: &str, id: &str) -> Result<bool, CloudError> {
@@ -165,6 +163,8 @@ impl AuroraGlobal {
         }
     }
 
+    /// The status of DB instance `id` in `region`, `None` when it does not
+    /// exist (one attempt: the callers are retry loops).
     async fn instance_status(&self, region: &str, id: &str) -> Result<Option<String>, CloudError> {
         let client = self.clients.get(region);
         let found =

@@ -186,16 +186,12 @@ impl Resource for BackupClusterSpec {
         }
     }
 
+    /// The cluster's restore (its writer is named after the run, which
+    /// the simulation's floor does not know: the floor is the cluster's).
     #[cfg(any(test, feature = "testkit"))]
     fn slow_ops(&self, region: &str) -> Vec<String> {
         (self.regions.get(region).into_iter())
-            .flat_map(|id| {
-                let writer = writer_id(id);
-                [
-                    format!("cluster:{region}/{id}"),
-                    format!("db:{region}/{writer}"),
-                ]
-            })
+            .map(|id| format!("cluster:{region}/{id}"))
             .collect()
     }
 
@@ -223,13 +219,13 @@ impl BackupClusterSpec {
     }
 }
 
-/// The name of the writer a restore adds to cluster `cluster` (at most
-/// 63 characters, no hyphen doubled): the plan's name, so that a resume
-/// finds the writer an earlier attempt asked for.
-pub fn writer_id(cluster: &str) -> String {
-    const SUFFIX: &str = "-writer";
-    let base: String = cluster.chars().take(63 - SUFFIX.len()).collect();
-    format!("{}{SUFFIX}", base.trim_end_matches('-'))
+/// The name of the writer run `run_id`'s restore adds to cluster
+/// `cluster` (at most 63 characters): stable per run, so that a resume
+/// finds the writer an earlier attempt asked for, and never the name of a
+/// writer that stayed with a cluster renamed out of the way (reprotect
+/// renames a cluster, not its instances), nor production's.
+pub fn writer_id(cluster: &str, run_id: &str) -> String {
+    super::restoring::restored_id(&format!("{cluster}-writer"), run_id).replace("--", "-")
 }
 
 /// The age of the newest snapshot copied to a region is its copy's "lag":
@@ -391,7 +387,7 @@ const CLUSTER_RESTORE: RestoreAbout = RestoreAbout {
     how: "from its copied cluster snapshots, into a new cluster with a writer",
     ready: "available, with an available writer",
     latest_from: "the newest cluster snapshot copied to the region (its SnapshotCreateTime)",
-    no_window_hint: "copy its cluster snapshots into the region (aws rds copy-db-cluster-snapshot --source-region ...), on a schedule (AWS Backup's copy rule, or EventBridge)",
+    no_window_hint: "copy its cluster snapshots into the region on a schedule (aws rds copy-db-cluster-snapshot --source-region ...)",
     call: "rds:RestoreDBClusterFromSnapshot",
     finish_call: Some("rds:CreateDBInstance"),
     calls: &[
@@ -476,22 +472,20 @@ impl Restoring for ClusterRestoring {
         let Some(c) = clouds.aurora.describe_cluster(region, copy).await? else {
             return Ok(None);
         };
-        // The writer read by its name, not the cluster's members: one an
-        // earlier attempt asked for is seen before the cluster lists it.
-        // An instance of that name is the writer only as a member of the
-        // cluster or made by the same restore: any other is in the way,
-        // which `finish` refuses.
+        // The writer: the cluster's member, else the one this restore
+        // named after its run (asked for, not listed yet). An instance of
+        // that name not made by the same restore is in the way, which
+        // `finish` refuses.
         let restore = c.tags.get(RESTORED_BY_TAG);
-        let writer = match c.is_available() {
-            true => (clouds.database)
-                .describe_instance(region, &writer_id(copy))
-                .await?
+        let named = restore.map(|run| writer_id(copy, run));
+        let writer = match (c.is_available(), c.members.first().cloned().or(named)) {
+            (true, Some(name)) => (clouds.database.describe_instance(region, &name).await?)
                 .filter(|w| w.status != "deleting")
                 .filter(|w| {
                     c.members.contains(&w.id)
                         || restore.is_some_and(|r| w.tags.get(RESTORED_BY_TAG) == Some(r))
                 }),
-            false => None,
+            _ => None,
         };
         let point = super::restoring::marked_point(&c.tags, RESTORE_POINT_TAG);
         Ok(Some(match writer {
@@ -532,9 +526,10 @@ impl Restoring for ClusterRestoring {
         Ok(None)
     }
 
-    /// Adds the writer, in the plan's class, carrying the restore's tags:
-    /// one that exists already is this restore's when it carries this
-    /// run's tag, else someone else's, and refused.
+    /// Adds the writer, in the plan's class, named after the run and
+    /// carrying the restore's tags: one that exists already is this
+    /// restore's when it carries this run's tag (unless it is being
+    /// deleted), else someone else's, and refused.
     async fn finish(
         &self,
         clouds: &Clouds,
@@ -542,18 +537,27 @@ impl Restoring for ClusterRestoring {
         copy: &str,
         placement: &Placement,
     ) -> Result<(), CloudError> {
-        let writer = writer_id(copy);
         let tags = &placement.place.tags;
+        let refuse = |writer: &str, why: String| {
+            let kind = ErrorKind::Precondition;
+            CloudError::new("rds", "CreateDBInstance", writer, region, kind, why)
+        };
+        let Some(run) = tags.get(RESTORED_BY_TAG) else {
+            let why = format!("the restore of {copy} names no run to name its writer after");
+            return Err(refuse(copy, why));
+        };
+        let writer = writer_id(copy, run);
         if let Some(w) = clouds.database.describe_instance(region, &writer).await? {
-            let ours = w.tags.get(RESTORED_BY_TAG) == tags.get(RESTORED_BY_TAG);
-            return match ours {
-                true => Ok(()),
-                false => Err(CloudError::new(
-                    "rds",
-                    "CreateDBInstance",
+            return match (w.tags.get(RESTORED_BY_TAG) == Some(run), w.status.as_str()) {
+                (true, "deleting") => Err(refuse(
                     &writer,
-                    region,
-                    ErrorKind::Precondition,
+                    format!(
+                        "the writer {writer} this restore added to {copy} is being deleted: start a new run once it is gone"
+                    ),
+                )),
+                (true, _) => Ok(()),
+                (false, _) => Err(refuse(
+                    &writer,
                     format!(
                         "instance {writer} in {region} exists but is not the writer this restore added to {copy}: rename or delete it, then resume"
                     ),

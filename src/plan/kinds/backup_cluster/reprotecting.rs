@@ -8,8 +8,10 @@
 //! named after the run, so a resume finds it) and copied into each other
 //! region (`CopyDBClusterSnapshot`, asked of the region it goes to, under
 //! the plan's key there when the data is encrypted). Later copies are the
-//! schedule's (AWS Backup's copy rule, or EventBridge): drctl is not one,
-//! and `status` judges their age against the RPO.
+//! team's schedule's: drctl is not one, and `status` judges their age
+//! against the RPO. Only a copy taken after the point the new cluster was
+//! restored to protects: an older one (the old cluster's nightly copy,
+//! under the same name) holds data the new cluster moved past.
 //!
 //! A cluster under the plan's name in such a region (the old primary,
 //! which holds data that may never have reached a snapshot) is renamed out
@@ -23,6 +25,7 @@ use super::super::reprotecting::{
     Guard, Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
     parked_warning, parks, payload_of,
 };
+use super::super::restoring::{RESTORE_POINT_TAG, marked_point};
 use crate::cloud::{CloudError, Clouds, ClusterSnapshot, DbCluster, Restorable};
 
 /// The data role's reprotection of a cluster backup standby.
@@ -117,8 +120,12 @@ fn region_next(
         }
         (None, _) => {}
     }
-    let ours =
-        |s: &&Restorable| s.source == primary.id && s.source_region.as_deref() == Some(active);
+    let restored = marked_point(&primary.tags, RESTORE_POINT_TAG);
+    let ours = |s: &&Restorable| {
+        s.source == primary.id
+            && s.source_region.as_deref() == Some(active)
+            && restored.is_none_or(|p| s.latest.is_some_and(|l| l > p))
+    };
     let mine = r.copies.iter().filter(ours);
     if mine.clone().any(|s| s.ready) {
         return None;
@@ -448,6 +455,29 @@ mod tests {
             panic!("a snapshot")
         };
         assert_eq!(m.call, "rds:CreateDBClusterSnapshot");
+    }
+
+    /// After a failback the region's copies under the cluster's name are
+    /// the old cluster's (taken before the point the new one was restored
+    /// to): they protect nothing, and a snapshot of the new one is taken.
+    #[test]
+    fn regression_a_copy_older_than_the_new_clusters_restore_point_passed_for_protection() {
+        let g = guarded(None);
+        let mut p = cluster("archive-ledger", "available");
+        let point = chrono::Utc::now() - chrono::Duration::hours(1);
+        p.tags
+            .insert(RESTORE_POINT_TAG.into(), point.timestamp().to_string());
+        let name = snapshot_id("archive-ledger", RUN);
+        let mut r = region(None, None, &["available"]);
+        r[0].copies[0].latest = Some(point - chrono::Duration::hours(6));
+        let s = cluster_standing(&g, Some(&p), &r, (None, &name), &|_| false);
+        assert!(
+            matches!(&s, Standing::Act(m) if m.call == "rds:CreateDBClusterSnapshot"),
+            "{s:?}"
+        );
+        r[0].copies[0].latest = Some(point + chrono::Duration::minutes(5));
+        let s = cluster_standing(&g, Some(&p), &r, (None, &name), &|_| false);
+        assert!(matches!(s, Standing::Protected { .. }), "{s:?}");
     }
 
     /// An encrypted snapshot's copy needs a key of the region it goes to:

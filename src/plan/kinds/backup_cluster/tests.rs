@@ -1,16 +1,26 @@
 use super::*;
 
 #[test]
-fn a_writers_name_is_the_clusters_with_a_suffix_within_rds_limits() {
-    assert_eq!(writer_id("archive-ledger"), "archive-ledger-writer");
-    // 63 characters at most, and no hyphen doubled where the cluster's
-    // name is cut.
-    let long = format!("{}-b{}", "a".repeat(55), "c".repeat(6));
-    let w = writer_id(&long);
-    assert_eq!(w.len(), 62, "{w}");
-    assert!(rds_name(&w), "{w}");
-    assert!(!w.contains("--"), "{w}");
-    assert!(rds_name(&writer_id(&"x".repeat(63))));
+fn a_writers_name_is_the_clusters_and_the_runs_within_rds_limits() {
+    let run = "20261130T040000Z-archive-c3";
+    assert_eq!(
+        writer_id("archive-ledger", run),
+        "archive-ledger-writer-r3cevih"
+    );
+    // Another run's writer (a failback's) never takes the name of one
+    // that stayed with a cluster renamed out of the way.
+    assert_ne!(
+        writer_id("archive-ledger", run),
+        writer_id("archive-ledger", "20261201T040000Z-archive-d4")
+    );
+    // 63 characters at most, and no hyphen doubled where the name is cut.
+    for long in [
+        format!("{}-b{}", "a".repeat(45), "c".repeat(6)),
+        "x".repeat(63),
+    ] {
+        let w = writer_id(&long, run);
+        assert!(w.len() <= 63 && rds_name(&w) && !w.contains("--"), "{w}");
+    }
 }
 
 #[test]
