@@ -1020,6 +1020,27 @@ def _speed_up():
     _eks_utils.Session = _Partitions
 
 
+_modify_db_cluster = rds_models.RDSBackend.modify_db_cluster
+
+
+def modify_db_cluster(self, kwargs):
+    """A cluster renamed (ModifyDBCluster with NewDBClusterIdentifier)
+    keeps its instances, as on AWS ("the DB instances in the cluster are
+    not renamed", and stay its members). moto finds a cluster's members by
+    the cluster's name, so the renamed cluster lost its writer, and a
+    cluster made later under the old name (a restore into the name drctl
+    reprotect freed) listed that writer as its own."""
+    old = kwargs["db_cluster_identifier"]
+    new = kwargs.get("new_db_cluster_identifier")
+    result = _modify_db_cluster(self, kwargs)
+    if new and new.lower() != old.lower():
+        for inst in self.databases.values():
+            if (isinstance(inst, rds_models.DBInstanceClustered)
+                    and (inst.db_cluster_identifier or "").lower() == old.lower()):
+                inst.db_cluster_identifier = new
+    return result
+
+
 def install():
     """Adds the operations to moto's RDS and the scaling model to its ECS (idempotent)."""
     if getattr(RDSResponse, "_drctl_ext", False):
@@ -1035,6 +1056,7 @@ def install():
     RDSResponse.describe_pending_maintenance_actions = describe_pending_maintenance_actions
     rds_models.DBCluster.save_automated_backup = _save_automated_backup
     rds_models.RDSBackend.restore_db_cluster_to_point_in_time = restore_db_cluster_to_point_in_time
+    rds_models.RDSBackend.modify_db_cluster = modify_db_cluster
     for name in (
         "describe_db_clusters",
         "create_db_cluster",

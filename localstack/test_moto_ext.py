@@ -287,6 +287,28 @@ def drctl(method, path, body=None):
         return e.code, e.headers.get("Content-Type"), json.loads(e.read())
 
 
+class ClusterRename(unittest.TestCase):
+    def test_a_renamed_cluster_keeps_its_writer_and_a_new_one_of_the_old_name_has_none(self):
+        rds = client("rds", "us-west-2")
+        rds.create_db_cluster(DBClusterIdentifier="ren-ledger", Engine="aurora-postgresql",
+                              MasterUsername="drctl", MasterUserPassword="reference-only-1")
+        rds.create_db_instance(DBInstanceIdentifier="ren-ledger-writer", DBClusterIdentifier="ren-ledger",
+                               Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+        rds.modify_db_cluster(DBClusterIdentifier="ren-ledger", NewDBClusterIdentifier="ren-ledger-pre-1",
+                              ApplyImmediately=True)
+
+        def members(cid):
+            (c,) = rds.describe_db_clusters(DBClusterIdentifier=cid)["DBClusters"]
+            return [m["DBInstanceIdentifier"] for m in c.get("DBClusterMembers", [])]
+
+        self.assertEqual(members("ren-ledger-pre-1"), ["ren-ledger-writer"])
+        (w,) = rds.describe_db_instances(DBInstanceIdentifier="ren-ledger-writer")["DBInstances"]
+        self.assertEqual(w["DBClusterIdentifier"], "ren-ledger-pre-1")
+        rds.create_db_cluster(DBClusterIdentifier="ren-ledger", Engine="aurora-postgresql",
+                              MasterUsername="drctl", MasterUserPassword="reference-only-1")
+        self.assertEqual(members("ren-ledger"), [])
+
+
 class PendingMaintenance(unittest.TestCase):
     """DescribePendingMaintenanceActions as RDS answers it: per resource ARN,
     filtered by ResourceIdentifier and by db-instance-id / db-cluster-id
