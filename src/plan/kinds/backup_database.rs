@@ -28,15 +28,14 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::backups::{
-    InTheWay, KEY, Named, check_named, choose, key_usable, kms_key, lacks, pick, point_age,
-    rds_name, ready, said, what, window_of,
+    InTheWay, KEY, Named, check_named, choose, drill_source, key_usable, kms_key, pick, point_age,
+    rds_name, ready, said, standby_source,
 };
 use super::drilling::{
     CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
 };
 use super::restoring::{
-    Placement, Point, RESTORE_POINT_TAG, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring,
-    Source, Window,
+    Placement, Point, RESTORE_POINT_TAG, RESTORED_BY_TAG, RestoreAbout, Restored, Restoring, Source,
 };
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{
@@ -205,13 +204,7 @@ impl BackupDatabaseSpec {
     /// The instances of the other regions, whose backups a restore in
     /// `region` reads (its home's, or after a failover the new primary's).
     fn others(&self, region: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for (_, id) in self.regions.iter().filter(|(r, _)| *r != region) {
-            if !out.contains(id) {
-                out.push(id.clone());
-            }
-        }
-        out
+        super::backups::others(&self.regions, region)
     }
 }
 
@@ -420,48 +413,20 @@ impl Restoring for BackupRestoring {
         placement: &Placement,
     ) -> Result<Option<Source>, CloudError> {
         let existing = clouds.database.describe_instance(region, target).await?;
-        // One read of the copies: the newest is judged and named, all the
-        // ready ones make the window.
         let all = copies(clouds, region, &placement.from).await?;
-        let found = pick(all.clone());
-        let data = found.as_ref().filter(|_| existing.is_none());
         let in_the_way = existing.as_ref().map(|i| InTheWay {
             noun: "instance",
             id: &i.id,
             status: &i.status,
             tags: &i.tags,
         });
-        let lacks = lacks(clouds, region, in_the_way, &placement.place, data).await?;
-        if let Some(i) = existing.filter(|_| lacks.is_empty()) {
-            // Restored already by a run of drctl's (this one, resumed):
-            // the step finds it before it would restore.
-            let said = format!("{} restored already ({})", i.id, i.status);
-            let window = Ok(Window::default());
-            return Ok(Some(Source {
-                said,
-                window,
-                lacks,
-            }));
-        }
-        let from = placement.from.join(", ");
-        let (said, window) = match &found {
-            None => (
-                format!("no backups of {from} in {region}"),
-                Err(format!(
-                    "no replicated automated backups or copied snapshots of {from} in {region}"
-                )),
-            ),
-            Some(r) if !r.ready => (said(r), Err(format!("{} is {}", what(r), r.status))),
-            // Every ready copy's window together: a time the backups hold
-            // is restorable though a snapshot is newer (`choose` picks the
-            // copy that holds it).
-            Some(r) => (said(r), Ok(window_of(&ready(all)))),
-        };
-        Ok(Some(Source {
-            said,
-            window,
-            lacks,
-        }))
+        let none = format!(
+            "no replicated automated backups or copied snapshots of {} in {region}",
+            placement.from.join(", ")
+        );
+        let place = &placement.place;
+        let read = standby_source(clouds, region, in_the_way, all, place, none).await?;
+        Ok(Some(read))
     }
 
     async fn read(
@@ -590,26 +555,15 @@ impl Drilling for BackupDrilling {
 
     async fn source(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
         let found = newest(clouds, s.region, &s.placement.from).await?;
-        let lacks = lacks(clouds, s.region, None, &s.placement.place, found.as_ref()).await?;
-        Ok(match found {
-            _ if !lacks.is_empty() => {
-                let (why, fix): (Vec<_>, Vec<_>) = lacks.into_iter().unzip();
-                Err((why.join("; "), fix.join("; ")))
-            }
-            None => Err((
-                format!(
-                    "no replicated automated backups or copied snapshots of {} in {}",
-                    s.placement.from.join(", "),
-                    s.region
-                ),
-                BACKUP_RESTORE.no_window_hint.into(),
-            )),
-            Some(r) if !r.ready => Err((
-                format!("{} is {}", what(&r), r.status),
-                "drill again once it is available".into(),
-            )),
-            Some(r) => Ok(said(&r)),
-        })
+        let none = (
+            format!(
+                "no replicated automated backups or copied snapshots of {} in {}",
+                s.placement.from.join(", "),
+                s.region
+            ),
+            BACKUP_RESTORE.no_window_hint.into(),
+        );
+        drill_source(clouds, s.region, found, &s.placement.place, none).await
     }
 
     async fn read(

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::restoring::{Point, RESTORED_BY_TAG, Window};
+use super::drilling::Refusable;
+use super::restoring::{Point, RESTORED_BY_TAG, Source, Window};
 use crate::cloud::{
     CloudError, Clouds, LagReading, ReplicaPlacement, Restorable, RestoreNeed, RestorePoint,
 };
@@ -339,4 +340,84 @@ pub(super) async fn key_usable(
             fix(&need, region, &why)
         ),
     ))
+}
+
+/// What a restore into `region` starts from, for both RDS backup kinds'
+/// `Restoring::source`: `all` the copies there (one read: the newest is
+/// judged and named, every ready one makes the window), what is found
+/// under the restore's name (`existing`), and what the region lacks. A
+/// copy restored already by this run (a resume) is said so, with no
+/// window: the step finds it before it would restore. `none` says there
+/// is no copy at all.
+pub(super) async fn standby_source(
+    clouds: &Clouds,
+    region: &str,
+    existing: Option<InTheWay<'_>>,
+    all: Vec<Restorable>,
+    place: &ReplicaPlacement,
+    none: String,
+) -> Result<Source, CloudError> {
+    let found = pick(all.clone());
+    let data = found.as_ref().filter(|_| existing.is_none());
+    let restored = (existing.as_ref()).map(|e| format!("{} restored already ({})", e.id, e.status));
+    let lacks = lacks(clouds, region, existing, place, data).await?;
+    if let Some(said) = restored.filter(|_| lacks.is_empty()) {
+        let window = Ok(Window::default());
+        return Ok(Source {
+            said,
+            window,
+            lacks,
+        });
+    }
+    let (said, window) = match &found {
+        None => (none.clone(), Err(none)),
+        Some(r) if !r.ready => (said(r), Err(format!("{} is {}", what(r), r.status))),
+        // Every ready copy's window together: a time the backups hold is
+        // restorable though a snapshot is newer (`choose` picks the copy
+        // that holds it).
+        Some(r) => (said(r), Ok(window_of(&ready(all)))),
+    };
+    Ok(Source {
+        said,
+        window,
+        lacks,
+    })
+}
+
+/// Whether a drill can restore `found`, the newest copy in `region`, for
+/// both RDS backup kinds' `Drilling::source`: what the region lacks first,
+/// then `none` (why and hint) without a copy, then a copy not ready yet.
+pub(super) async fn drill_source(
+    clouds: &Clouds,
+    region: &str,
+    found: Option<Restorable>,
+    place: &ReplicaPlacement,
+    none: (String, String),
+) -> Result<Refusable, CloudError> {
+    let lacks = lacks(clouds, region, None, place, found.as_ref()).await?;
+    Ok(match found {
+        _ if !lacks.is_empty() => {
+            let (why, fix): (Vec<_>, Vec<_>) = lacks.into_iter().unzip();
+            Err((why.join("; "), fix.join("; ")))
+        }
+        None => Err(none),
+        Some(r) if !r.ready => Err((
+            format!("{} is {}", what(&r), r.status),
+            "drill again once it is available".into(),
+        )),
+        Some(r) => Ok(said(&r)),
+    })
+}
+
+/// The copies `regions` names outside `region`, each once: whose copies a
+/// restore in `region` reads (its home's, or after a failover the new
+/// primary's).
+pub(super) fn others(regions: &PerRegion, region: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (_, id) in regions.iter().filter(|(r, _)| *r != region) {
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    out
 }
