@@ -14,17 +14,17 @@ use crate::cloud::{Clouds, ErrorKind, RestoreNeed, RestorePoint};
 use crate::plan::Plan;
 use crate::plan::kinds::restoring::RESTORED_BY_TAG;
 
-const TARGET: &str = "us-east-1";
-const RUN: &str = "20261130T040000Z-archive-c3";
+pub(super) const TARGET: &str = "us-east-1";
+pub(super) const RUN: &str = "20261130T040000Z-archive-c3";
 
-fn archive() -> Plan {
+pub(super) fn archive() -> Plan {
     (crate::plan::reference().into_iter())
         .find(|p| p.name() == "archive")
         .expect("the reference archive plan")
 }
 
 /// The archive world with its home region down: only us-east-1 answers.
-fn world(plan: &Plan) -> FakeCloud {
+pub(super) fn world(plan: &Plan) -> FakeCloud {
     let f = FakeCloud::new();
     crate::plan::kinds::seed_plan(&f, plan);
     f.state().dead_regions.insert("us-west-2".into());
@@ -49,7 +49,11 @@ fn step(plan: &Plan) -> (Restore, Vec<crate::steps::graph::Step>) {
     (s, g.steps)
 }
 
-async fn run(clouds: &Clouds, plan: &Plan, s: &Restore) -> Result<RestoreOutput, String> {
+pub(super) async fn run(
+    clouds: &Clouds,
+    plan: &Plan,
+    s: &Restore,
+) -> Result<RestoreOutput, String> {
     let outputs = BTreeMap::new();
     let cx = Cx {
         run_id: RUN,

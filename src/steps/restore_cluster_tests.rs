@@ -8,33 +8,18 @@
 
 use std::collections::BTreeMap;
 
-use super::restore::{Restore, RestoreOutput};
-use super::{Action, Cx, StepKind, StepOutput};
+use super::restore::Restore;
+use super::restore_backups_tests::{RUN, TARGET, archive, run, world};
+use super::{Action, Cx, StepKind};
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::metered::{Effect, Injection, Metered};
 use crate::cloud::{Clouds, ErrorKind, RestoreNeed};
 use crate::plan::Plan;
 use crate::plan::kinds::restoring::RESTORED_BY_TAG;
 
-const TARGET: &str = "us-east-1";
-const RUN: &str = "20261130T040000Z-archive-c3";
 const LEDGER: &str = "archive-ledger";
 /// The writer this run's restore adds: named after the run.
 const WRITER: &str = "archive-ledger-writer-r3cevih";
-
-fn archive() -> Plan {
-    (crate::plan::reference().into_iter())
-        .find(|p| p.name() == "archive")
-        .expect("the reference archive plan")
-}
-
-/// The archive world with its home region down: only us-east-1 answers.
-fn world(plan: &Plan) -> FakeCloud {
-    let f = FakeCloud::new();
-    crate::plan::kinds::seed_plan(&f, plan);
-    f.state().dead_regions.insert("us-west-2".into());
-    f
-}
 
 /// The failover's restore step of the ledger, and the graph.
 fn step(plan: &Plan) -> (Restore, Vec<crate::steps::graph::Step>) {
@@ -46,16 +31,6 @@ fn step(plan: &Plan) -> (Restore, Vec<crate::steps::graph::Step>) {
         })
         .expect("the ledger's restore step");
     (s, g.steps)
-}
-
-async fn run(clouds: &Clouds, plan: &Plan, s: &Restore) -> Result<RestoreOutput, String> {
-    let outputs = BTreeMap::new();
-    let cx = Cx {
-        run_id: RUN,
-        ..Cx::for_test(clouds, plan, TARGET, &outputs, &[])
-    };
-    let out = s.run(&cx).await.map_err(|e| e.summary())?;
-    Ok(RestoreOutput::read(&out).expect("its outputs"))
 }
 
 /// What the ledger's region asks of its restore's preflight.
@@ -250,9 +225,7 @@ async fn names_in_the_way_are_refused_not_adopted() {
     assert!(e.contains("no restore of drctl's made it"), "{e}");
     assert!(f.state().writes.is_empty());
 
-    let g = FakeCloud::new();
-    crate::plan::kinds::seed_plan(&g, &plan);
-    g.state().dead_regions.insert("us-west-2".into());
+    let g = world(&plan);
     g.add_primary(TARGET, WRITER);
     let e = run(&g.clouds(), &plan, &s).await.unwrap_err();
     assert!(e.contains("is not the writer this restore added"), "{e}");

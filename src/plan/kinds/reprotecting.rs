@@ -321,6 +321,32 @@ impl<T> Parked<T> {
     }
 }
 
+/// Every copy of `copies` protects the primary (a backup standby's: no
+/// endpoint, no DR pair); those found renamed out of the way in this run
+/// are said, with the warning a parked copy carries.
+pub fn protected_parked<'a, T: 'a>(
+    copies: impl Iterator<Item = &'a Parked<T>> + Clone,
+) -> Standing {
+    let parked = (copies.clone())
+        .filter(|c| c.parked.is_some())
+        .map(|c| {
+            let (id, region, to) = (&c.id, &c.region, &c.parked_id);
+            (parks(region, id, to), parked_warning(id, region, to))
+        })
+        .collect();
+    Standing::Protected {
+        copies: copies
+            .map(|c| Guard {
+                region: c.region.clone(),
+                address: c.id.clone(),
+                endpoint: None,
+            })
+            .collect(),
+        dr: None,
+        parked,
+    }
+}
+
 /// The name a copy in the way is renamed to (stable per run): `<id>-pre-`
 /// and the run id's last four letters or digits, within RDS's 63.
 pub fn parked_id(id: &str, run_id: &str) -> String {

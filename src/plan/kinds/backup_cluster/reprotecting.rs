@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
-    Guard, Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
-    parked_warning, parks, payload_of,
+    Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
+    parked_warning, payload_of, protected_parked,
 };
 use super::super::restoring::{RESTORE_POINT_TAG, marked_point};
 use crate::cloud::{CloudError, Clouds, ClusterSnapshot, DbCluster, Restorable};
@@ -74,6 +74,16 @@ pub fn snapshot_id(primary: &str, run_id: &str) -> String {
     format!("{}-reprotect-{tag}", base.trim_end_matches('-'))
 }
 
+/// This run's snapshot of the primary in the active region: its name, and
+/// the snapshot as read under it (`None`: not taken yet).
+#[derive(Debug, Clone, Copy)]
+pub struct Taken<'a> {
+    /// The name it takes ([`snapshot_id`]).
+    pub name: &'a str,
+    /// The snapshot of that name, as read.
+    pub snapshot: Option<&'a ClusterSnapshot>,
+}
+
 /// One other region as read: its cluster under the plan's name and under
 /// the name it is parked as, and the snapshots of the primary copied in.
 pub struct Region {
@@ -84,13 +94,12 @@ pub struct Region {
 }
 
 /// What one region needs, or `None` when a copy of a snapshot of the
-/// primary is restorable there (pure). `taken`: this run's snapshot of
-/// the primary in the active region, as read.
+/// primary is restorable there (pure).
 fn region_next(
     primary: &DbCluster,
     active: &str,
     r: &Region,
-    (taken, name): (Option<&ClusterSnapshot>, &str),
+    taken: Taken<'_>,
     key: Option<&String>,
 ) -> Option<Standing> {
     let c = &r.copy;
@@ -138,7 +147,8 @@ fn region_next(
             s.progress.map(|p| format!(", {p}%")).unwrap_or_default()
         )));
     }
-    let Some(snap) = taken else {
+    let name = taken.name;
+    let Some(snap) = taken.snapshot else {
         let says = format!(
             "a snapshot of {} now, to copy into the other regions",
             primary.id
@@ -201,7 +211,7 @@ pub fn cluster_standing(
     g: &Guarded,
     primary: Option<&DbCluster>,
     regions: &[Region],
-    taken: (Option<&ClusterSnapshot>, &str),
+    taken: Taken<'_>,
     made: Made<'_>,
 ) -> Standing {
     let (active, id) = (&g.primary.0, &g.primary.1);
@@ -224,24 +234,7 @@ pub fn cluster_standing(
     if let Some(next) = first_of(each, made) {
         return next;
     }
-    let parked = (regions.iter())
-        .filter(|r| r.copy.parked.is_some())
-        .map(|r| {
-            let (id, region, to) = (&r.copy.id, &r.copy.region, &r.copy.parked_id);
-            (parks(region, id, to), parked_warning(id, region, to))
-        })
-        .collect();
-    Standing::Protected {
-        copies: (regions.iter())
-            .map(|r| Guard {
-                region: r.copy.region.clone(),
-                address: r.copy.id.clone(),
-                endpoint: None,
-            })
-            .collect(),
-        dr: None,
-        parked,
-    }
+    protected_parked(regions.iter().map(|r| &r.copy))
 }
 
 #[async_trait]
@@ -262,7 +255,10 @@ impl Reprotecting for ClusterReprotecting {
         let primary = aurora.describe_cluster(active, id).await?;
         let name = snapshot_id(id, run_id);
         let snaps = aurora.cluster_snapshots(active, id).await?;
-        let taken = snaps.iter().find(|s| s.id == name);
+        let taken = Taken {
+            name: &name,
+            snapshot: snaps.iter().find(|s| s.id == name),
+        };
         let mut regions = Vec::new();
         for (region, other) in &g.others {
             let read = |n: String| async move { aurora.describe_cluster(region, &n).await };
@@ -270,13 +266,7 @@ impl Reprotecting for ClusterReprotecting {
             let copies = aurora.cluster_copies(region, id).await?;
             regions.push(Region { copy, copies });
         }
-        Ok(cluster_standing(
-            g,
-            primary.as_ref(),
-            &regions,
-            (taken, &name),
-            made,
-        ))
+        Ok(cluster_standing(g, primary.as_ref(), &regions, taken, made))
     }
 
     async fn make(
@@ -395,10 +385,22 @@ mod tests {
         }]
     }
 
+    /// This run's snapshot, not taken yet.
+    fn none(name: &str) -> Taken<'_> {
+        Taken {
+            name,
+            snapshot: None,
+        }
+    }
+
     fn next(g: &Guarded, r: &[Region], taken: Option<&ClusterSnapshot>) -> Standing {
         let p = cluster("archive-ledger", "available");
         let name = snapshot_id("archive-ledger", RUN);
-        cluster_standing(g, Some(&p), r, (taken, &name), &|_| false)
+        let taken = Taken {
+            name: &name,
+            snapshot: taken,
+        };
+        cluster_standing(g, Some(&p), r, taken, &|_| false)
     }
 
     /// The old cluster is parked first (the name is the next restore's),
@@ -470,13 +472,13 @@ mod tests {
         let name = snapshot_id("archive-ledger", RUN);
         let mut r = region(None, None, &["available"]);
         r[0].copies[0].latest = Some(point - chrono::Duration::hours(6));
-        let s = cluster_standing(&g, Some(&p), &r, (None, &name), &|_| false);
+        let s = cluster_standing(&g, Some(&p), &r, none(&name), &|_| false);
         assert!(
             matches!(&s, Standing::Act(m) if m.call == "rds:CreateDBClusterSnapshot"),
             "{s:?}"
         );
         r[0].copies[0].latest = Some(point + chrono::Duration::minutes(5));
-        let s = cluster_standing(&g, Some(&p), &r, (None, &name), &|_| false);
+        let s = cluster_standing(&g, Some(&p), &r, none(&name), &|_| false);
         assert!(matches!(s, Standing::Protected { .. }), "{s:?}");
     }
 
@@ -509,9 +511,9 @@ mod tests {
         let r = region(None, None, &[]);
         let mut p = cluster("archive-ledger", "available");
         p.global_cluster = Some("g".into());
-        let s = cluster_standing(&g, Some(&p), &r, (None, &name), &|_| false);
+        let s = cluster_standing(&g, Some(&p), &r, none(&name), &|_| false);
         assert!(matches!(s, Standing::Refuse { why, .. } if why.contains("global cluster g")));
-        let s = cluster_standing(&g, None, &r, (None, &name), &|_| false);
+        let s = cluster_standing(&g, None, &r, none(&name), &|_| false);
         assert!(matches!(s, Standing::Refuse { why, .. } if why.contains("does not exist")));
     }
 

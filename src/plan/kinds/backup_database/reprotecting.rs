@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
-    Guard, Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
-    parked_warning, parks, payload_of, role_words,
+    Guarded, Kept, Made, Move, Parked, ReprotectAbout, Reprotecting, Standing, first_of,
+    parked_warning, payload_of, protected_parked, role_words,
 };
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, Restorable};
 
@@ -192,24 +192,7 @@ pub fn backup_standing(
     if let Some(next) = first_of(each, made) {
         return next;
     }
-    let parked = (regions.iter())
-        .filter(|r| r.copy.parked.is_some())
-        .map(|r| {
-            let (id, region, to) = (&r.copy.id, &r.copy.region, &r.copy.parked_id);
-            (parks(region, id, to), parked_warning(id, region, to))
-        })
-        .collect();
-    Standing::Protected {
-        copies: (regions.iter())
-            .map(|r| Guard {
-                region: r.copy.region.clone(),
-                address: r.copy.id.clone(),
-                endpoint: None,
-            })
-            .collect(),
-        dr: None,
-        parked,
-    }
+    protected_parked(regions.iter().map(|r| &r.copy))
 }
 
 #[async_trait]
